@@ -1,0 +1,79 @@
+"""Runtime configuration: every environment variable the project reads, read here only.
+
+Everything has a local default so `make run` needs no configuration at all. Like the schema,
+this module imports only the standard library (the serving image ships it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+PACKAGE = "churn-mlops"
+
+
+def package_version() -> str:
+    """The project's version: pyproject.toml is its one source."""
+    try:
+        return metadata.version(PACKAGE)
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "0.0.0+unknown"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration. Build it with :func:`load_settings`, pass it down explicitly."""
+
+    home: Path
+    s3_endpoint_url: str
+    s3_access_key: str | None
+    s3_secret_key: str | None
+    s3_region: str | None
+    mlflow_tracking_uri: str
+    mlflow_artifact_root: str
+    experiment: str
+    registered_model: str
+    model_store_uri: str
+    components_image: str
+    io_timeout_s: float
+    io_retries: int
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the environment (or ``env``) once into a :class:`Settings`."""
+    env = os.environ if env is None else env
+    home = Path(env.get("CHURN_HOME") or Path.cwd() / ".churn").resolve()
+    endpoint = (
+        env.get("CHURN_S3_ENDPOINT_URL")
+        or env.get("AWS_ENDPOINT_URL_S3")
+        or env.get("AWS_ENDPOINT_URL")
+        or env.get("MLFLOW_S3_ENDPOINT_URL")
+        or "https://s3.amazonaws.com"
+    )
+    return Settings(
+        home=home,
+        s3_endpoint_url=endpoint,
+        s3_access_key=env.get("AWS_ACCESS_KEY_ID") or None,
+        s3_secret_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+        s3_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+        mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}",
+        mlflow_artifact_root=env.get("CHURN_MLFLOW_ARTIFACT_ROOT") or (home / "mlartifacts").as_uri(),
+        experiment=env.get("CHURN_EXPERIMENT", "churn"),
+        registered_model=env.get("CHURN_REGISTERED_MODEL", "churn-classifier"),
+        model_store_uri=env.get("CHURN_MODEL_STORE_URI") or str(home / "models"),
+        components_image=env.get("CHURN_COMPONENTS_IMAGE")
+        or f"ghcr.io/churn-mlops/components:{package_version()}",
+        io_timeout_s=float(env.get("CHURN_IO_TIMEOUT_S", "30")),
+        io_retries=int(env.get("CHURN_IO_RETRIES", "3")),
+    )
