@@ -1,0 +1,122 @@
+"""Reading and writing by URI: a local path or ``s3://bucket/key`` on any S3-compatible store.
+
+S3 goes through the ``minio`` client, configured from :class:`components.config.Settings`
+(endpoint, keys), with bounded timeouts and retries so a dead or hung store fails in seconds
+with the endpoint named, not after boto-style minutes.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from components.config import Settings
+
+
+class StorageError(RuntimeError):
+    """An object store or file could not be read or written; the message names the URI."""
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def is_s3(uri: str) -> bool:
+    return str(uri).startswith("s3://")
+
+
+def parse_s3(uri: str) -> S3Location:
+    """Split ``s3://bucket/key`` (the key may be empty for a bucket or prefix root)."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise StorageError(f"not an s3:// URI: {uri!r}")
+    return S3Location(parsed.netloc, parsed.path.lstrip("/"))
+
+
+def s3_client(settings: Settings):
+    """A ``minio.Minio`` client for the configured endpoint with bounded timeouts and retries."""
+    import urllib3
+    from minio import Minio
+
+    endpoint = urlparse(settings.s3_endpoint_url)
+    if not endpoint.hostname:
+        raise StorageError(f"CHURN_S3_ENDPOINT_URL is not a URL: {settings.s3_endpoint_url!r}")
+    http = urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=min(5.0, settings.io_timeout_s), read=settings.io_timeout_s),
+        retries=urllib3.Retry(
+            total=settings.io_retries, backoff_factor=0.5, status_forcelist=(500, 502, 503, 504)
+        ),
+    )
+    return Minio(
+        endpoint.netloc,
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key,
+        region=settings.s3_region,
+        secure=endpoint.scheme == "https",
+        http_client=http,
+    )
+
+
+@contextmanager
+def _s3_errors(uri: str, settings: Settings):
+    try:
+        yield
+    except StorageError:
+        raise
+    except Exception as exc:  # minio raises S3Error, urllib3 MaxRetryError, socket errors...
+        raise StorageError(f"{uri} (endpoint {settings.s3_endpoint_url}): {exc}") from exc
+
+
+def fetch(uri: str, settings: Settings, dest_dir: Path) -> Path:
+    """Make ``uri`` available as a local file and return its path (local paths pass through)."""
+    if not is_s3(uri):
+        path = Path(uri).expanduser()
+        if not path.is_file():
+            raise StorageError(f"{uri}: no such file")
+        return path
+    loc = parse_s3(uri)
+    dest = Path(dest_dir) / Path(loc.key).name
+    with _s3_errors(uri, settings):
+        s3_client(settings).fget_object(loc.bucket, loc.key, str(dest))
+    return dest
+
+
+def upload(path: Path, uri: str, settings: Settings) -> None:
+    """Copy a local file to ``uri`` (local path or s3://); local writes are atomic."""
+    if is_s3(uri):
+        loc = parse_s3(uri)
+        with _s3_errors(uri, settings):
+            client = s3_client(settings)
+            if not client.bucket_exists(loc.bucket):
+                client.make_bucket(loc.bucket)
+            client.fput_object(loc.bucket, loc.key, str(path))
+        return
+    with atomic_path(Path(uri)) as tmp:
+        tmp.write_bytes(Path(path).read_bytes())
+
+
+@contextmanager
+def atomic_path(final: Path):
+    """Yield a temporary path beside ``final``; rename it into place only if the block succeeds.
+
+    Readers never see a half-written file, and a failure leaves no partial file behind.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
