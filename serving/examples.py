@@ -1,0 +1,47 @@
+"""Example requests built from a bundle's schema: the curl line printed at start-up, tests, benchmarks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from components.schema import Feature
+
+
+def example_row(features: Sequence[Feature]) -> dict:
+    """One plausible row: each categorical's first category, each numeric's midpoint (whole if integer)."""
+    row: dict = {}
+    for f in features:
+        if f.is_categorical:
+            row[f.name] = f.categories[0]
+        else:
+            mid = (f.minimum + f.maximum) / 2
+            row[f.name] = float(round(mid)) if f.integer else round(mid, 2)
+    return row
+
+
+def v2_request(features: Sequence[Feature], rows: Sequence[Mapping], request_id: str | None = None) -> dict:
+    """An Open Inference Protocol v2 JSON body: one named input per feature, N rows."""
+    body: dict = {
+        "inputs": [
+            {
+                "name": f.name,
+                "datatype": "BYTES" if f.is_categorical else "FP32",
+                "shape": [len(rows), 1],
+                "data": [r[f.name] for r in rows],
+            }
+            for f in features
+        ]
+    }
+    if request_id is not None:
+        body["id"] = request_id
+    return body
+
+
+def curl_example(features: Sequence[Feature], model_name: str, base_url: str) -> str:
+    """A ready-to-paste curl command scoring one example row."""
+    body = json.dumps(v2_request(features, [example_row(features)]), separators=(",", ":"))
+    return (
+        f"curl -s {base_url}/v2/models/{model_name}/infer "
+        f"-H 'Content-Type: application/json' -d '{body.replace(chr(39), chr(39) + chr(92) + chr(39) * 2)}'"
+    )

@@ -1,0 +1,188 @@
+"""Request validation: turn named input columns into ONNX Runtime feeds, or say exactly what is wrong.
+
+Every check reads the feature list, categories and ranges from the bundle's schema (the same
+``components.schema`` the pipeline trained on); nothing here repeats a column list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from kserve.errors import InvalidInput
+
+from components.schema import Feature
+
+NUMERIC_DATATYPES = frozenset(
+    {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
+)
+
+
+class RequestError(InvalidInput):
+    """A 400-class problem with the request. ``reason`` is a short label for the error metric."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.label = reason
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A validated batch: ONNX feeds (each (N, 1)), its row count and unknown categories per feature."""
+
+    feeds: dict[str, np.ndarray]
+    rows: int
+    unknown_categories: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Column:
+    """One request input: its values (flat or nested list, or a numpy array), datatype and shape if sent."""
+
+    values: Any
+    datatype: str | None = None
+    shape: Sequence[int] | None = None
+
+
+def _names(names) -> str:
+    return ", ".join(f"'{n}'" for n in sorted(names))
+
+
+def _flat(values: Any) -> Any:
+    if isinstance(values, np.ndarray):
+        return values.reshape(-1)
+    if values and isinstance(values[0], list | tuple):  # [[a], [b]] for shape [N, 1]
+        return [x for row in values for x in row]
+    return values
+
+
+class Validator:
+    """Checks requests against the features of one bundle."""
+
+    def __init__(self, features: Sequence[Feature], max_batch_rows: int):
+        self.features = tuple(features)
+        self.names = frozenset(f.name for f in self.features)
+        self.max_batch_rows = max_batch_rows
+        self._categories = {f.name: frozenset(f.categories) for f in self.features if f.is_categorical}
+
+    def columns(self, columns: Mapping[str, Column]) -> Batch:
+        """Validate one column per feature and build the feeds."""
+        unknown = columns.keys() - self.names
+        if unknown:
+            raise RequestError(
+                "unknown_input", f"unknown input {_names(unknown)} (GET /v2/models/<name> lists the inputs)"
+            )
+        missing = self.names - columns.keys()
+        if missing:
+            raise RequestError("missing_input", f"missing input {_names(missing)}")
+        feeds: dict[str, np.ndarray] = {}
+        unknown_categories: dict[str, int] = {}
+        rows, first = -1, ""
+        for feature in self.features:
+            name, column = feature.name, columns[feature.name]
+            values = _flat(column.values)
+            n = len(values)
+            if column.shape is not None and int(np.prod(column.shape)) != n:
+                raise RequestError(
+                    "shape", f"input '{name}': shape {list(column.shape)} does not match its {n} values"
+                )
+            if rows < 0:
+                rows, first = n, name
+                if n == 0:
+                    raise RequestError("empty", f"input '{name}' has no rows")
+                if n > self.max_batch_rows:
+                    raise RequestError(
+                        "batch_too_large",
+                        f"input '{name}' has {n} rows; this server takes at most {self.max_batch_rows} per request",
+                    )
+            elif n != rows:
+                raise RequestError(
+                    "length_mismatch", f"input '{name}' has {n} rows but input '{first}' has {rows}"
+                )
+            if feature.is_categorical:
+                feeds[name], unknown_count = self._categorical(feature, column.datatype, values)
+                if unknown_count:
+                    unknown_categories[name] = unknown_count
+            else:
+                feeds[name] = self._numeric(feature, column.datatype, values)
+        return Batch(feeds, rows, unknown_categories)
+
+    def records(self, records: Any) -> Batch:
+        """Validate v1 ``instances``: a list of ``{feature: value}`` records."""
+        if not isinstance(records, list) or not records:
+            raise RequestError("bad_request", "'instances' must be a non-empty list of records")
+        if len(records) > self.max_batch_rows:
+            raise RequestError(
+                "batch_too_large",
+                f"'instances' has {len(records)} rows; this server takes at most {self.max_batch_rows} per request",
+            )
+        for i, record in enumerate(records):
+            if not isinstance(record, dict):
+                raise RequestError("bad_request", f"instance {i} is not an object of feature values")
+            if record.keys() != self.names:
+                unknown, missing = record.keys() - self.names, self.names - record.keys()
+                if unknown:
+                    raise RequestError("unknown_input", f"instance {i}: unknown input {_names(unknown)}")
+                raise RequestError("missing_input", f"instance {i}: missing input {_names(missing)}")
+        return self.columns({n: Column([r[n] for r in records]) for n in self.names})
+
+    def _categorical(self, feature: Feature, datatype: str | None, values: Any) -> tuple[np.ndarray, int]:
+        name = feature.name
+        if datatype is not None and datatype != "BYTES":
+            raise RequestError(
+                "datatype", f"input '{name}' is categorical: datatype must be BYTES, not {datatype}"
+            )
+        try:
+            distinct = set(values.tolist() if isinstance(values, np.ndarray) else values)
+        except TypeError:
+            raise RequestError("bad_value", f"input '{name}': values must be strings") from None
+        if not all(isinstance(v, str) for v in distinct):
+            bad = next((v for v in distinct if not isinstance(v, str | bytes)), None)
+            if bad is not None:
+                raise RequestError("bad_value", f"input '{name}': values must be strings, got {bad!r}")
+            # gRPC and the binary extension deliver bytes: ONNX Runtime needs str (bytes score wrongly).
+            try:
+                values = [v.decode("utf-8") if isinstance(v, bytes) else v for v in values]
+            except UnicodeDecodeError:
+                raise RequestError("bad_value", f"input '{name}': values must be UTF-8 strings") from None
+            distinct = set(values)
+        unknown = distinct - self._categories[name]
+        # Unknown categories are scored (the one-hot encoder ignores them) but counted.
+        unknown_count = sum(1 for v in values if v in unknown) if unknown else 0
+        return np.array(values, dtype=object).reshape(-1, 1), unknown_count
+
+    @staticmethod
+    def _numeric(feature: Feature, datatype: str | None, values: Any) -> np.ndarray:
+        name = feature.name
+        if datatype is not None and datatype not in NUMERIC_DATATYPES:
+            raise RequestError(
+                "datatype",
+                f"input '{name}' is numeric: datatype must be FP32 (or another number type), not {datatype}",
+            )
+        if datatype is None and any(isinstance(v, bool | str) or v is None for v in values):
+            raise RequestError("bad_value", f"input '{name}': values must be numbers")
+        try:
+            array = np.asarray(values, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise RequestError("bad_value", f"input '{name}': values must be numbers") from None
+        ok = (array >= feature.minimum) & (array <= feature.maximum)  # False for NaN too
+        if feature.integer:
+            ok &= array == np.floor(array)
+        if not ok.all():
+            row = int(np.argmin(ok))
+            value = array[row]
+            if not np.isfinite(value):
+                raise RequestError(
+                    "non_finite", f"input '{name}': row {row} is not a finite number ({value})"
+                )
+            if feature.minimum <= value <= feature.maximum:
+                raise RequestError(
+                    "not_integer", f"input '{name}': row {row} value {value} must be a whole number"
+                )
+            raise RequestError(
+                "out_of_range",
+                f"input '{name}': row {row} value {value:g} is outside [{feature.minimum:g}, {feature.maximum:g}]",
+            )
+        return array.astype(np.float32).reshape(-1, 1)
