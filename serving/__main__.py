@@ -12,7 +12,6 @@ import logging
 import threading
 
 from kserve import ModelServer, model_server
-from kserve.logging import logger
 from kserve.protocol.dataplane import DataPlane
 
 from serving.examples import curl_example

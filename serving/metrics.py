@@ -21,7 +21,7 @@ ROWS = Counter(
 )  # fmt: skip
 POSITIVES = Counter(
     "churn_positive_predictions",
-    "Rows predicted to churn (at the model's threshold); positive rate = rate(this) / rate(churn_rows_total{outcome='ok'})",
+    "Rows predicted to churn at the model's threshold (positive rate: divide by churn_rows_total ok)",
     ["model_name", "model_version"],
 )
 VALIDATION_ERRORS = Counter(

@@ -38,7 +38,7 @@ def _values(infer_input) -> Any:
 
 
 class ChurnModel(Model):
-    """Loads ``model.onnx`` + ``metadata.json`` from ``model_dir`` (path or storage URI) and scores batches."""
+    """Loads ``model.onnx`` + ``metadata.json`` from ``model_dir`` (path or storage URI); scores batches."""
 
     def __init__(
         self,

@@ -64,11 +64,12 @@ def _mlflow_get(path: str, params: dict[str, str]) -> dict:
     base = settings.mlflow_tracking_uri.rstrip("/")
     if not base.startswith(("http://", "https://")):
         raise BundleError(
-            f"models:/ URIs need an MLflow tracking server; MLFLOW_TRACKING_URI is {settings.mlflow_tracking_uri!r}"
+            "models:/ URIs need an MLflow tracking server; "
+            f"MLFLOW_TRACKING_URI is {settings.mlflow_tracking_uri!r}"
         )
     url = f"{base}/api/2.0/mlflow/{path}?{urllib.parse.urlencode(params)}"
     try:
-        with urllib.request.urlopen(url, timeout=settings.io_timeout_s) as response:  # noqa: S310 (http only)
+        with urllib.request.urlopen(url, timeout=settings.io_timeout_s) as response:
             return json.load(response)
     except urllib.error.HTTPError as exc:
         raise BundleError(f"MLflow answered {exc.code} for {url}: {exc.read()[:300]!r}") from exc

@@ -93,10 +93,7 @@ class Validator:
                 if n == 0:
                     raise RequestError("empty", f"input '{name}' has no rows")
                 if n > self.max_batch_rows:
-                    raise RequestError(
-                        "batch_too_large",
-                        f"input '{name}' has {n} rows; this server takes at most {self.max_batch_rows} per request",
-                    )
+                    raise self._too_large(f"input '{name}'", n)
             elif n != rows:
                 raise RequestError(
                     "length_mismatch", f"input '{name}' has {n} rows but input '{first}' has {rows}"
@@ -114,10 +111,7 @@ class Validator:
         if not isinstance(records, list) or not records:
             raise RequestError("bad_request", "'instances' must be a non-empty list of records")
         if len(records) > self.max_batch_rows:
-            raise RequestError(
-                "batch_too_large",
-                f"'instances' has {len(records)} rows; this server takes at most {self.max_batch_rows} per request",
-            )
+            raise self._too_large("'instances'", len(records))
         for i, record in enumerate(records):
             if not isinstance(record, dict):
                 raise RequestError("bad_request", f"instance {i} is not an object of feature values")
@@ -127,6 +121,11 @@ class Validator:
                     raise RequestError("unknown_input", f"instance {i}: unknown input {_names(unknown)}")
                 raise RequestError("missing_input", f"instance {i}: missing input {_names(missing)}")
         return self.columns({n: Column([r[n] for r in records]) for n in self.names})
+
+    def _too_large(self, what: str, rows: int) -> RequestError:
+        return RequestError(
+            "batch_too_large", f"{what} has {rows} rows; this server takes at most {self.max_batch_rows}"
+        )
 
     def _categorical(self, feature: Feature, datatype: str | None, values: Any) -> tuple[np.ndarray, int]:
         name = feature.name
@@ -183,6 +182,7 @@ class Validator:
                 )
             raise RequestError(
                 "out_of_range",
-                f"input '{name}': row {row} value {value:g} is outside [{feature.minimum:g}, {feature.maximum:g}]",
+                f"input '{name}': row {row} value {value:g} is outside "
+                f"[{feature.minimum:g}, {feature.maximum:g}]",
             )
         return array.astype(np.float32).reshape(-1, 1)
