@@ -154,6 +154,10 @@ class ChurnModel(Model):
                     for p, c in zip(scores.tolist(), churn.tolist(), strict=True)
                 ],
             }
+        if payload.from_grpc and payload.use_binary_outputs:
+            # kserve 0.21 InferResponse.to_grpc tests a numpy array's truth value on this path
+            # (ValueError for > 1 row); lists take the branch that works.
+            scores, churn = scores.tolist(), churn.tolist()
         return InferResponse(
             response_id=request_id,
             model_name=self.name,

@@ -1,0 +1,224 @@
+"""The real server on 127.0.0.1: every protocol agrees with ONNX Runtime, bad input is refused clearly."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from kserve import InferenceGRPCClient, InferenceRESTClient, RESTConfig
+from kserve.protocol.infer_type import InferInput, InferRequest
+
+from components.schema import FEATURES
+from serving.examples import example_row, v2_request
+
+pytestmark = pytest.mark.integration
+
+
+def infer(server, body) -> dict:
+    response = server.post(f"/v2/models/{server.model_name}/infer", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def outputs(answer: dict) -> dict:
+    return {o["name"]: o for o in answer["outputs"]}
+
+
+def kserve_request(rows: pd.DataFrame, binary: bool) -> InferRequest:
+    """A request built with kserve's own types, categoricals as numpy str objects."""
+    inputs = []
+    for f in FEATURES:
+        array = rows[[f.name]].to_numpy(dtype=object if f.is_categorical else np.float32)
+        item = InferInput(f.name, list(array.shape), "BYTES" if f.is_categorical else "FP32")
+        item.set_data_from_numpy(array, binary_data=binary)
+        inputs.append(item)
+    return InferRequest(model_name="churn", infer_inputs=inputs, request_id="kserve-client")
+
+
+def test_v2_rest_matches_onnx_and_names_the_version(server, test_rows, onnx_probabilities, metadata):
+    answer = infer(server, v2_request(FEATURES, test_rows.to_dict("records")))  # no "id" on purpose
+    out = outputs(answer)
+    assert out["churn_probability"]["datatype"] == "FP32"
+    assert out["churn"]["datatype"] == "BOOL"
+    np.testing.assert_allclose(out["churn_probability"]["data"], onnx_probabilities, atol=1e-6)
+    assert out["churn"]["data"] == (onnx_probabilities >= metadata["threshold"]).tolist()
+    assert answer["model_version"] == metadata["model_version"]
+    assert answer["id"]  # generated when the request has none
+
+
+def test_request_id_is_echoed(server, test_rows):
+    assert infer(server, v2_request(FEATURES, test_rows.head(1).to_dict("records"), "abc-1"))["id"] == "abc-1"
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["json", "binary-extension"])
+def test_kserve_rest_client(server, test_rows, onnx_probabilities, binary):
+    async def call():
+        client = InferenceRESTClient(RESTConfig(protocol="v2", timeout=30))
+        try:
+            return await client.infer(server.url, kserve_request(test_rows, binary), model_name="churn")
+        finally:
+            await client.close()
+
+    response = asyncio.run(call())
+    probabilities = response.get_output_by_name("churn_probability").as_numpy()
+    np.testing.assert_allclose(probabilities, onnx_probabilities, atol=1e-6)
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["contents", "raw-contents"])
+def test_kserve_grpc_client_bytes(server, test_rows, onnx_probabilities, binary):
+    async def call():
+        client = InferenceGRPCClient(server.grpc_target, timeout=30)
+        try:
+            return await client.infer(kserve_request(test_rows, binary))
+        finally:
+            await client.close()
+
+    response = asyncio.run(call())
+    np.testing.assert_allclose(
+        response.get_output_by_name("churn_probability").as_numpy(), onnx_probabilities, atol=1e-6
+    )
+    assert response.get_output_by_name("churn").as_numpy().dtype == np.bool_
+
+
+def test_v1_instances(server, test_rows, onnx_probabilities, metadata):
+    response = server.post("/v1/models/churn:predict", json={"instances": test_rows.to_dict("records")})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["model_version"] == metadata["model_version"]
+    np.testing.assert_allclose(
+        [p["churn_probability"] for p in answer["predictions"]], onnx_probabilities, atol=1e-6
+    )
+
+
+def test_metadata_lists_every_input(server):
+    meta = server.get("/v2/models/churn").json()
+    assert [(i["name"], i["datatype"], i["shape"]) for i in meta["inputs"]] == [
+        (f.name, "BYTES" if f.is_categorical else "FP32", [-1, 1]) for f in FEATURES
+    ]
+    assert {o["name"] for o in meta["outputs"]} == {"churn_probability", "churn"}
+    assert server.get("/v2/health/live").ok and server.get("/v2/health/ready").ok
+    assert server.get("/v2/models/churn/ready").json()["ready"] is True
+
+
+def _body(rows: int = 2) -> dict:
+    return v2_request(FEATURES, [example_row(FEATURES)] * rows)
+
+
+def _edit(name: str, **changes):
+    def edit(body):
+        for item in body["inputs"]:
+            if item["name"] == name:
+                item.update(changes)
+        return body
+
+    return edit
+
+
+BAD = {
+    "unknown input": (
+        lambda b: {**b, "inputs": [*b["inputs"], {**b["inputs"][0], "name": "shoe_size"}]},
+        "shoe_size",
+    ),
+    "missing input": (lambda b: {**b, "inputs": [i for i in b["inputs"] if i["name"] != "tenure"]}, "tenure"),
+    "wrong datatype": (_edit("Contract", datatype="FP32", data=[1.0, 2.0]), "Contract"),
+    "numeric as BYTES": (_edit("tenure", datatype="BYTES", data=["12", "13"]), "tenure"),
+    "different lengths": (_edit("MonthlyCharges", shape=[3, 1], data=[1.0, 2.0, 3.0]), "MonthlyCharges"),
+    "shape mismatch": (_edit("MonthlyCharges", shape=[2, 1], data=[1.0]), "MonthlyCharges"),
+    "NaN": (_edit("TotalCharges", data=[1.0, "NaN"]), "TotalCharges"),
+    "infinite": (_edit("TotalCharges", data=["inf", 1.0]), "TotalCharges"),
+    "above maximum": (_edit("tenure", data=[12.0, 500.0]), "tenure"),
+    "negative": (_edit("MonthlyCharges", data=[-5.0, 10.0]), "MonthlyCharges"),
+    "not a whole number": (_edit("SeniorCitizen", data=[0.5, 1.0]), "SeniorCitizen"),
+    "category not a string": (_edit("gender", data=[1, 2], datatype="BYTES"), "gender"),
+    "text in numeric": (_edit("tenure", data=["a lot", 1.0]), "tenure"),
+    "oversized batch": (lambda b: _body(51), "51 rows"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
+def test_bad_input_is_refused_and_server_keeps_serving(server, case):
+    make, expected = BAD[case]
+    response = server.post("/v2/models/churn/infer", json=make(copy.deepcopy(_body())))
+    assert 400 <= response.status_code < 500, response.text
+    assert expected in response.json()["error"]
+    assert outputs(infer(server, _body(1)))["churn_probability"]["shape"] == [1]
+
+
+def test_bad_v1_record_names_the_field(server):
+    record = example_row(FEATURES)
+    del record["Contract"]
+    response = server.post("/v1/models/churn:predict", json={"instances": [example_row(FEATURES), record]})
+    assert response.status_code == 400
+    assert "instance 1" in response.json()["error"] and "Contract" in response.json()["error"]
+
+
+def test_bad_grpc_input_is_invalid_argument(server, test_rows):
+    import grpc
+
+    request = kserve_request(test_rows.head(2), binary=False)
+    request.inputs = [i for i in request.inputs if i.name != "PaymentMethod"]
+
+    async def call():
+        client = InferenceGRPCClient(server.grpc_target, timeout=30, retries=0)
+        try:
+            return await client.infer(request)
+        finally:
+            await client.close()
+
+    with pytest.raises(grpc.RpcError) as error:
+        asyncio.run(call())
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "PaymentMethod" in error.value.details()
+
+
+def test_unknown_category_is_scored_and_counted(server):
+    def unknown_total() -> float:
+        for line in server.get("/metrics").text.splitlines():
+            if line.startswith('churn_unknown_categories_total{feature="PaymentMethod"'):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = unknown_total()
+    row = {**example_row(FEATURES), "PaymentMethod": "Bitcoin"}
+    probability = outputs(infer(server, v2_request(FEATURES, [row, row])))["churn_probability"]["data"]
+    assert len(probability) == 2 and 0.0 <= probability[0] <= 1.0
+    assert unknown_total() == before + 2
+
+
+def test_metrics_are_exposed(server):
+    infer(server, _body(3))
+    text = server.get("/metrics").text
+    for name in (
+        "request_predict_seconds_bucket",  # kserve's own
+        'churn_requests_total{model_name="churn"',
+        'churn_rows_total{model_name="churn"',
+        "churn_prediction_score_bucket",
+        "churn_positive_predictions_total",
+        "churn_validation_errors_total",
+        "churn_model_load_seconds",
+        "churn_model_info",
+    ):
+        assert name in text, name
+
+
+def test_payload_log_writes_served_rows(server, test_rows, onnx_probabilities):
+    infer(server, v2_request(FEATURES, test_rows.to_dict("records"), "payload-check"))
+    deadline, logged = time.monotonic() + 20, pd.DataFrame()
+    while time.monotonic() < deadline:
+        files = sorted(server.payload_dir.glob("*.parquet"))
+        if files:
+            logged = pd.concat([pd.read_parquet(f) for f in files])
+            logged = logged[logged.request_id == "payload-check"]
+            if len(logged) == len(test_rows):
+                break
+        time.sleep(0.3)
+    assert len(logged) == len(test_rows)
+    assert {f.name for f in FEATURES} | {"timestamp", "churn_probability", "churn", "model_version"} <= set(
+        logged
+    )
+    np.testing.assert_allclose(logged.churn_probability.to_numpy(), onnx_probabilities, atol=1e-6)
+    assert logged.Contract.tolist() == test_rows.Contract.tolist()
