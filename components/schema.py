@@ -14,6 +14,9 @@ SCHEMA_VERSION = "1"
 
 ID_COLUMN = "customerID"
 LABEL_COLUMN = "Churn"
+# Optional: the synthetic generator's true churn probability, kept through ingest so evaluation
+# can report the oracle AUC. Never a model input.
+TRUTH_COLUMN = "churn_probability"
 
 _YES_NO = ("Yes", "No")
 _INTERNET_ADDON = ("Yes", "No", "No internet service")

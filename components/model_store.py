@@ -1,0 +1,274 @@
+"""The model store: each registry version's serving bundle at ``<model_store_uri>/<version>/``.
+
+A bundle is ``model.onnx`` + ``metadata.json`` (what a KServe ``storageUri`` points at). Paths are
+versioned and immutable: a version path is written once and never overwritten with different
+bytes. Publishing is two-phase so a failure can never leave a half bundle where readers look:
+
+1. :meth:`ModelStore.stage` copies the bundle to a private staging area
+   (``<root>/.staging/<token>/``) and checks it against the ONNX hash in its metadata;
+2. :meth:`ModelStore.commit` writes the final ``metadata.json`` (now carrying the registry
+   version), moves the bundle to ``<root>/<version>/`` -- one atomic ``rename`` locally, a
+   server-side copy on S3 with ``metadata.json`` last -- then downloads it back and verifies
+   the bundle hash.
+
+The registry only points at a version path (model-version tag ``bundle_uri``) after commit
+verified it, so nothing ever references an incomplete bundle.
+
+Bundle hash: SHA-256 over the ``sha256sum``-style manifest of its files (``<hex>  <name>\\n``,
+sorted by name); :func:`bundle_digest` computes it for any local folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from components.config import Settings
+from components.storage import StorageError, _s3_errors, is_s3, parse_s3, s3_client
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.onnx"
+METADATA_FILE = "metadata.json"
+BUNDLE_FILES: tuple[str, ...] = (MODEL_FILE, METADATA_FILE)
+STAGING = ".staging"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def manifest_sha256(files: Mapping[str, str]) -> str:
+    """Hash of a bundle given ``{file name: file sha256}``."""
+    manifest = "".join(f"{files[name]}  {name}\n" for name in sorted(files))
+    return hashlib.sha256(manifest.encode()).hexdigest()
+
+
+def bundle_digest(bundle_dir: Path) -> tuple[str, dict[str, str]]:
+    """``(bundle sha256, {name: file sha256})`` of the bundle files in a local folder."""
+    files = {name: file_sha256(Path(bundle_dir) / name) for name in BUNDLE_FILES}
+    return manifest_sha256(files), files
+
+
+def read_bundle_metadata(bundle_dir: Path) -> dict:
+    """Load and sanity-check a bundle's ``metadata.json``; errors name the file and field."""
+    bundle_dir = Path(bundle_dir)
+    for name in BUNDLE_FILES:
+        if not (bundle_dir / name).is_file():
+            raise StorageError(f"bundle {bundle_dir}: missing {name}")
+    try:
+        metadata = json.loads((bundle_dir / METADATA_FILE).read_text())
+    except json.JSONDecodeError as exc:
+        raise StorageError(f"bundle {bundle_dir}: {METADATA_FILE} is not JSON: {exc}") from exc
+    if not isinstance(metadata, dict):
+        raise StorageError(f"bundle {bundle_dir}: {METADATA_FILE} must hold a JSON object")
+    expected = metadata.get("onnx_sha256")
+    if expected and expected != file_sha256(bundle_dir / MODEL_FILE):
+        raise StorageError(
+            f"bundle {bundle_dir}: {MODEL_FILE} does not match metadata field onnx_sha256 {expected}"
+        )
+    return metadata
+
+
+@dataclass(frozen=True)
+class PublishedBundle:
+    uri: str
+    sha256: str
+    files: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StagedBundle:
+    token: str
+    location: str  # staging folder or s3:// prefix
+    metadata: dict
+
+
+class ModelStore:
+    """Versioned, immutable bundle paths under ``root`` (a local folder or ``s3://bucket/prefix``)."""
+
+    def __init__(self, root: str, settings: Settings):
+        self.root = str(root).rstrip("/")
+        self.settings = settings
+        self.s3 = is_s3(self.root)
+
+    # ---- addressing -------------------------------------------------------------------------
+    def version_uri(self, version: str | int) -> str:
+        version = str(version)
+        if not version.isdigit():
+            raise StorageError(f"model version must be a registry version number, got {version!r}")
+        if self.s3:
+            return f"{self.root}/{version}/"
+        return str(Path(self.root) / version)
+
+    def _key(self, *parts: str) -> tuple[str, str]:
+        loc = parse_s3(self.root + "/")
+        prefix = loc.key.rstrip("/")
+        return loc.bucket, "/".join(p for p in (prefix, *parts) if p)
+
+    # ---- phase 0: is the store usable at all ------------------------------------------------
+    def preflight(self) -> None:
+        """Fail fast (bounded retries) with the endpoint named if the store is unusable."""
+        if not self.s3:
+            root = Path(self.root)
+            root.mkdir(parents=True, exist_ok=True)
+            if not os.access(root, os.W_OK):
+                raise StorageError(f"model store {root}: not writable")
+            return
+        bucket, _ = self._key()
+        with _s3_errors(self.root, self.settings):
+            client = s3_client(self.settings)
+            if not client.bucket_exists(bucket):
+                client.make_bucket(bucket)
+
+    # ---- phase 1: stage ---------------------------------------------------------------------
+    def stage(self, bundle_dir: Path) -> StagedBundle:
+        """Copy the bundle to a private staging area; nothing is visible at a version path yet."""
+        metadata = read_bundle_metadata(bundle_dir)
+        token = uuid.uuid4().hex
+        if not self.s3:
+            staging = Path(self.root) / STAGING / token
+            staging.mkdir(parents=True)
+            shutil.copy2(Path(bundle_dir) / MODEL_FILE, staging / MODEL_FILE)
+            return StagedBundle(token, str(staging), metadata)
+        bucket, key = self._key(STAGING, token, MODEL_FILE)
+        with _s3_errors(f"s3://{bucket}/{key}", self.settings):
+            s3_client(self.settings).fput_object(bucket, key, str(Path(bundle_dir) / MODEL_FILE))
+        return StagedBundle(token, f"s3://{bucket}/{self._key(STAGING, token)[1]}/", metadata)
+
+    # ---- phase 2: commit --------------------------------------------------------------------
+    def commit(self, staged: StagedBundle, version: str | int, metadata_updates: Mapping) -> PublishedBundle:
+        """Publish the staged bundle at ``<root>/<version>/`` with updated metadata, verified."""
+        metadata = {**staged.metadata, **metadata_updates}
+        body = (json.dumps(metadata, indent=2, sort_keys=True) + "\n").encode()
+        if self.s3:
+            return self._commit_s3(staged, str(version), body)
+        return self._commit_local(staged, str(version), body)
+
+    def _commit_local(self, staged: StagedBundle, version: str, body: bytes) -> PublishedBundle:
+        staging = Path(staged.location)
+        (staging / METADATA_FILE).write_bytes(body)
+        expected, files = bundle_digest(staging)
+        final = Path(self.version_uri(version))
+        try:
+            os.rename(staging, final)  # atomic: the version folder appears complete or not at all
+        except OSError:
+            if not final.exists():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)
+            self._check_existing(str(final), bundle_digest(final)[0], expected)
+        actual, _ = bundle_digest(final)
+        if actual != expected:
+            raise StorageError(f"model store {final}: hash {actual} after publish, expected {expected}")
+        return PublishedBundle(str(final), expected, files)
+
+    def _commit_s3(self, staged: StagedBundle, version: str, body: bytes) -> PublishedBundle:
+        from minio.commonconfig import CopySource
+
+        bucket, stage_prefix = self._key(STAGING, staged.token)
+        _, final_prefix = self._key(version)
+        final_uri = self.version_uri(version)
+        with _s3_errors(final_uri, self.settings):
+            client = s3_client(self.settings)
+            client.put_object(
+                bucket,
+                f"{stage_prefix}/{METADATA_FILE}",
+                io.BytesIO(body),
+                len(body),
+                content_type="application/json",
+            )
+            with tempfile.TemporaryDirectory(prefix="churn-stage-") as tmp:
+                for name in BUNDLE_FILES:
+                    client.fget_object(bucket, f"{stage_prefix}/{name}", str(Path(tmp) / name))
+                expected, files = bundle_digest(Path(tmp))
+            existing = list(client.list_objects(bucket, prefix=f"{final_prefix}/", recursive=True))
+            if existing:
+                self._check_existing(final_uri, self._remote_digest(client, bucket, final_prefix), expected)
+            else:
+                # metadata.json last: a reader that sees it can rely on model.onnx being there
+                for name in BUNDLE_FILES:
+                    client.copy_object(
+                        bucket, f"{final_prefix}/{name}", CopySource(bucket, f"{stage_prefix}/{name}")
+                    )
+            actual = self._remote_digest(client, bucket, final_prefix)
+            if actual != expected:
+                raise StorageError(f"model store {final_uri}: hash {actual} after publish, expected {expected}")
+        self.discard(staged)
+        return PublishedBundle(final_uri, expected, files)
+
+    def _remote_digest(self, client, bucket: str, prefix: str) -> str:
+        """Download a published bundle back and hash it: the verification is end to end."""
+        with tempfile.TemporaryDirectory(prefix="churn-verify-") as tmp:
+            for name in BUNDLE_FILES:
+                client.fget_object(bucket, f"{prefix}/{name}", str(Path(tmp) / name))
+            return bundle_digest(Path(tmp))[0]
+
+    @staticmethod
+    def _check_existing(uri: str, actual: str, expected: str) -> None:
+        # Immutability: the same bytes again is a harmless retry; anything else is refused.
+        if actual != expected:
+            raise StorageError(
+                f"model store {uri}: already holds a different bundle (sha256 {actual}); version "
+                "paths are immutable -- was the registry reset while the store was kept?"
+            )
+
+    # ---- cleanup ------------------------------------------------------------------------------
+    def discard(self, staged: StagedBundle) -> None:
+        """Remove a staging area (best effort: staging is private, leftovers are only garbage)."""
+        try:
+            if not self.s3:
+                shutil.rmtree(staged.location, ignore_errors=True)
+                return
+            bucket, prefix = self._key(STAGING, staged.token)
+            client = s3_client(self.settings)
+            for name in BUNDLE_FILES:
+                client.remove_object(bucket, f"{prefix}/{name}")
+        except Exception as exc:  # cleanup must never mask the error that led here
+            log.warning("could not remove staging area %s: %s", staged.location, exc)
+
+    def remove_version(self, version: str | int) -> None:
+        """Delete a version path; only used to undo a publish whose registration failed."""
+        uri = self.version_uri(version)
+        if not self.s3:
+            shutil.rmtree(uri, ignore_errors=True)
+            return
+        bucket, prefix = self._key(str(version))
+        with _s3_errors(uri, self.settings):
+            client = s3_client(self.settings)
+            for name in reversed(BUNDLE_FILES):
+                client.remove_object(bucket, f"{prefix}/{name}")
+
+    # ---- reading ------------------------------------------------------------------------------
+    def download(self, uri: str, dest_dir: Path, expected_sha256: str | None = None) -> Path:
+        """Fetch a published bundle into ``dest_dir`` (local paths are copied) and verify it."""
+        dest_dir = Path(dest_dir)
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        if is_s3(uri):
+            loc = parse_s3(uri if uri.endswith("/") else uri + "/")
+            with _s3_errors(uri, self.settings):
+                client = s3_client(self.settings)
+                for name in BUNDLE_FILES:
+                    client.fget_object(loc.bucket, f"{loc.key}{name}", str(dest_dir / name))
+        else:
+            for name in BUNDLE_FILES:
+                src = Path(uri) / name
+                if not src.is_file():
+                    raise StorageError(f"bundle {uri}: missing {name}")
+                shutil.copy2(src, dest_dir / name)
+        actual, _ = bundle_digest(dest_dir)
+        if expected_sha256 and actual != expected_sha256:
+            raise StorageError(f"bundle {uri}: sha256 {actual} does not match registered {expected_sha256}")
+        return dest_dir

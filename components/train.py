@@ -1,0 +1,141 @@
+"""Train: one scikit-learn Pipeline (features + encoders + classifier), tuned by randomised
+search with stratified k-fold CV. Same data + seed → same model and metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+from scipy.stats import loguniform, randint, uniform
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import RandomizedSearchCV, StratifiedKFold
+from sklearn.pipeline import Pipeline
+from xgboost import XGBClassifier
+
+from components import schema, storage
+from components.features import model_frame, preprocessor
+
+log = logging.getLogger(__name__)
+
+MODEL_TYPES = ("xgboost", "logreg", "random_forest")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Which classifier, how much search, how it is scored."""
+
+    model_type: str = "xgboost"
+    search_budget: int = 8  # sampled hyperparameter sets
+    cv_folds: int = 3
+    seed: int = 42
+    n_jobs: int = -1  # threads for the classifier itself; the search runs candidates in turn
+
+    def __post_init__(self):
+        if self.model_type not in MODEL_TYPES:
+            raise ValueError(f"model_type must be one of {', '.join(MODEL_TYPES)}, got {self.model_type!r}")
+        if self.search_budget < 1:
+            raise ValueError(f"search_budget must be >= 1, got {self.search_budget}")
+        if self.cv_folds < 2:
+            raise ValueError(f"cv_folds must be >= 2, got {self.cv_folds}")
+
+
+def _classifier(config: TrainConfig, imbalance: float):
+    """The estimator and its search space. ``imbalance`` = negatives / positives.
+
+    Class imbalance is a searched choice (reweighting vs none), so CV decides whether it helps.
+    """
+    if config.model_type == "xgboost":
+        estimator = XGBClassifier(
+            tree_method="hist", n_jobs=config.n_jobs, random_state=config.seed, eval_metric="logloss"
+        )
+        space = {
+            "n_estimators": randint(150, 500),
+            "learning_rate": loguniform(0.02, 0.15),
+            "max_depth": randint(2, 6),
+            "min_child_weight": loguniform(1, 20),
+            "subsample": uniform(0.7, 0.3),
+            "colsample_bytree": uniform(0.6, 0.4),
+            "reg_lambda": loguniform(0.5, 20),
+            "scale_pos_weight": [1.0, float(np.sqrt(imbalance)), float(imbalance)],
+        }
+    elif config.model_type == "logreg":
+        estimator = LogisticRegression(max_iter=2000, random_state=config.seed)
+        space = {"C": loguniform(1e-3, 1e2), "class_weight": [None, "balanced"]}
+    else:
+        estimator = RandomForestClassifier(n_jobs=config.n_jobs, random_state=config.seed)
+        space = {
+            "n_estimators": randint(100, 300),
+            "max_depth": randint(4, 14),
+            "min_samples_leaf": randint(5, 60),
+            "max_features": uniform(0.2, 0.6),
+            "class_weight": [None, "balanced_subsample"],
+        }
+    return estimator, {f"classifier__{k}": v for k, v in space.items()}
+
+
+def build_pipeline(model_type: str, estimator=None) -> Pipeline:
+    """Unfitted features + encoders + classifier Pipeline over the raw schema columns."""
+    return Pipeline(
+        [("features", preprocessor(scale_numeric=model_type == "logreg")), ("classifier", estimator)]
+    )
+
+
+def fit(train: pd.DataFrame, config: TrainConfig) -> tuple[Pipeline, dict]:
+    """Tune and fit on ``train``; return the refit best pipeline and a search summary."""
+    X, y = model_frame(train), train[schema.LABEL_COLUMN].to_numpy()
+    positives = int(y.sum())
+    if positives == 0 or positives == len(y):
+        raise ValueError(f"train split has a single class ({positives} churners of {len(y)} rows)")
+    estimator, space = _classifier(config, imbalance=(len(y) - positives) / positives)
+    search = RandomizedSearchCV(
+        build_pipeline(config.model_type, estimator),
+        space,
+        n_iter=config.search_budget,
+        scoring={"roc_auc": "roc_auc", "neg_log_loss": "neg_log_loss"},
+        refit="roc_auc",
+        cv=StratifiedKFold(config.cv_folds, shuffle=True, random_state=config.seed),
+        random_state=config.seed,
+        n_jobs=1,
+        verbose=1,  # progress: one line per search, fits counted by sklearn
+    )
+    log.info(
+        "train: %s, %d candidates x %d folds on %d rows (%.1f%% churn)",
+        config.model_type, config.search_budget, config.cv_folds, len(y), 100 * positives / len(y),
+    )  # fmt: skip
+    started = time.perf_counter()
+    search.fit(X, y)
+    results = pd.DataFrame(search.cv_results_)
+    for rank, row in results.sort_values("rank_test_roc_auc").head(3).iterrows():
+        log.info("  candidate %d: cv roc_auc %.4f ± %.4f", rank, row.mean_test_roc_auc, row.std_test_roc_auc)
+    summary = {
+        "config": asdict(config),
+        "best_params": {k.removeprefix("classifier__"): _plain(v) for k, v in search.best_params_.items()},
+        "cv_roc_auc": float(search.best_score_),
+        "cv_roc_auc_std": float(results.loc[search.best_index_, "std_test_roc_auc"]),
+        "cv_log_loss": float(-results.loc[search.best_index_, "mean_test_neg_log_loss"]),
+        "search_seconds": round(time.perf_counter() - started, 2),
+        "train_rows": len(y),
+    }
+    log.info("train: best cv roc_auc %.4f in %.1fs", summary["cv_roc_auc"], summary["search_seconds"])
+    return search.best_estimator_, summary
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def train(train_path: Path, model_path: Path, summary_path: Path, config: TrainConfig) -> dict:
+    """Read the train split, fit, and write the joblib'd pipeline and the search summary."""
+    model, summary = fit(pd.read_parquet(train_path), config)
+    with storage.atomic_path(Path(model_path)) as tmp:
+        joblib.dump(model, tmp)
+    with storage.atomic_path(Path(summary_path)) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2))
+    return summary
