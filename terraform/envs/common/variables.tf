@@ -1,0 +1,30 @@
+# Shared by every environment root (each envs/<env>/ links this file). What differs between
+# environments (sizes, HA choices) is written in envs/<env>/main.tf; these are per deployment.
+variable "region" {
+  description = "AWS region of the environment."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "admin_role_arns" {
+  description = "IAM roles granted cluster-admin (operators' SSO role, the CD deploy role)."
+  type        = list(string)
+  default     = []
+}
+
+variable "public_access_cidrs" {
+  description = "CIDRs that may reach the EKS API publicly; empty keeps the endpoint private-only."
+  type        = list(string)
+  default     = []
+}
+
+variable "gpu_node_group" {
+  description = "Optional GPU node group (instance types and bounds); null for none."
+  type = object({
+    instance_types = list(string)
+    min_size       = number
+    max_size       = number
+    desired_size   = number
+  })
+  default = null
+}

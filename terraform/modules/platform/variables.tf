@@ -1,0 +1,70 @@
+variable "environment" {
+  description = "Environment name: dev, staging or prod."
+  type        = string
+  validation {
+    condition     = contains(["dev", "staging", "prod"], var.environment)
+    error_message = "environment must be dev, staging or prod."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "CIDR of the environment's VPC."
+  type        = string
+}
+
+variable "single_nat_gateway" {
+  description = "Share one NAT gateway across AZs (cheaper, not AZ-resilient)."
+  type        = bool
+  default     = false
+}
+
+variable "kubernetes_version" {
+  description = "EKS Kubernetes version."
+  type        = string
+  default     = "1.32"
+}
+
+variable "endpoint_public_access" {
+  description = "Expose the EKS API publicly as well (limited to public_access_cidrs)."
+  type        = bool
+  default     = false
+}
+
+variable "public_access_cidrs" {
+  description = "CIDRs that may reach a public EKS API endpoint."
+  type        = list(string)
+  default     = []
+}
+
+variable "admin_role_arns" {
+  description = "IAM roles granted cluster-admin (operators, the CD role)."
+  type        = list(string)
+  default     = []
+}
+
+variable "node_groups" {
+  description = "Node groups by pool (system, inference, optional gpu); see modules/eks."
+  type = map(object({
+    instance_types = list(string)
+    capacity_type  = optional(string, "ON_DEMAND")
+    min_size       = number
+    max_size       = number
+    desired_size   = number
+    disk_size_gb   = optional(number, 50)
+  }))
+}
+
+variable "mlflow_database" {
+  description = "RDS PostgreSQL for MLflow's backend store, or null to run MLflow on another store."
+  type = object({
+    instance_class = optional(string, "db.t4g.medium")
+    multi_az       = optional(bool, true)
+  })
+  default = null
+}
+
+variable "tags" {
+  description = "Extra tags for every resource."
+  type        = map(string)
+  default     = {}
+}

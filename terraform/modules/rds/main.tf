@@ -1,0 +1,104 @@
+# PostgreSQL for MLflow's backend store: private subnets only, reachable only from the cluster's
+# security group on 5432, TLS forced, storage and Performance Insights encrypted with a
+# customer-managed key, master password generated and kept by RDS in Secrets Manager.
+module "key" {
+  source                = "../kms"
+  name                  = "${var.name}-db"
+  description           = "Encrypts the ${var.name} database, its secret and its logs"
+  allow_cloudwatch_logs = true
+  tags                  = var.tags
+}
+
+resource "aws_db_subnet_group" "this" {
+  name       = var.name
+  subnet_ids = var.private_subnet_ids
+  tags       = var.tags
+}
+
+resource "aws_security_group" "this" {
+  name        = "${var.name}-db"
+  description = "PostgreSQL for MLflow, reachable from the EKS cluster only"
+  vpc_id      = var.vpc_id
+  tags        = var.tags
+}
+
+resource "aws_vpc_security_group_ingress_rule" "from_cluster" {
+  security_group_id            = aws_security_group.this.id
+  description                  = "PostgreSQL from EKS nodes and pods"
+  referenced_security_group_id = var.client_security_group_id
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+}
+
+resource "aws_db_parameter_group" "this" {
+  name   = var.name
+  family = "postgres${split(".", var.engine_version)[0]}"
+  parameter {
+    name  = "rds.force_ssl"
+    value = "1"
+  }
+  parameter {
+    name  = "log_statement"
+    value = "ddl"
+  }
+  parameter {
+    name  = "log_min_duration_statement"
+    value = "1000"
+  }
+  tags = var.tags
+}
+
+resource "aws_iam_role" "monitoring" {
+  name = "${var.name}-rds-monitoring"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "monitoring.rds.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+  })
+  tags = var.tags
+}
+
+data "aws_partition" "current" {}
+
+resource "aws_iam_role_policy_attachment" "monitoring" {
+  role       = aws_iam_role.monitoring.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+}
+
+resource "aws_db_instance" "this" {
+  identifier                          = var.name
+  engine                              = "postgres"
+  engine_version                      = var.engine_version
+  instance_class                      = var.instance_class
+  allocated_storage                   = var.allocated_storage_gb
+  max_allocated_storage               = var.allocated_storage_gb * 4
+  storage_type                        = "gp3"
+  storage_encrypted                   = true
+  kms_key_id                          = module.key.key_arn
+  db_name                             = "mlflow"
+  username                            = "mlflow"
+  manage_master_user_password         = true
+  master_user_secret_kms_key_id       = module.key.key_arn
+  iam_database_authentication_enabled = true
+  db_subnet_group_name                = aws_db_subnet_group.this.name
+  vpc_security_group_ids              = [aws_security_group.this.id]
+  parameter_group_name                = aws_db_parameter_group.this.name
+  publicly_accessible                 = false
+  multi_az                            = var.multi_az
+  backup_retention_period             = var.backup_retention_days
+  deletion_protection                 = true
+  skip_final_snapshot                 = false
+  final_snapshot_identifier           = "${var.name}-final"
+  copy_tags_to_snapshot               = true
+  auto_minor_version_upgrade          = true
+  enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]
+  performance_insights_enabled        = true
+  performance_insights_kms_key_id     = module.key.key_arn
+  monitoring_interval                 = 60
+  monitoring_role_arn                 = aws_iam_role.monitoring.arn
+  tags                                = var.tags
+}

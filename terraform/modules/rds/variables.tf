@@ -1,0 +1,55 @@
+variable "name" {
+  description = "Identifier of the database instance, e.g. churn-dev-mlflow."
+  type        = string
+}
+
+variable "vpc_id" {
+  description = "VPC of the database."
+  type        = string
+}
+
+variable "private_subnet_ids" {
+  description = "Private subnets of the DB subnet group."
+  type        = list(string)
+}
+
+variable "client_security_group_id" {
+  description = "Security group allowed to connect on 5432 (the EKS cluster security group)."
+  type        = string
+}
+
+variable "engine_version" {
+  description = "PostgreSQL version (major.minor)."
+  type        = string
+  default     = "16.4"
+}
+
+variable "instance_class" {
+  description = "Instance class."
+  type        = string
+  default     = "db.t4g.medium"
+}
+
+variable "allocated_storage_gb" {
+  description = "Initial storage; autoscaling may grow it to four times this."
+  type        = number
+  default     = 20
+}
+
+variable "multi_az" {
+  description = "Standby in a second AZ."
+  type        = bool
+  default     = true
+}
+
+variable "backup_retention_days" {
+  description = "Automated backup retention."
+  type        = number
+  default     = 14
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}
