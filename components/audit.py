@@ -135,7 +135,9 @@ def promotion_lock(
                 raise
         created = _created_at(client, lock_name)
         if created is not None and time.time() - created > stale_after_s:
-            log.warning("breaking stale promotion lock %s (acquired %.0f s ago)", lock_name, time.time() - created)
+            log.warning(
+                "breaking stale promotion lock %s (acquired %.0f s ago)", lock_name, time.time() - created
+            )
             _release(client, lock_name)
             continue
         if time.monotonic() > deadline:

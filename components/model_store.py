@@ -205,7 +205,9 @@ class ModelStore:
                     )
             actual = self._remote_digest(client, bucket, final_prefix)
             if actual != expected:
-                raise StorageError(f"model store {final_uri}: hash {actual} after publish, expected {expected}")
+                raise StorageError(
+                    f"model store {final_uri}: hash {actual} after publish, expected {expected}"
+                )
         self.discard(staged)
         return PublishedBundle(final_uri, expected, files)
 

@@ -152,7 +152,9 @@ def _ensure_experiment(client, settings: Settings) -> str:
     root = settings.mlflow_artifact_root
     # A remote server decides its own artifact root (proxied or s3://) unless one is given that
     # every client can reach; a local file: folder only makes sense for the embedded default.
-    location = root if not settings.mlflow_tracking_uri.startswith("http") or not root.startswith("file:") else None
+    location = (
+        root if not settings.mlflow_tracking_uri.startswith("http") or not root.startswith("file:") else None
+    )
     try:
         return client.create_experiment(settings.experiment, artifact_location=location)
     except MlflowException as exc:  # another run created it a moment ago
@@ -482,9 +484,12 @@ def register_model(
                 **{m: f"{metrics[m]:.6f}" for m in KEY_METRICS if m in metrics},
             }
             with mlflow_errors(settings, "create model version"):
+                # source = the logged model's storage location, not "models:/<id>": with a
+                # database store MLflow resolves "models:/" through the process-global tracking
+                # URI (a TODO in mlflow 3.17), which is not ours.
                 mv = client.create_model_version(
                     name,
-                    source=f"models:/{logged.model_id}",
+                    source=logged.artifact_location,
                     run_id=run_id,
                     tags=tags,
                     model_id=logged.model_id,
@@ -506,7 +511,9 @@ def register_model(
             _undo(client, store, settings, run_id, version, staged, published, exc)
             raise
 
-        moves = _promote_after_gate(client, settings, version, run_id, comparison, X, y, gate, promote, work, say)
+        moves = _promote_after_gate(
+            client, settings, version, run_id, comparison, X, y, gate, promote, work, say
+        )
         with mlflow_errors(settings, f"closing run {run_id}"):
             client.set_terminated(run_id, "FINISHED")
         return _summary(settings, version, run_id, comparison, moves, published)
@@ -517,7 +524,9 @@ def _undo(client, store, settings, run_id, version, staged, published, exc) -> N
     log.error("registration failed (%s); undoing", exc)
     steps = []
     if version is not None:
-        steps.append(("delete version", lambda: client.delete_model_version(settings.registered_model, version)))
+        steps.append(
+            ("delete version", lambda: client.delete_model_version(settings.registered_model, version))
+        )
     if published is not None:
         steps.append(("remove published bundle", lambda: store.remove_version(version)))
     if staged is not None:
@@ -530,51 +539,53 @@ def _undo(client, store, settings, run_id, version, staged, published, exc) -> N
             log.warning("undo %s: %s", what, undo_exc)
 
 
-def _promote_after_gate(client, settings, version, run_id, comparison, X, y, gate, promote, work, say) -> dict:
+def _promote_after_gate(
+    client, settings, version, run_id, comparison, X, y, gate, promote, work, say
+) -> dict:
     """Move aliases under the promotion lock; compare-and-set on ``champion`` (module docstring)."""
     name = settings.registered_model
     moves: dict = {"challenger": None, "champion": None, "note": None, "regated_against": None}
     if not comparison.gate.passed:
         moves["note"] = "gate failed: no alias moved"
         return moves
-    with mlflow_errors(settings, "alias update"):
-        with audit.promotion_lock(client, name, owner=f"run {run_id}", timeout_s=150, stale_after_s=120):
-            current = alias_version(client, name, CHAMPION)
-            verdict = comparison.gate
-            if promote and current != comparison.champion_version:
-                # Someone promoted while we were registering: judge us against the new champion.
-                say(f"champion moved to v{current} since the gate ran; re-gating against it")
-                champ_scores = rescore_version(client, settings, current, X, y, work) if current else None
-                verdict = evaluate_gate(verdict.candidate, gate, champ_scores, current)
-                moves["regated_against"] = {"version": current, "gate": verdict.to_dict()}
-            before = alias_version(client, name, CHALLENGER)
-            if before != version:
-                client.set_registered_model_alias(name, CHALLENGER, version)
-                audit.record(
-                    client, name, alias=CHALLENGER, from_version=before, to_version=version,
-                    reason="quality gate passed", via="pipeline register", run_id=run_id,
-                )  # fmt: skip
-                moves["challenger"] = {"from": before, "to": version}
-            if not promote:
-                moves["note"] = "promotion left to the rollout (promote=False)"
-            elif not verdict.passed:
-                moves["note"] = f"champion moved to v{current} meanwhile and re-gate failed: " + "; ".join(
-                    verdict.reasons
-                )
-                client.set_model_version_tag(name, version, TAG_PROMOTION, moves["note"])
-            else:
-                client.set_registered_model_alias(name, CHAMPION, version)
-                reason = (
-                    f"gate passed vs champion v{current} on the same test rows"
-                    if current
-                    else "gate passed (first champion)"
-                )
-                audit.record(
-                    client, name, alias=CHAMPION, from_version=current, to_version=version,
-                    reason=reason, via="pipeline register", run_id=run_id,
-                )  # fmt: skip
-                client.set_model_version_tag(name, version, TAG_PROMOTION, f"champion ({reason})")
-                moves["champion"] = {"from": current, "to": version}
+    lock = audit.promotion_lock(client, name, owner=f"run {run_id}", timeout_s=150, stale_after_s=120)
+    with mlflow_errors(settings, "alias update"), lock:
+        current = alias_version(client, name, CHAMPION)
+        verdict = comparison.gate
+        if promote and current != comparison.champion_version:
+            # Someone promoted while we were registering: judge us against the new champion.
+            say(f"champion moved to v{current} since the gate ran; re-gating against it")
+            champ_scores = rescore_version(client, settings, current, X, y, work) if current else None
+            verdict = evaluate_gate(verdict.candidate, gate, champ_scores, current)
+            moves["regated_against"] = {"version": current, "gate": verdict.to_dict()}
+        before = alias_version(client, name, CHALLENGER)
+        if before != version:
+            client.set_registered_model_alias(name, CHALLENGER, version)
+            audit.record(
+                client, name, alias=CHALLENGER, from_version=before, to_version=version,
+                reason="quality gate passed", via="pipeline register", run_id=run_id,
+            )  # fmt: skip
+            moves["challenger"] = {"from": before, "to": version}
+        if not promote:
+            moves["note"] = "promotion left to the rollout (promote=False)"
+        elif not verdict.passed:
+            moves["note"] = f"champion moved to v{current} meanwhile and re-gate failed: " + "; ".join(
+                verdict.reasons
+            )
+            client.set_model_version_tag(name, version, TAG_PROMOTION, moves["note"])
+        else:
+            client.set_registered_model_alias(name, CHAMPION, version)
+            reason = (
+                f"gate passed vs champion v{current} on the same test rows"
+                if current
+                else "gate passed (first champion)"
+            )
+            audit.record(
+                client, name, alias=CHAMPION, from_version=current, to_version=version,
+                reason=reason, via="pipeline register", run_id=run_id,
+            )  # fmt: skip
+            client.set_model_version_tag(name, version, TAG_PROMOTION, f"champion ({reason})")
+            moves["champion"] = {"from": current, "to": version}
     return moves
 
 

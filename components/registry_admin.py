@@ -128,7 +128,9 @@ def show_version(settings: Settings, version: str) -> dict:
         mv = _get_version(client, settings, version)
         run = client.get_run(mv.run_id) if mv.run_id else None
         artifacts = _artifact_paths(client, mv.run_id) if mv.run_id else []
-        history = [e.to_dict() for e in audit.history(client, name) if str(version) in (e.from_version, e.to_version)]
+        history = [
+            e.to_dict() for e in audit.history(client, name) if str(version) in (e.from_version, e.to_version)
+        ]
         aliases = _aliases_by_version(client, name).get(str(version), [])
     tags = mv.tags
     return {
@@ -190,16 +192,24 @@ def _move_alias(client, settings: Settings, alias: str, to_version: str, reason:
     if before == str(to_version):
         return {"alias": alias, "from": before, "to": before, "moved": False}
     client.set_registered_model_alias(name, alias, str(to_version))
-    event = audit.record(client, name, alias=alias, from_version=before, to_version=to_version, reason=reason, via=via)
+    event = audit.record(
+        client, name, alias=alias, from_version=before, to_version=to_version, reason=reason, via=via
+    )
     if alias == CHAMPION:
         client.set_model_version_tag(name, str(to_version), TAG_PROMOTION, f"champion ({via}: {reason})")
     return {"alias": alias, "from": before, "to": str(to_version), "moved": True, "event": event.to_dict()}
 
 
 def promote(
-    settings: Settings, version: str, *, reason: str, alias: str = CHAMPION, force: bool = False, via: str = "cli promote"
+    settings: Settings,
+    version: str,
+    *,
+    reason: str,
+    alias: str = CHAMPION,
+    force: bool = False,
+    via: str = "cli promote",
 ) -> dict:
-    """Point ``alias`` at ``version`` (audited). Refuses incomplete versions, and gate failures unless forced."""
+    """Point ``alias`` at ``version`` (audited); refuses incomplete versions and unforced gate failures."""
     if not reason or not reason.strip():
         raise RegistryError("--reason: required (it goes into the audit trail)")
     name = settings.registered_model
@@ -207,7 +217,9 @@ def promote(
         client = _connected(settings)
         mv = _get_version(client, settings, version)
         if mv.tags.get(TAG_STATE) != "complete" or not mv.tags.get(TAG_BUNDLE_URI):
-            raise RegistryError(f"{name} v{version}: registration incomplete (no published bundle); cannot promote")
+            raise RegistryError(
+                f"{name} v{version}: registration incomplete (no published bundle); cannot promote"
+            )
         if mv.tags.get(TAG_GATE) != "passed" and not force:
             raise RegistryError(
                 f"{name} v{version}: quality gate {mv.tags.get(TAG_GATE)} "

@@ -1,0 +1,85 @@
+"""Trained bundles for the registry tests, built by the project's real steps on synthetic rows.
+
+Stand-in for the pipeline's ``trained_bundle`` fixture with the same attributes, plus knobs the
+registry tests need (a deliberately worse model: shuffled labels, a one-candidate search).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+
+from components import export, ingest, synthetic, train
+from components.gate import score
+from components.schema import LABEL_COLUMN
+
+
+def build_bundle(
+    root: Path,
+    *,
+    rows: int = 3000,
+    seed: int = 0,
+    shuffle_labels: bool = False,
+    test: pd.DataFrame | None = None,
+) -> SimpleNamespace:
+    """Ingest-clean synthetic rows, fit a small logistic-regression pipeline, export its bundle.
+
+    ``test`` reuses another bundle's test split, so two models are judged on the same rows.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    data = ingest.clean(synthetic.generate(rows, seed=seed)).data
+    data_hash = ingest.content_hash(data)
+    train_df, _, test_df = ingest.split(data, ingest.IngestConfig(seed=seed))
+    if test is not None:
+        test_df = test
+    if shuffle_labels:  # no signal left: the model learns only the base rate, give or take noise
+        train_df = train_df.assign(
+            **{LABEL_COLUMN: np.random.default_rng(seed).permutation(train_df[LABEL_COLUMN])}
+        )
+    model, summary = train.fit(
+        train_df, train.TrainConfig(model_type="logreg", search_budget=1, cv_folds=2, n_jobs=1, seed=seed)
+    )
+    paths = SimpleNamespace(
+        root=root,
+        bundle_dir=root / "bundle",
+        test_path=root / "test.parquet",
+        sklearn_model_path=root / "model.joblib",
+        metrics_path=root / "metrics.json",
+        report_path=root / "report.html",
+        profile_path=root / "profile.json",
+        data_hash=data_hash,
+        params={"train": summary["config"], "rows": rows, "shuffle_labels": shuffle_labels},
+    )
+    import joblib
+
+    joblib.dump(model, paths.sklearn_model_path)
+    test_df.to_parquet(paths.test_path)
+    proba = model.predict_proba(test_df)[:, 1]
+    metrics = {
+        **score(test_df[LABEL_COLUMN].to_numpy(), proba),
+        "threshold": 0.5,
+        "log_loss": 0.5,
+        "brier": 0.2,
+    }
+    metrics.pop("rows")
+    paths.metrics_path.write_text(json.dumps(metrics))
+    paths.report_path.write_text(
+        f"<html><body><h1>churn report</h1><p>{json.dumps(metrics)}</p></body></html>"
+    )
+    paths.profile_path.write_text(json.dumps(ingest.profile(data)))
+    export.export(
+        paths.sklearn_model_path,
+        paths.test_path,
+        paths.bundle_dir,
+        threshold=0.5,
+        metrics=metrics,
+        data_hash=data_hash,
+        model_type="logreg",
+    )
+    paths.metrics = metrics
+    return paths
