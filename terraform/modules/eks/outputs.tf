@@ -32,3 +32,8 @@ output "node_group_scaling" {
   description = "min/max/desired of each node group, by pool."
   value       = { for k, g in aws_eks_node_group.this : k => g.scaling_config[0] }
 }
+
+output "node_group_subnet_ids" {
+  description = "Subnets of each node group, by pool."
+  value       = { for k, g in aws_eks_node_group.this : k => g.subnet_ids }
+}
