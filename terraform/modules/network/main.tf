@@ -1,7 +1,15 @@
 # VPC over three AZs: small public subnets for load balancers and NAT only, large private
 # subnets for the nodes and the control-plane ENIs. Nothing gets a public IP by default.
+# The zones are named, not "whatever is available": a zone AWS adds later must not reshuffle
+# subnets. Default: the region's a, b and c zones.
+data "aws_region" "current" {}
+
 data "aws_availability_zones" "available" {
   state = "available"
+  filter {
+    name   = "zone-name"
+    values = coalesce(var.availability_zones, [for s in ["a", "b", "c"] : "${data.aws_region.current.name}${s}"])
+  }
 }
 
 locals {

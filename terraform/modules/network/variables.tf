@@ -17,6 +17,16 @@ variable "cidr_block" {
   }
 }
 
+variable "availability_zones" {
+  description = "The three AZ names to use; null for the region's a, b and c zones."
+  type        = list(string)
+  default     = null
+  validation {
+    condition     = var.availability_zones == null || length(coalesce(var.availability_zones, [])) == 3
+    error_message = "availability_zones must name exactly three zones."
+  }
+}
+
 variable "single_nat_gateway" {
   description = "One NAT gateway for all AZs (cheaper, not AZ-resilient)."
   type        = bool

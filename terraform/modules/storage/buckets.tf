@@ -20,6 +20,7 @@ module "key" {
 }
 
 resource "aws_s3_bucket" "this" {
+  # checkov:skip=CKV_AWS_144:Single-region platform: versioning keeps every object recoverable; a DR copy in a second region is an org-level choice, not this module's.
   for_each      = local.buckets
   bucket        = "${var.name_prefix}-${each.key}-${local.account_id}"
   force_destroy = false
@@ -27,16 +28,16 @@ resource "aws_s3_bucket" "this" {
 }
 
 resource "aws_s3_bucket_versioning" "this" {
-  for_each = aws_s3_bucket.this
-  bucket   = each.value.id
+  for_each = local.buckets
+  bucket   = aws_s3_bucket.this[each.key].id
   versioning_configuration {
     status = "Enabled"
   }
 }
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
-  for_each = aws_s3_bucket.this
-  bucket   = each.value.id
+  for_each = local.buckets
+  bucket   = aws_s3_bucket.this[each.key].id
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
@@ -47,8 +48,8 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
 }
 
 resource "aws_s3_bucket_public_access_block" "this" {
-  for_each                = aws_s3_bucket.this
-  bucket                  = each.value.id
+  for_each                = local.buckets
+  bucket                  = aws_s3_bucket.this[each.key].id
   block_public_acls       = true
   block_public_policy     = true
   ignore_public_acls      = true
@@ -56,16 +57,16 @@ resource "aws_s3_bucket_public_access_block" "this" {
 }
 
 resource "aws_s3_bucket_ownership_controls" "this" {
-  for_each = aws_s3_bucket.this
-  bucket   = each.value.id
+  for_each = local.buckets
+  bucket   = aws_s3_bucket.this[each.key].id
   rule {
     object_ownership = "BucketOwnerEnforced"
   }
 }
 
 resource "aws_s3_bucket_policy" "this" {
-  for_each = aws_s3_bucket.this
-  bucket   = each.value.id
+  for_each = local.buckets
+  bucket   = aws_s3_bucket.this[each.key].id
   policy = jsonencode({
     Version   = "2012-10-17"
     Statement = [local.tls_only[each.key]]
@@ -75,15 +76,22 @@ resource "aws_s3_bucket_policy" "this" {
 }
 
 resource "aws_s3_bucket_logging" "this" {
-  for_each      = aws_s3_bucket.this
-  bucket        = each.value.id
+  for_each      = local.buckets
+  bucket        = aws_s3_bucket.this[each.key].id
   target_bucket = aws_s3_bucket.access_logs.id
   target_prefix = "${each.key}/"
 }
 
+# Object events go to EventBridge, where a rule can start a retraining run when new data lands.
+resource "aws_s3_bucket_notification" "this" {
+  for_each    = local.buckets
+  bucket      = aws_s3_bucket.this[each.key].id
+  eventbridge = true
+}
+
 resource "aws_s3_bucket_lifecycle_configuration" "this" {
-  for_each = aws_s3_bucket.this
-  bucket   = each.value.id
+  for_each = local.buckets
+  bucket   = aws_s3_bucket.this[each.key].id
 
   rule {
     id     = "abort-incomplete-uploads"
