@@ -93,7 +93,7 @@ def onnx_predict_proba(model: bytes | str | Path | ort.InferenceSession, data: p
 
 
 def parity(model: Pipeline, onnx_bytes: bytes, data: pd.DataFrame) -> float:
-    """Max |scikit-learn − ONNX| churn probability over ``data``."""
+    """Max |scikit-learn - ONNX| churn probability over ``data``."""
     expected = model.predict_proba(model_frame(data))[:, POSITIVE_COLUMN]
     return float(np.max(np.abs(expected - onnx_predict_proba(onnx_bytes, data))))
 

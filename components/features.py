@@ -24,7 +24,7 @@ CHARGE_FEATURES = ("avg_monthly_charge", "charge_increase", "tenure_band")
 class ChargeFeatures(TransformerMixin, BaseEstimator):
     """Pass the numeric columns through and append charge and tenure features.
 
-    ``avg_monthly_charge`` = TotalCharges / max(tenure, 1); ``charge_increase`` = MonthlyCharges −
+    ``avg_monthly_charge`` = TotalCharges / max(tenure, 1); ``charge_increase`` = MonthlyCharges -
     that average (recent price rises drive churn); ``tenure_band`` = how many of
     :data:`TENURE_BAND_EDGES` the tenure has reached.
     """

@@ -263,7 +263,9 @@ def split(data: pd.DataFrame, config: IngestConfig) -> tuple[pd.DataFrame, pd.Da
     """Stratified, seeded train / valid / test split."""
     y = data[schema.LABEL_COLUMN]
     if y.nunique() < 2:
-        raise IngestError(f"label {schema.LABEL_COLUMN!r} has a single class ({int(y.iloc[0])}): cannot train")
+        raise IngestError(
+            f"label {schema.LABEL_COLUMN!r} has a single class ({int(y.iloc[0])}): cannot train"
+        )
     rest, test = train_test_split(data, test_size=config.test_size, stratify=y, random_state=config.seed)
     valid_share = config.valid_size / (1.0 - config.test_size)
     train, valid = train_test_split(

@@ -38,7 +38,9 @@ def _single_input(operator, opv):
 
 def _charge_shape(operator):
     n_in = sum(v.get_second_dimension() or 1 for v in operator.inputs)
-    operator.outputs[0].type = FloatTensorType([operator.inputs[0].get_first_dimension(), n_in + len(CHARGE_FEATURES)])
+    operator.outputs[0].type = FloatTensorType(
+        [operator.inputs[0].get_first_dimension(), n_in + len(CHARGE_FEATURES)]
+    )
 
 
 def _charge_convert(scope, operator, container):

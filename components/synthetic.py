@@ -135,7 +135,7 @@ def generate(
         + rng.normal(0.0, 2.5, n)
     )
     monthly = np.round(np.clip(monthly * drift.monthly_charges_scale, 18.0, 400.0), 2)
-    # Past bills varied around today's: total ≈ tenure × monthly with noise; zero for new customers.
+    # Past bills varied around today's: total ≈ tenure * monthly with noise; zero for new customers.
     total = np.round(tenure * monthly * rng.normal(1.0, 0.05, n).clip(0.8, 1.2), 2)
 
     logit = (

@@ -1,0 +1,131 @@
+"""Thin KFP v2 component wrappers: each body moves artifacts in and out of one step function.
+
+Bodies import inside themselves because KFP ships each function's source alone. They run in
+the components image (which has this project and kfp installed, hence
+``install_kfp_package=False``), or in the current interpreter under ``kfp.local``.
+"""
+
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import HTML, Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+
+from components.config import load_settings
+
+IMAGE = load_settings().components_image
+component = dsl.component(base_image=IMAGE, install_kfp_package=False)
+
+
+@component
+def ingest_op(
+    data_uri: str,
+    rows: int,
+    seed: int,
+    max_bad_share: float,
+    train: Output[Dataset],
+    valid: Output[Dataset],
+    test: Output[Dataset],
+    quarantine: Output[Dataset],
+    profile: Output[Artifact],
+) -> NamedTuple("IngestOutputs", data_hash=str, source_uri=str):
+    """Read (or, with an empty ``data_uri``, generate) the data; clean, quarantine, split."""
+    import logging
+    import tempfile
+    from collections import namedtuple
+    from pathlib import Path
+
+    from components.config import load_settings
+    from components.ingest import IngestConfig, IngestPaths, ingest
+    from components.synthetic import generate, write_table
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    with tempfile.TemporaryDirectory() as tmp:
+        source = data_uri
+        if not source:
+            source = str(write_table(generate(rows, seed=seed), Path(tmp) / "synthetic.parquet"))
+        paths = IngestPaths(train.path, valid.path, test.path, quarantine.path, profile.path)
+        summary = ingest(source, paths, IngestConfig(max_bad_share=max_bad_share, seed=seed), load_settings())
+    outputs = namedtuple("IngestOutputs", ["data_hash", "source_uri"])
+    return outputs(summary["data_hash"], data_uri or f"synthetic://?rows={rows}&seed={seed}")
+
+
+@component
+def train_op(
+    train: Input[Dataset],
+    model_type: str,
+    search_budget: int,
+    cv_folds: int,
+    seed: int,
+    model: Output[Model],
+    search: Output[Artifact],
+):
+    """Tune and fit the churn Pipeline; the model is a joblib file."""
+    import logging
+
+    from components.train import TrainConfig
+    from components.train import train as train_step
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    config = TrainConfig(model_type=model_type, search_budget=search_budget, cv_folds=cv_folds, seed=seed)
+    summary = train_step(train.path, model.path, search.path, config)
+    model.metadata.update({"model_type": model_type, "cv_roc_auc": summary["cv_roc_auc"]})
+
+
+@component
+def evaluate_op(
+    model: Input[Model],
+    valid: Input[Dataset],
+    test: Input[Dataset],
+    data_hash: str,
+    offer_cost: float,
+    customer_value: float,
+    offer_success_rate: float,
+    evaluation: Output[Artifact],
+    metrics: Output[Metrics],
+    classification: Output[ClassificationMetrics],
+    report: Output[HTML],
+) -> float:
+    """Score the test split, pick the profit-optimal threshold, write metrics and the report."""
+    import logging
+
+    from components.evaluate import BusinessConfig, evaluate, headline
+    from components.report import write_report
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    business = BusinessConfig(offer_cost, customer_value, offer_success_rate)
+    result = evaluate(model.path, valid.path, test.path, evaluation.path, business)
+    for name, value in headline(result).items():
+        metrics.log_metric(name, value)
+    roc = result["roc_curve"]
+    classification.log_roc_curve(roc["fpr"], roc["tpr"], roc["thresholds"])
+    classification.log_confusion_matrix(
+        result["confusion_matrix"]["labels"], result["confusion_matrix"]["matrix"]
+    )
+    write_report(result, report.path, "Churn model evaluation", {"data_hash": data_hash, **business.__dict__})
+    return result["threshold"]
+
+
+@component
+def export_op(
+    model: Input[Model],
+    test: Input[Dataset],
+    evaluation: Input[Artifact],
+    data_hash: str,
+    model_type: str,
+    bundle: Output[Model],
+):
+    """Export the whole pipeline to ONNX (parity-checked) with its metadata.json."""
+    import json
+    import logging
+    from pathlib import Path
+
+    from components.evaluate import headline
+    from components.export import export
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    result = json.loads(Path(evaluation.path).read_text())
+    meta = export(
+        model.path, test.path, bundle.path,
+        threshold=result["threshold"], metrics=headline(result), data_hash=data_hash, model_type=model_type,
+    )  # fmt: skip
+    bundle.metadata.update({"onnx_sha256": meta["onnx_sha256"], "threshold": meta["threshold"]})

@@ -1,0 +1,168 @@
+"""`churn`: the one command-line entry point (data, pipeline, registry, serving)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from components.config import load_settings
+from pipelines.params import PipelineParams
+
+log = logging.getLogger("churn")
+
+_PARAM_HELP = {
+    "data_uri": "CSV/Parquet path or s3://bucket/key; empty = synthetic data of --rows",
+    "rows": "synthetic rows when no data is given",
+    "seed": "seed for data generation, splits and search",
+    "model_type": "xgboost | logreg | random_forest",
+    "search_budget": "hyperparameter sets tried by the randomized search",
+    "cv_folds": "stratified CV folds per candidate",
+    "max_bad_share": "fail ingest when more than this share of rows is bad",
+    "offer_cost": "cost of one retention offer",
+    "customer_value": "value of keeping a would-be churner",
+    "offer_success_rate": "share of targeted churners an offer keeps",
+}
+_ALIASES = {"data_uri": ["--data"], "search_budget": ["--budget"]}
+
+
+def _add_param_options(parser: argparse.ArgumentParser) -> None:
+    defaults = PipelineParams()
+    for field in fields(PipelineParams):
+        flag = "--" + field.name.replace("_", "-")
+        parser.add_argument(
+            flag, *_ALIASES.get(field.name, []), dest=field.name, type=type(getattr(defaults, field.name)),
+            default=getattr(defaults, field.name), help=f"{_PARAM_HELP[field.name]} (default: %(default)s)",
+        )  # fmt: skip
+
+
+def _params(args: argparse.Namespace) -> PipelineParams:
+    return PipelineParams(**{f.name: getattr(args, f.name) for f in fields(PipelineParams)})
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from components.synthetic import Drift, generate, write_table
+
+    drift = Drift(
+        args.drift_charges_scale, args.drift_month_to_month, args.drift_fiber, args.drift_churn_shift
+    )
+    frame = generate(
+        args.rows, seed=args.seed, churn_rate=args.churn_rate, drift=drift, with_truth=not args.no_truth
+    )
+    path = write_table(frame, Path(args.out))
+    print(f"wrote {len(frame)} rows to {path} (churn rate {(frame['Churn'] == 'Yes').mean():.3f})")
+    return 0
+
+
+def _print_summary(summary: dict) -> None:
+    m = summary["metrics"]
+    print("\n=== churn run summary ===")
+    print(f"run folder      {summary['run_dir']}")
+    print(f"data            {summary['data']['source_uri']}  hash {summary['data']['data_hash'][:16]}")
+    print(f"rows            {summary['data']['rows']} usable, {summary['data']['quarantined']} quarantined, "
+          f"splits {summary['data']['splits']}")  # fmt: skip
+    oracle = (
+        f"  (oracle {m['oracle_roc_auc']:.4f}, gap {m['oracle_roc_auc'] - m['roc_auc']:+.4f})"
+        if "oracle_roc_auc" in m
+        else ""
+    )
+    print(f"test ROC AUC    {m['roc_auc']:.4f}{oracle}")
+    print(f"test PR AUC     {m['pr_auc']:.4f}   log loss {m['log_loss']:.4f}   Brier {m['brier']:.4f}")
+    print(f"threshold       {m['threshold']:.2f} (max expected profit; max-F1: {m['threshold_max_f1']:.2f})")
+    print(f"at threshold    precision {m['precision']:.3f} recall {m['recall']:.3f} F1 {m['f1']:.3f}, "
+          f"expected profit {m['expected_profit']:,.0f} on the test split")  # fmt: skip
+    model = summary["model"]
+    print(f"ONNX            parity {model['parity_max_abs_diff']:.1e}, version {model['model_version']}")
+    for name, path in summary["artifacts"].items():
+        print(f"{name:<15} {path}")
+    if "registry" in summary:
+        print(f"registry        {summary['registry'].get('message', summary['registry'])}")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from pipelines.local import default_run_dir, point_latest, run_local
+
+    settings = load_settings()
+    out = Path(args.out) if args.out else default_run_dir(settings.runs_dir)
+    print(f"running the churn pipeline locally; outputs go to {out}", flush=True)
+    summary = run_local(_params(args), out)
+    if out.resolve().parent == settings.runs_dir:
+        point_latest(settings.runs_dir, out)
+    _print_summary(summary)
+    return 0
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from pipelines.remote import compile_pipeline
+
+    print(f"wrote {compile_pipeline(Path(args.out))}")
+    return 0
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    from pipelines.remote import submit
+
+    run_id = submit(args.host, _params(args), experiment=args.experiment, run_name=args.run_name)
+    print(f"submitted run {run_id} to {args.host}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="churn", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="data utilities").add_subparsers(dest="data_command", required=True)
+    gen = data.add_parser("generate", help="write synthetic Telco-format data")
+    gen.add_argument("--rows", type=int, default=PipelineParams.rows)
+    gen.add_argument("--seed", type=int, default=PipelineParams.seed)
+    gen.add_argument("--out", required=True, help="output .csv or .parquet")
+    gen.add_argument("--churn-rate", type=float, default=0.25)
+    gen.add_argument("--no-truth", action="store_true", help="omit the true churn probability column")
+    gen.add_argument("--drift-charges-scale", type=float, default=1.0, help="multiply monthly charges")
+    gen.add_argument("--drift-month-to-month", type=float, default=0.0, help="share moved to month-to-month")
+    gen.add_argument("--drift-fiber", type=float, default=0.0, help="share of DSL moved to fiber")
+    gen.add_argument("--drift-churn-shift", type=float, default=0.0, help="added to churn log-odds")
+    gen.set_defaults(func=_cmd_generate)
+
+    run_help = "run the whole pipeline locally (kfp.local) and print a summary"
+    for run in (sub.add_parser("run", help=run_help),):
+        _add_param_options(run)
+        run.add_argument("--out", help="run folder (default: $CHURN_HOME/runs/<UTC time>)")
+        run.set_defaults(func=_cmd_run)
+
+    pipe = sub.add_parser("pipeline", help="compile, run or submit the KFP pipeline")
+    pipe_sub = pipe.add_subparsers(dest="pipeline_command", required=True)
+    comp = pipe_sub.add_parser("compile", help="write the pipeline IR YAML")
+    comp.add_argument("--out", default="build/churn_pipeline.yaml")
+    comp.set_defaults(func=_cmd_compile)
+    prun = pipe_sub.add_parser("run", help=run_help)
+    _add_param_options(prun)
+    prun.add_argument("--out", help="run folder (default: $CHURN_HOME/runs/<UTC time>)")
+    prun.set_defaults(func=_cmd_run)
+    subm = pipe_sub.add_parser("submit", help="start a run on a Kubeflow Pipelines server")
+    subm.add_argument("--host", required=True, help="KFP API endpoint, e.g. https://kfp.example.com")
+    subm.add_argument("--experiment", default=load_settings().experiment)
+    subm.add_argument("--run-name", default=None)
+    _add_param_options(subm)
+    subm.set_defaults(func=_cmd_submit)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s"
+    )
+    try:
+        return args.func(args)
+    except (ValueError, FileExistsError, FileNotFoundError, ConnectionError, RuntimeError) as exc:
+        log.debug("failed", exc_info=True)
+        print(f"churn: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

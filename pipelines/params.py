@@ -1,0 +1,37 @@
+"""The pipeline's parameters: names, types and defaults in one place.
+
+Defaults come from the step configs, so the pipeline, `churn run` and `churn pipeline submit`
+can never disagree with the steps about them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from components.evaluate import BusinessConfig
+from components.ingest import IngestConfig
+from components.train import TrainConfig
+
+DEFAULT_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class PipelineParams:
+    """Everything a pipeline run can be given. ``data_uri`` empty = synthetic data of ``rows``."""
+
+    data_uri: str = ""
+    rows: int = DEFAULT_ROWS
+    seed: int = TrainConfig.seed
+    model_type: str = TrainConfig.model_type
+    search_budget: int = TrainConfig.search_budget
+    cv_folds: int = TrainConfig.cv_folds
+    max_bad_share: float = IngestConfig.max_bad_share
+    offer_cost: float = BusinessConfig.offer_cost
+    customer_value: float = BusinessConfig.customer_value
+    offer_success_rate: float = BusinessConfig.offer_success_rate
+
+    def as_arguments(self) -> dict:
+        return asdict(self)
+
+
+PARAM_FIELDS = fields(PipelineParams)

@@ -1,0 +1,72 @@
+"""The churn training pipeline: ingest → train → evaluate → export (→ register)."""
+
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import HTML, Artifact, Dataset, Model
+
+from components.kfp_components import evaluate_op, export_op, ingest_op, train_op
+from pipelines.params import PipelineParams
+
+PIPELINE_NAME = "churn-training"
+_D = PipelineParams()
+
+
+class PipelineOutputs(NamedTuple):
+    """What a run hands back to its caller (kfp.local runs expose only these)."""
+
+    evaluation: Artifact
+    report: HTML
+    bundle: Model
+    quarantine: Dataset
+    profile: Artifact
+
+
+@dsl.pipeline(name=PIPELINE_NAME, description="Train, evaluate and export a customer-churn model to ONNX.")
+def churn_pipeline(
+    data_uri: str = _D.data_uri,
+    rows: int = _D.rows,
+    seed: int = _D.seed,
+    model_type: str = _D.model_type,
+    search_budget: int = _D.search_budget,
+    cv_folds: int = _D.cv_folds,
+    max_bad_share: float = _D.max_bad_share,
+    offer_cost: float = _D.offer_cost,
+    customer_value: float = _D.customer_value,
+    offer_success_rate: float = _D.offer_success_rate,
+) -> PipelineOutputs:
+    ingest = ingest_op(data_uri=data_uri, rows=rows, seed=seed, max_bad_share=max_bad_share)
+    ingest.set_display_name("ingest")
+    train = train_op(
+        train=ingest.outputs["train"],
+        model_type=model_type,
+        search_budget=search_budget,
+        cv_folds=cv_folds,
+        seed=seed,
+    )
+    train.set_display_name("train").set_cpu_limit("4").set_memory_limit("8G")
+    evaluate = evaluate_op(
+        model=train.outputs["model"],
+        valid=ingest.outputs["valid"],
+        test=ingest.outputs["test"],
+        data_hash=ingest.outputs["data_hash"],
+        offer_cost=offer_cost,
+        customer_value=customer_value,
+        offer_success_rate=offer_success_rate,
+    )
+    evaluate.set_display_name("evaluate")
+    export = export_op(
+        model=train.outputs["model"],
+        test=ingest.outputs["test"],
+        evaluation=evaluate.outputs["evaluation"],
+        data_hash=ingest.outputs["data_hash"],
+        model_type=model_type,
+    )
+    export.set_display_name("export")
+    return PipelineOutputs(
+        evaluation=evaluate.outputs["evaluation"],
+        report=evaluate.outputs["report"],
+        bundle=export.outputs["bundle"],
+        quarantine=ingest.outputs["quarantine"],
+        profile=ingest.outputs["profile"],
+    )
