@@ -1,0 +1,385 @@
+"""Serving benchmark: this predictor vs MLServer (scikit-learn runtime) vs FastAPI + pandas + sklearn.
+
+One run, loopback, the same model and rows for every server. Prints p50/p99 latency and req/s for
+single-row requests (1 and 8 concurrent clients), rows/s for 1,000-row requests, the in-process
+ONNX Runtime floor, the ratios against the issue's targets, and a per-stage profile of one request.
+
+    python benchmarks/serving.py [--bundle DIR --rows PARQUET --sklearn JOBLIB] [--seconds 5]
+
+Without a bundle it builds the tests' stand-in model. MLServer runs from ``.venv-mlserver``
+(created on first use: its pins clash with the project's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+from fastapi import FastAPI, Request
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from components.schema import FEATURES  # noqa: E402
+from serving.bundle import open_bundle  # noqa: E402
+from serving.examples import v2_request  # noqa: E402
+from tests.support.model_server import free_port, start_model_server  # noqa: E402
+
+MLSERVER_VENV = ROOT / ".venv-mlserver"
+MLSERVER_PINS = ["mlserver==1.7.1", "mlserver-sklearn==1.7.1", "uvloop==0.21.0"]
+
+
+# --------------------------------------------------------------------------------------- load
+class Client:
+    """One keep-alive HTTP/1.1 connection posting a pre-encoded body (client cost kept minimal)."""
+
+    def __init__(self, port: int, path: str, body: bytes, headers: dict[str, str]):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.path, self.body, self.headers = path, body, {"Content-Type": "application/json", **headers}
+
+    def call(self) -> bytes:
+        self.conn.request("POST", self.path, self.body, self.headers)
+        response = self.conn.getresponse()
+        data = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{response.status}: {data[:300]!r}")
+        return data
+
+
+def sequential(client: Client, seconds: float) -> list[float]:
+    for _ in range(50):  # warm-up
+        client.call()
+    latencies, deadline = [], time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        client.call()
+        latencies.append(time.perf_counter() - start)
+    return latencies
+
+
+def concurrent(make_client: Callable[[], Client], clients: int, seconds: float) -> tuple[list[float], float]:
+    """Latencies and req/s with ``clients`` threads, each on its own connection."""
+    results: list[list[float]] = [[] for _ in range(clients)]
+    barrier = threading.Barrier(clients + 1)
+
+    def worker(i: int) -> None:
+        client = make_client()
+        for _ in range(20):
+            client.call()
+        barrier.wait()
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            client.call()
+            results[i].append(time.perf_counter() - start)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    latencies = [x for r in results for x in r]
+    return latencies, len(latencies) / elapsed
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) * 1000
+
+
+# ------------------------------------------------------------------------------------ servers
+class Target:
+    """How to send one batch of rows to one kind of server."""
+
+    def __init__(self, name: str, port: int, path: str, encode: Callable[[list[dict]], bytes], headers=None):
+        self.name, self.port, self.path, self.encode, self.headers = name, port, path, encode, headers or {}
+
+    def client(self, rows: list[dict]) -> Client:
+        return Client(self.port, self.path, self.encode(rows), self.headers)
+
+
+def mlserver_body(rows: list[dict]) -> bytes:
+    body = v2_request(FEATURES, rows)
+    body["parameters"] = {"content_type": "pd"}
+    body["outputs"] = [{"name": "predict_proba"}]
+    return orjson.dumps(body)
+
+
+def ensure_mlserver_venv() -> Path:
+    import sklearn
+
+    binary = MLSERVER_VENV / "bin" / "mlserver"
+    if not binary.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(MLSERVER_VENV)], check=True)
+        pins = [*MLSERVER_PINS, f"scikit-learn=={sklearn.__version__}"]
+        subprocess.run([str(MLSERVER_VENV / "bin" / "pip"), "install", "-q", *pins], check=True)
+    return binary
+
+
+def wait_http(port: int, path: str, process: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited:\n{log.read_text()[-3000:]}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", path)
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"not ready on {port}{path}:\n{log.read_text()[-3000:]}")
+
+
+def start_mlserver(sklearn_path: Path, work: Path) -> tuple[subprocess.Popen, int]:
+    binary = ensure_mlserver_venv()
+    model_dir = work / "mlserver" / "churn"
+    model_dir.mkdir(parents=True)
+    (model_dir / "model.joblib").write_bytes(Path(sklearn_path).read_bytes())
+    (model_dir / "model-settings.json").write_text(
+        json.dumps({"name": "churn", "implementation": "mlserver_sklearn.SKLearnModel",
+                    "parameters": {"uri": "./model.joblib"}})
+    )  # fmt: skip
+    port = free_port()
+    (work / "mlserver" / "settings.json").write_text(
+        json.dumps({"host": "127.0.0.1", "http_port": port, "grpc_port": free_port(),
+                    "metrics_port": free_port(), "debug": False})
+    )  # fmt: skip
+    log = work / "mlserver.log"
+    process = spawn([str(binary), "start", str(work / "mlserver")], log)
+    wait_http(port, "/v2/models/churn/ready", process, log)
+    return process, port
+
+
+def fastapi_app():
+    """Baseline: FastAPI + pandas + the pickled scikit-learn pipeline (records in, probabilities out)."""
+    import joblib
+
+    model = joblib.load(os.environ["CHURN_SKLEARN_MODEL"])
+    app = FastAPI()
+
+    @app.post("/predict")
+    async def predict(request: Request) -> dict:
+        frame = pd.DataFrame((await request.json())["instances"])
+        return {"churn_probability": model.predict_proba(frame)[:, 1].tolist()}
+
+    return app
+
+
+def start_fastapi(sklearn_path: Path, work: Path) -> tuple[subprocess.Popen, int]:
+    port, log = free_port(), work / "fastapi.log"
+    process = spawn(
+        [sys.executable, "-m", "uvicorn", "benchmarks.serving:fastapi_app", "--factory", "--host",
+         "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"],
+        log, CHURN_SKLEARN_MODEL=str(sklearn_path), PYTHONPATH=str(ROOT),
+    )  # fmt: skip
+    wait_http(port, "/docs", process, log)
+    return process, port
+
+
+def spawn(command: list[str], log: Path, **env: str) -> subprocess.Popen:
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            command, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+
+
+# ------------------------------------------------------------------------------------ measure
+def in_process_floor(bundle_dir: Path, one: list[dict], many: list[dict], seconds: float) -> dict:
+    bundle = open_bundle(bundle_dir)
+
+    def feeds(rows):
+        frame = pd.DataFrame(rows)
+        return {
+            f.name: frame[[f.name]].to_numpy(dtype=object if f.is_categorical else np.float32)
+            for f in FEATURES
+        }
+
+    single, batch = feeds(one), feeds(many)
+    for _ in range(200):
+        bundle.score(single)
+    latencies, deadline = [], time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        bundle.score(single)
+        latencies.append(time.perf_counter() - start)
+    batch_times = []
+    for _ in range(30):
+        start = time.perf_counter()
+        bundle.score(batch)
+        batch_times.append(time.perf_counter() - start)
+    return {
+        "p50": pct(latencies, 50), "p99": pct(latencies, 99), "rps1": len(latencies) / sum(latencies),
+        "rows_s": len(many) / statistics.median(batch_times),
+    }  # fmt: skip
+
+
+def measure(target: Target, one: list[dict], many: list[dict], seconds: float) -> dict:
+    single = sequential(target.client(one), seconds)
+    conc, rps8 = concurrent(lambda: target.client(one), 8, seconds)
+    big = target.client(many)
+    for _ in range(3):
+        big.call()
+    times = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(times) < 5:
+        start = time.perf_counter()
+        big.call()
+        times.append(time.perf_counter() - start)
+    return {
+        "p50": pct(single, 50), "p99": pct(single, 99), "rps1": len(single) / sum(single),
+        "p50_8": pct(conc, 50), "p99_8": pct(conc, 99), "rps8": rps8,
+        "rows_s": len(many) / statistics.median(times),
+    }  # fmt: skip
+
+
+def profile_one_request(bundle_dir: Path, one: list[dict], n: int = 3000) -> list[tuple[str, float]]:
+    """Where one single-row v2 JSON request spends its time inside the server process (µs, median)."""
+    from kserve.protocol.infer_type import InferRequest
+    from kserve.protocol.rest.v2_datamodels import InferenceRequest, InferenceResponse
+
+    from serving.model import ChurnModel
+
+    model = ChurnModel("churn", str(bundle_dir))
+    model.load()
+    raw = orjson.dumps(v2_request(FEATURES, one))
+    bundle, validator = model._state
+
+    def stage(fn) -> float:
+        for _ in range(200):
+            fn()
+        samples = []
+        for _ in range(n):
+            start = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - start)
+        return statistics.median(samples) * 1e6
+
+    parsed = InferenceRequest.model_validate_json(raw)
+    request = InferRequest.from_inference_request(parsed, "churn")
+    batch = model._validate(validator, request)
+    response = model.predict(request)
+    rest = response.to_rest()[0]
+    return [
+        ("JSON + pydantic InferenceRequest (FastAPI body)",
+         stage(lambda: InferenceRequest.model_validate_json(raw))),
+        ("kserve InferRequest.from_inference_request",
+         stage(lambda: InferRequest.from_inference_request(parsed, "churn"))),
+        ("validation -> ONNX feeds (19 inputs)", stage(lambda: model._validate(validator, request))),
+        ("ONNX Runtime run", stage(lambda: bundle.score(batch.feeds))),
+        ("predict() total (validate+run+metrics+response)", stage(lambda: model.predict(request))),
+        ("InferResponse.to_rest", stage(lambda: model.predict(request).to_rest())),
+        ("pydantic InferenceResponse + JSON",
+         stage(lambda: InferenceResponse.model_validate(rest).model_dump_json())),
+    ]  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------- main
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--bundle", type=Path, help="bundle dir (model.onnx + metadata.json)")
+    parser.add_argument("--rows", type=Path, help="Parquet of held-out rows (raw feature columns)")
+    parser.add_argument("--sklearn", type=Path, help="joblib of the equivalent scikit-learn pipeline")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each timed phase")
+    parser.add_argument("--skip-mlserver", action="store_true")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    if args.bundle is None:
+        from tests.serving.tiny_bundle import tiny_bundle
+
+        made = tiny_bundle(work / "model")
+        args.bundle, args.rows, args.sklearn = made.bundle_dir, made.test_path, made.sklearn_model_path
+    frame = pd.read_parquet(args.rows)[[f.name for f in FEATURES]]
+    many = pd.concat([frame] * (1000 // len(frame) + 1)).head(1000).to_dict("records")
+    one = many[:1]
+
+    targets, processes, results = [], [], {}
+    ours = start_model_server(args.bundle, work / "ours.log")
+    processes.append(ours.process)
+    path = "/v2/models/churn/infer"
+    targets.append(
+        Target("this server (v2 JSON)", ours.http_port, path, lambda r: orjson.dumps(v2_request(FEATURES, r)))
+    )
+    try:
+        if not args.skip_mlserver:
+            process, port = start_mlserver(args.sklearn, work)
+            processes.append(process)
+            targets.append(Target("MLServer 1.7.1 sklearn", port, path, mlserver_body))
+        process, port = start_fastapi(args.sklearn, work)
+        processes.append(process)
+        targets.append(
+            Target("FastAPI+pandas+sklearn", port, "/predict", lambda r: orjson.dumps({"instances": r}))
+        )
+        for target in targets:
+            print(f"measuring {target.name} ...", file=sys.stderr, flush=True)
+            results[target.name] = measure(target, one, many, args.seconds)
+            print(json.dumps({target.name: results[target.name]}), file=sys.stderr, flush=True)
+    finally:
+        for process in processes:
+            stop(process)
+    results["in-process ORT run (floor)"] = in_process_floor(args.bundle, one, many, args.seconds)
+    report(results, profile_one_request(args.bundle, one))
+
+
+def report(results: dict, profile: list[tuple[str, float]]) -> None:
+    print(f"\n{'server':28} {'1-row p50':>10} {'p99':>8} {'req/s':>8} | {'8 clients p50':>13} {'p99':>8} "
+          f"{'req/s':>8} | {'1000-row rows/s':>15}")  # fmt: skip
+    for name, r in results.items():
+        eight = (
+            f"{r['p50_8']:10.3f}ms {r['p99_8']:7.2f}ms {r['rps8']:8.0f}"
+            if "rps8" in r
+            else f"{'-':>13} {'-':>8} {'-':>8}"
+        )
+        print(
+            f"{name:28} {r['p50']:8.3f}ms {r['p99']:6.2f}ms {r['rps1']:8.0f} | {eight} | {r['rows_s']:15,.0f}"
+        )
+    ours, floor = results["this server (v2 JSON)"], results["in-process ORT run (floor)"]
+    fastapi = results["FastAPI+pandas+sklearn"]
+    ml = results.get("MLServer 1.7.1 sklearn")
+    print("\ntarget                                         reached      goal")
+    if ml:
+        print(f"single-row p50 vs MLServer                     {ours['p50'] / ml['p50']:8.3f}x   <= 0.1x")
+        print(f"8-client req/s vs MLServer                     {ours['rps8'] / ml['rps8']:8.1f}x   >= 20x")
+    print(f"own overhead (p50 - in-process floor)          {ours['p50'] - floor['p50']:8.3f}ms  <= 0.8 ms")
+    print(
+        f"1000-row rows/s vs in-process ORT              {ours['rows_s'] / floor['rows_s']:8.2f}x   >= 0.6x"
+    )
+    print(
+        f"1000-row rows/s vs FastAPI+pandas              {ours['rows_s'] / fastapi['rows_s']:8.2f}x   >= 3x"
+    )
+    print("\none single-row v2 JSON request, in-process stages (median µs):")
+    for label, micros in profile:
+        print(f"  {label:52} {micros:8.1f}")
+
+
+if __name__ == "__main__":
+    main()
