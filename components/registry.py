@@ -39,6 +39,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -131,6 +132,35 @@ def mlflow_errors(settings: Settings, step: str) -> Iterator[None]:
         raise
     except Exception as exc:  # MlflowException, requests/urllib3 errors, sqlite errors...
         raise RegistryError(f"{_endpoint(settings)}: {step} failed: {exc}") from exc
+
+
+_GLOBAL_URI_LOCK = threading.Lock()
+
+
+@contextmanager
+def _global_tracking_uri(settings: Settings) -> Iterator[None]:
+    """Point MLflow's process-global tracking URI at ours for one call, then restore it (and env).
+
+    mlflow 3.17's database registry store resolves a ``models:/<id>`` version source through
+    ``MlflowClient()`` -- the global URI, not the client's (a TODO in its code); without this it
+    looks in ``./mlflow.db``. A server resolves it itself, so only local stores need this.
+    """
+    if settings.mlflow_tracking_uri.startswith("http"):
+        yield
+        return
+    import mlflow
+    from mlflow.tracking._tracking_service import utils
+
+    with _GLOBAL_URI_LOCK:
+        old_uri, old_env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+        mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+        try:
+            yield
+        finally:
+            mlflow.set_tracking_uri(old_uri)
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+            if old_env is not None:
+                os.environ["MLFLOW_TRACKING_URI"] = old_env
 
 
 def preflight(client, settings: Settings) -> None:
@@ -317,15 +347,23 @@ def _log_sklearn_model(client, experiment_id: str, run_id: str, model_path: Path
             run_id=run_id,
             model_id=logged.model_id,
         )
-        mlflow.sklearn.save_model(
-            sk_model,
-            str(local),
-            mlflow_model=mlflow_model,
-            signature=signature,
-            input_example=X.head(5),
-            pip_requirements=requirements,
-            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
-        )
+        # mlflow warns on every pickle-format save; the format is a deliberate choice here (the
+        # served artifact is the ONNX graph; this copy is for lineage and offline analysis).
+        quiet = logging.getLogger("mlflow.sklearn")
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            mlflow.sklearn.save_model(
+                sk_model,
+                str(local),
+                mlflow_model=mlflow_model,
+                signature=signature,
+                input_example=X.head(5),
+                pip_requirements=requirements,
+                serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE,
+            )
+        finally:
+            quiet.setLevel(level)
         client.log_model_artifacts(logged.model_id, str(local))
     client.finalize_logged_model(logged.model_id, "READY")
     return logged
@@ -483,13 +521,10 @@ def register_model(
                 TAG_COMPARED: comparison.champion_version or "none",
                 **{m: f"{metrics[m]:.6f}" for m in KEY_METRICS if m in metrics},
             }
-            with mlflow_errors(settings, "create model version"):
-                # source = the logged model's storage location, not "models:/<id>": with a
-                # database store MLflow resolves "models:/" through the process-global tracking
-                # URI (a TODO in mlflow 3.17), which is not ours.
+            with mlflow_errors(settings, "create model version"), _global_tracking_uri(settings):
                 mv = client.create_model_version(
                     name,
-                    source=logged.artifact_location,
+                    source=f"models:/{logged.model_id}",
                     run_id=run_id,
                     tags=tags,
                     model_id=logged.model_id,
