@@ -45,3 +45,22 @@ bench: $(STAMP)  ## run the benchmarks
 
 clean:  ## remove build outputs and local runs (keeps .venv)
 	rm -rf build .churn .pytest_cache
+
+# --- serving ---
+MODEL_DIR  ?=
+HTTP_PORT  ?= 8080
+GRPC_PORT  ?= 8081
+.PHONY: serve-dir bench-serving test-serving lint-serving image-lint
+
+serve-dir: $(STAMP)  ## serve a bundle dir or URI (MODEL_DIR=dir|s3://...|models:/NAME@ALIAS) on HTTP_PORT
+	@test -n "$(MODEL_DIR)" || { echo 'usage: make serve-dir MODEL_DIR=path|s3://...|models:/churn-classifier@champion'; exit 2; }
+	$(BIN)/python -m serving --model_name churn --model_dir $(MODEL_DIR) --http_port $(HTTP_PORT) --grpc_port $(GRPC_PORT)
+
+bench-serving: $(STAMP)  ## this server vs MLServer vs FastAPI+pandas (MLServer venv in .venv-mlserver)
+	$(BIN)/python benchmarks/serving.py
+
+test-serving: $(STAMP)  ## serving tests only (real server on 127.0.0.1)
+	$(BIN)/pytest tests/serving
+
+image-lint: $(STAMP)  ## hadolint the serving image
+	$(BIN)/hadolint serving/Dockerfile
