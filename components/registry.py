@@ -98,7 +98,7 @@ def bounded_mlflow(settings: Settings) -> Iterator[None]:
     wanted = {
         "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(settings.io_retries),
         "MLFLOW_HTTP_REQUEST_TIMEOUT": str(int(max(1, settings.io_timeout_s))),
-        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0.5",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # an int for mlflow
         # Only used when the client writes s3:// artifacts itself (non-proxied artifact root).
         "AWS_MAX_ATTEMPTS": str(settings.io_retries + 1),
         "AWS_RETRY_MODE": "standard",

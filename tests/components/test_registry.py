@@ -18,10 +18,10 @@ from components import audit
 from components.config import load_settings
 from components.gate import GateConfig, GateInputError, evaluate_gate
 from components.model_store import ModelStore, bundle_digest
-from components.registry import RegistryError, mlflow_client, register_model
+from components.registry import RegistryError, mlflow_client
 from components.registry_admin import compare_versions, list_versions, promote, rollback, show_version
 from components.storage import StorageError
-from tests.integration.bundles import build_bundle
+from tests.integration.bundles import build_bundle, register_bundle
 
 
 @pytest.fixture(scope="module")
@@ -64,22 +64,8 @@ def settings(home, tmp_path):
 TOLERANT = GateConfig(max_regression=0.1)
 
 
-def register(bundle, settings, *, promote=True, gate=None, run_id="test-run"):
-    return register_model(
-        bundle_dir=bundle.bundle_dir,
-        sklearn_model_path=bundle.sklearn_model_path,
-        metrics_path=bundle.metrics_path,
-        report_path=bundle.report_path,
-        profile_path=bundle.profile_path,
-        test_path=bundle.test_path,
-        params=bundle.params,
-        data_hash=bundle.data_hash,
-        source_uri="synthetic://test",
-        pipeline_run_id=run_id,
-        gate=gate or GateConfig(),
-        promote=promote,
-        settings=settings,
-    )
+def register(bundle, settings, **kwargs):
+    return register_bundle(bundle, settings, **kwargs)
 
 
 def aliases(settings) -> dict:

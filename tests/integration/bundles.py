@@ -83,3 +83,26 @@ def build_bundle(
     )
     paths.metrics = metrics
     return paths
+
+
+def register_bundle(bundle, settings, *, promote=True, gate=None, run_id="test-run", progress=None) -> dict:
+    """``register_model`` on a bundle built here, as the pipeline's register step calls it."""
+    from components.gate import GateConfig
+    from components.registry import register_model
+
+    return register_model(
+        bundle_dir=bundle.bundle_dir,
+        sklearn_model_path=bundle.sklearn_model_path,
+        metrics_path=bundle.metrics_path,
+        report_path=bundle.report_path,
+        profile_path=bundle.profile_path,
+        test_path=bundle.test_path,
+        params=bundle.params,
+        data_hash=bundle.data_hash,
+        source_uri="synthetic://test",
+        pipeline_run_id=run_id,
+        gate=gate or GateConfig(),
+        promote=promote,
+        settings=settings,
+        progress=progress,
+    )

@@ -1,0 +1,237 @@
+"""The registry against real servers on 127.0.0.1: ``mlflow server`` + SeaweedFS S3 (MinIO client)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import multiprocessing
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from components import audit
+from components.config import load_settings
+from components.model_store import bundle_digest
+from components.registry import RegistryError, mlflow_client
+from components.registry_admin import list_versions, promote, rollback, show_version
+from components.storage import StorageError, parse_s3
+from tests.integration.bundles import register_bundle
+from tests.integration.env import ARTIFACT_BUCKET, server_env
+from tests.integration.workers import register_in_child
+from tests.support.mlflow_server import start_mlflow_server
+from tests.support.s3_server import start_s3_server
+
+pytestmark = pytest.mark.integration
+
+
+def aliases(settings) -> dict[str, str]:
+    found = mlflow_client(settings).get_registered_model(settings.registered_model).aliases
+    return {alias: str(version) for alias, version in found.items()}
+
+
+def version_numbers(settings) -> list[str]:
+    found = mlflow_client(settings).search_model_versions(f"name = '{settings.registered_model}'")
+    return sorted((str(v.version) for v in found), key=int)
+
+
+def download_bundle(s3, uri: str, dest: Path) -> Path:
+    """Fetch a published bundle the way a KServe storage initializer would: by its S3 prefix."""
+    loc = parse_s3(uri)
+    for name in ("model.onnx", "metadata.json"):
+        s3.client().fget_object(loc.bucket, f"{loc.key}{name}", str(dest / name))
+    return dest
+
+
+def test_pipeline_run_against_mlflow_server_and_s3(good, s3, mlflow_server, settings, tmp_path, monkeypatch):
+    first = register_bundle(good, settings, run_id="kfp-run-1")
+    assert first["version"] == "1" and first["gate"]["passed"]
+    assert aliases(settings) == {"champion": "1", "challenger": "1"}
+    assert first["bundle_uri"] == f"{settings.model_store_uri}/1/"
+
+    client = mlflow_client(settings)
+    mv = client.get_model_version(settings.registered_model, "1")
+    assert mv.tags["bundle_uri"] == first["bundle_uri"] and mv.tags["registration_state"] == "complete"
+    assert mv.tags["data_hash"] == good.data_hash and mv.tags["pipeline_run_id"] == "kfp-run-1"
+    assert mv.tags["gate_verdict"] == "passed"
+
+    # the published bundle downloads back with the registered hash and the registry version
+    local = download_bundle(s3, first["bundle_uri"], tmp_path)
+    assert bundle_digest(local)[0] == mv.tags["bundle_sha256"]
+    assert json.loads((local / "metadata.json").read_text())["model_version"] == "1"
+    # nothing left in staging
+    loc = parse_s3(settings.model_store_uri + "/.staging/")
+    assert not list(s3.client().list_objects(loc.bucket, prefix=loc.key, recursive=True))
+
+    # MLflow's artifacts went through the server into the same object store
+    stored = [
+        o.object_name for o in s3.client().list_objects(ARTIFACT_BUCKET, prefix="mlflow/", recursive=True)
+    ]
+    assert any(name.endswith(f"{first['run_id']}/artifacts/bundle/model.onnx") for name in stored)
+    assert any(name.endswith("/artifacts/MLmodel") for name in stored)  # the sklearn LoggedModel
+    shown = show_version(settings, "1")
+    assert {"report/report.html", "profile/profile.json", "evaluation/metrics.json"} <= set(
+        shown["artifacts"]
+    )
+
+    # the serving helper resolves models:/NAME@champion through MLflow's REST API and our tag
+    from serving.storage import resolve_bundle_dir
+
+    for key, value in server_env(s3, mlflow_server.url, tmp_path, settings.registered_model).items():
+        monkeypatch.setenv(key, value)
+    served = resolve_bundle_dir(f"models:/{settings.registered_model}@champion", tmp_path / "served")
+    assert bundle_digest(served)[0] == mv.tags["bundle_sha256"]
+
+    # `make run` a second time: compared against the first champion on the same rows, and says so
+    second = register_bundle(good, settings, run_id="kfp-run-2")
+    assert second["compared_against_champion"]["champion_version"] == "1"
+    assert second["message"].startswith("Compared against champion v1 re-scored on the same")
+    assert aliases(settings)["champion"] == "2"
+
+
+def test_worse_model_fails_gate_then_promote_and_rollback(good, worse, mediocre, settings):
+    register_bundle(good, settings)  # v1 champion
+    history_before = audit.history(mlflow_client(settings), settings.registered_model)
+    failed = register_bundle(worse, settings)  # v2
+    assert failed["gate"]["verdict"] == "failed"
+    assert any("vs champion v1" in reason for reason in failed["gate"]["reasons"])
+    assert aliases(settings) == {"champion": "1", "challenger": "1"}
+    assert audit.history(mlflow_client(settings), settings.registered_model) == history_before
+    tags = mlflow_client(settings).get_model_version(settings.registered_model, "2").tags
+    assert tags["gate_verdict"] == "failed" and json.loads(tags["gate_reasons"])
+
+    register_bundle(mediocre, settings, promote=False, gate=_tolerant())  # v3 challenger
+    assert aliases(settings) == {"champion": "1", "challenger": "3"}
+    promote(settings, "3", reason="canary healthy for 30 min")
+    assert aliases(settings)["champion"] == "3"
+    rollback(settings, reason="error budget burn")
+    assert aliases(settings)["champion"] == "1"
+    moves = [
+        (e.alias, e.from_version, e.to_version, e.reason)
+        for e in audit.history(mlflow_client(settings), settings.registered_model)
+    ]
+    assert moves[-2:] == [
+        ("champion", "1", "3", "canary healthy for 30 min"),
+        ("champion", "3", "1", "error budget burn"),
+    ]
+    rows = {r["version"]: r for r in list_versions(settings)}
+    assert rows["1"]["aliases"] == ["champion"] and rows["2"]["gate"] == "failed"
+    assert rows["3"]["aliases"] == ["challenger"]
+    assert [e["to_version"] for e in show_version(settings, "3")["promotion_history"]] == ["3", "3", "1"]
+
+
+def _tolerant():
+    from components.gate import GateConfig
+
+    return GateConfig(max_regression=0.1)
+
+
+def test_object_store_stopped_mid_run_leaves_registry_as_it_was(good, s3, mlflow_server, tmp_path):
+    store = start_s3_server(tmp_path / "model-store")
+    try:
+        env = {
+            **server_env(s3, mlflow_server.url, tmp_path / "home"),
+            "CHURN_S3_ENDPOINT_URL": store.endpoint,
+        }
+        settings = load_settings(env)
+        register_bundle(good, settings)  # v1 champion, published to the dedicated store
+        before = (version_numbers(settings), aliases(settings))
+
+        def kill_store_once_registered(line: str) -> None:
+            if "publishing bundle" in line:  # version created, bundle staged: worst moment
+                store.stop(grace_s=0)
+
+        with pytest.raises(StorageError, match=store.endpoint.replace(".", r"\.")):
+            register_bundle(good, settings, progress=kill_store_once_registered)
+        assert (version_numbers(settings), aliases(settings)) == before  # the new version was undone
+
+        store.start()  # same ports, same data
+        again = register_bundle(good, settings)
+        assert again["version"] == "3"  # v2 was created and deleted; numbers are never reused
+        assert again["compared_against_champion"]["champion_version"] == "1"
+        assert aliases(settings) == {"champion": "3", "challenger": "3"}
+    finally:
+        store.stop(grace_s=0)
+    # the launcher also removed the gRPC sockets SeaweedFS leaves in the system temp folder
+    ports = set(store.ports.values())
+    leftovers = Path(tempfile.gettempdir()).glob("seaweedfs-*-grpc-*.sock")
+    assert [p for p in leftovers if int(p.stem.rsplit("-", 1)[-1]) in ports] == []
+
+
+def test_mlflow_server_down_gives_clear_error_and_registry_survives_restart(good, s3, tmp_path):
+    server = start_mlflow_server(tmp_path / "mlflow", f"s3://{ARTIFACT_BUCKET}/down-test", s3_env=s3.env)
+    try:
+        settings = load_settings(server_env(s3, server.url, tmp_path / "home"))
+        register_bundle(good, settings)  # v1 champion
+        server.stop()
+        with pytest.raises(RegistryError, match=f"MLflow tracking server {server.url}: connect failed"):
+            register_bundle(good, settings)
+
+        # down in the middle of the run: after its MLflow run was logged, before the version
+        server.start()
+
+        def stop_server_before_version(line: str) -> None:
+            if line.startswith("staging bundle"):
+                server.stop()
+
+        with pytest.raises(RegistryError, match=f"{server.url}: create model version failed"):
+            register_bundle(good, settings, progress=stop_server_before_version)
+
+        server.start()  # same port, same database: everything as it was, audit trail included
+        assert version_numbers(settings) == ["1"] and aliases(settings) == {
+            "champion": "1",
+            "challenger": "1",
+        }
+        events = audit.history(mlflow_client(settings), settings.registered_model)
+        assert [(e.alias, e.to_version) for e in events] == [("challenger", "1"), ("champion", "1")]
+        assert register_bundle(good, settings)["champion_after"] == "2"  # re-running succeeds
+    finally:
+        server.stop()
+
+
+def test_two_runs_finishing_at_once_keep_aliases_consistent(good, mediocre, s3, mlflow_server, tmp_path):
+    """Champion v1 = mediocre; A = good and B = mediocre register at once (barrier-synchronised).
+
+    Both gates ran against v1 and pass. Whichever moves ``champion`` second finds it moved and
+    re-gates against the new champion: B cannot beat A (beyond tolerance), A beats B. So in
+    either order the final champion is A, and every champion move in the audit trail starts
+    from the version the previous move ended on (no lost update).
+    """
+    env = server_env(s3, mlflow_server.url, tmp_path / "home")
+    settings = load_settings(env)
+    register_bundle(mediocre, settings)  # v1
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    workers = [
+        ctx.Process(target=register_in_child, args=(env, bundle, name, barrier, results))
+        for name, bundle in (("A", good), ("B", mediocre))
+    ]
+    for w in workers:
+        w.start()
+    outcome = {}
+    for _ in workers:
+        name, status, payload = results.get(timeout=240)
+        assert status == "ok", payload
+        outcome[name] = payload
+    for w in workers:
+        w.join(30)
+
+    a, b = outcome["A"], outcome["B"]
+    assert a["compared_against_champion"]["champion_version"] == "1"
+    assert b["compared_against_champion"]["champion_version"] == "1"
+    assert aliases(settings)["champion"] == a["version"]
+    champion_moves = [
+        (e.from_version, e.to_version)
+        for e in audit.history(mlflow_client(settings), settings.registered_model)
+        if e.alias == "champion"
+    ]
+    for (_, previous_to), (next_from, _) in itertools.pairwise(champion_moves):
+        assert next_from == previous_to, champion_moves
+    if b["aliases_moved"].get("champion"):  # B won the lock first, then A re-gated against B
+        assert a["regated_against"]["version"] == b["version"] and a["aliases_moved"]["champion"]
+        assert champion_moves[-2:] == [("1", b["version"]), (b["version"], a["version"])]
+    else:  # A first; B re-gated against A, failed, and left the alias
+        assert b["regated_against"]["version"] == a["version"] and "re-gate failed" in b["note"]
+        assert champion_moves[-1] == ("1", a["version"])
+        tags = mlflow_client(settings).get_model_version(settings.registered_model, b["version"]).tags
+        assert "re-gate failed" in tags["promotion"]
