@@ -14,12 +14,13 @@ import logging
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from components import schema, storage
+from components import schema, storage, synthetic
 from components.config import Settings
 
 log = logging.getLogger(__name__)
@@ -271,7 +272,7 @@ def split(data: pd.DataFrame, config: IngestConfig) -> tuple[pd.DataFrame, pd.Da
     train, valid = train_test_split(
         rest, test_size=valid_share, stratify=rest[schema.LABEL_COLUMN], random_state=config.seed
     )
-    return (frame.reset_index(drop=True) for frame in (train, valid, test))  # type: ignore[return-value]
+    return train.reset_index(drop=True), valid.reset_index(drop=True), test.reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -290,15 +291,30 @@ def _top_reasons(quarantine: pd.DataFrame, k: int = 3) -> str:
     return "; ".join(f"{r} ({n} rows)" for r, n in reasons.items())
 
 
+def synthetic_uri(rows: int, seed: int) -> str:
+    """The source URI that stands for the generator's data (recorded as the data's lineage)."""
+    return f"synthetic://?rows={rows}&seed={seed}"
+
+
+def read_source(source_uri: str, settings: Settings) -> pd.DataFrame:
+    """Read a local path, an ``s3://`` object or a ``synthetic://?rows=N&seed=S`` source."""
+    if source_uri.startswith("synthetic://"):
+        query = {k: v[-1] for k, v in parse_qs(urlparse(source_uri).query).items()}
+        try:
+            return synthetic.generate(int(query["rows"]), seed=int(query.get("seed", 42)))
+        except (KeyError, ValueError) as exc:
+            raise IngestError(f"{source_uri}: expected synthetic://?rows=N&seed=S ({exc})") from exc
+    with tempfile.TemporaryDirectory() as tmp:
+        return read_table(storage.fetch(source_uri, settings, Path(tmp)))
+
+
 def ingest(source_uri: str, paths: IngestPaths, config: IngestConfig, settings: Settings) -> dict:
     """Read ``source_uri``, clean, quarantine, hash, profile and split it into ``paths``.
 
     Returns a summary with the data hash. Raises :class:`IngestError` (after writing the
     quarantine file, so the bad rows can be inspected) when the data is unusable.
     """
-    with tempfile.TemporaryDirectory() as tmp:
-        local = storage.fetch(source_uri, settings, Path(tmp))
-        raw = read_table(local)
+    raw = read_source(source_uri, settings)
     log.info("ingest: read %d rows x %d columns from %s", len(raw), raw.shape[1], source_uri)
     if raw.empty:
         raise IngestError(f"{source_uri}: no data rows")

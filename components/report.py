@@ -23,10 +23,16 @@ td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:right} th{background:
 
 
 def _png(fig) -> str:
+    """The figure as a captioned, inlined PNG (the report must be one self-contained file)."""
+    title = fig.axes[0].get_title()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
-    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+    data = base64.b64encode(buf.getvalue()).decode()
+    return (
+        f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{html.escape(title)}</figcaption></figure>"
+    )
 
 
 def _figure(title: str, xlabel: str, ylabel: str):

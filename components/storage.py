@@ -115,6 +115,7 @@ def atomic_path(final: Path):
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide artifacts from other users (e.g. a non-root server)
     try:
         yield tmp
         os.replace(tmp, final)

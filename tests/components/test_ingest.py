@@ -1,0 +1,149 @@
+"""Ingest on real files: messy CSVs are cleaned or quarantined, unusable ones fail clearly."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from components import schema
+from components.config import load_settings
+from components.ingest import REASON_COLUMN, IngestConfig, IngestError, IngestPaths, clean, ingest
+from components.synthetic import generate
+
+
+def _paths(tmp_path) -> IngestPaths:
+    return IngestPaths(*(tmp_path / n for n in ("train.parquet", "valid.parquet", "test.parquet",
+                                                "quarantine.csv", "profile.json")))  # fmt: skip
+
+
+def _messy_csv(tmp_path, rows=400):
+    """A Telco export the way real ones look: every quirk the ingest step must handle."""
+    frame = generate(rows, seed=11, with_truth=False).astype(str)
+    frame.loc[frame["tenure"] == "0", "TotalCharges"] = " "  # blank for first-month customers
+    frame["Churn"] = frame["Churn"].map({"Yes": "1", "No": "0"})
+    frame.loc[0:49, "Churn"] = frame.loc[0:49, "Churn"].map({"1": "True", "0": "False"})
+    frame.loc[50:59, "Churn"] = frame.loc[50:59, "Churn"].map({"1": " yes", "0": "NO "})
+    frame.loc[60:69, "Contract"] = frame.loc[60:69, "Contract"].str.upper()  # case differs
+    frame.loc[3, "tenure"] = "-4"
+    frame.loc[4, "MonthlyCharges"] = "n/a"
+    frame.loc[5, "PaymentMethod"] = "Bitcoin"
+    frame.loc[6, "InternetService"] = "No"  # contradicts its add-on columns
+    frame.loc[7, schema.ID_COLUMN] = frame.loc[8, schema.ID_COLUMN]  # duplicate id: row 9 dropped
+    frame["ExtraColumn"] = "ignored"
+    frame.columns = [c.upper() if i % 3 == 0 else f" {c.lower()} " for i, c in enumerate(frame.columns)]
+    path = tmp_path / "messy.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_messy_csv_is_cleaned_and_bad_rows_quarantined_with_reasons(tmp_path):
+    paths = _paths(tmp_path)
+    summary = ingest(str(_messy_csv(tmp_path)), paths, IngestConfig(max_bad_share=0.05), load_settings())
+
+    quarantine = pd.read_csv(paths.quarantine)
+    reasons = dict(zip(quarantine["source_row"], quarantine[REASON_COLUMN], strict=True))
+    assert reasons[4] == "tenure=-4.0 outside [0, 120]"
+    assert reasons[5] == "MonthlyCharges is not a number: 'n/a'"
+    assert reasons[6] == "PaymentMethod has unknown category 'Bitcoin'"
+    assert "contradicts InternetService" in reasons[7]
+    assert reasons[9] == "duplicate customerID (first occurrence kept)"
+    assert len(reasons) == 5
+    assert summary["quarantined"] == 4 and summary["duplicates_dropped"] == 1
+    assert summary["rows"] == 395 and [c.strip().lower() for c in summary["dropped_columns"]] == [
+        "extracolumn"
+    ]
+
+    data = pd.concat(pd.read_parquet(p) for p in (paths.train, paths.valid, paths.test))
+    assert len(data) == 395
+    assert set(data[schema.LABEL_COLUMN]) == {0, 1}
+    assert set(data["Contract"]) <= set(schema.BY_NAME["Contract"].categories)
+    assert data["TotalCharges"].notna().all()
+    assert (data.loc[data["tenure"] == 0, "TotalCharges"] == 0).all()
+
+    profile = json.loads(paths.profile.read_text())
+    assert profile["data_hash"] == summary["data_hash"]
+    assert profile["features"]["Contract"]["counts"]["Month-to-month"] > 0
+
+
+def test_label_spellings_are_normalised():
+    raw = generate(6, seed=1, with_truth=False).astype(str)
+    raw["Churn"] = ["Yes", "no", "1", "0", "TRUE", "false"]
+    assert clean(raw).data[schema.LABEL_COLUMN].tolist() == [1, 0, 1, 0, 1, 0]
+
+
+def test_unknown_label_is_quarantined():
+    raw = generate(5, seed=1, with_truth=False).astype(str)
+    raw.loc[2, "Churn"] = "maybe"
+    cleaned = clean(raw)
+    assert len(cleaned.data) == 4
+    assert cleaned.quarantine[REASON_COLUMN].tolist() == [
+        "Churn label 'maybe' is not one of yes/no, 1/0, true/false"
+    ]
+
+
+def test_missing_label_column_fails_naming_it(tmp_path):
+    path = tmp_path / "nolabel.csv"
+    generate(50, seed=1).drop(columns=["Churn"]).to_csv(path, index=False)
+    with pytest.raises(IngestError, match="label column 'Churn' is missing"):
+        ingest(str(path), _paths(tmp_path), IngestConfig(), load_settings())
+
+
+def test_missing_feature_column_fails_naming_it(tmp_path):
+    path = tmp_path / "nocontract.parquet"
+    generate(50, seed=1).drop(columns=["Contract", "tenure"]).to_parquet(path)
+    with pytest.raises(IngestError, match="required column\\(s\\) missing: tenure, Contract"):
+        ingest(str(path), _paths(tmp_path), IngestConfig(), load_settings())
+
+
+def test_all_bad_file_fails_and_writes_only_the_quarantine(tmp_path):
+    frame = generate(30, seed=1, with_truth=False)
+    frame["tenure"] = -1
+    path = tmp_path / "allbad.csv"
+    frame.to_csv(path, index=False)
+    paths = _paths(tmp_path)
+    with pytest.raises(IngestError, match=r"no usable rows, all 30 were quarantined.*tenure=-1\.0 outside"):
+        ingest(str(path), paths, IngestConfig(), load_settings())
+    assert len(pd.read_csv(paths.quarantine)) == 30
+    assert not paths.train.exists() and not paths.profile.exists()
+
+
+def test_too_many_bad_rows_fail_over_the_limit(tmp_path):
+    frame = generate(100, seed=1, with_truth=False)
+    frame.loc[:9, "MonthlyCharges"] = -5.0  # 10% bad
+    path = tmp_path / "tenpercent.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(IngestError, match=r"10\.0% of rows are bad, over the 5\.0% limit"):
+        ingest(str(path), _paths(tmp_path), IngestConfig(max_bad_share=0.05), load_settings())
+    ingest(str(path), _paths(tmp_path), IngestConfig(max_bad_share=0.2), load_settings())
+
+
+def test_unreadable_sources_fail_clearly(tmp_path):
+    with pytest.raises(Exception, match="no such file"):
+        ingest(str(tmp_path / "absent.csv"), _paths(tmp_path), IngestConfig(), load_settings())
+    (tmp_path / "data.xlsx").write_text("x")
+    with pytest.raises(IngestError, match="unsupported file type"):
+        ingest(str(tmp_path / "data.xlsx"), _paths(tmp_path), IngestConfig(), load_settings())
+
+
+def test_content_hash_ignores_format_and_row_order(tmp_path):
+    frame = generate(300, seed=9, with_truth=False)
+    frame.to_csv(tmp_path / "a.csv", index=False)
+    frame.sample(frac=1.0, random_state=1).to_parquet(tmp_path / "b.parquet", index=False)
+    a = ingest(str(tmp_path / "a.csv"), _paths(tmp_path / "a"), IngestConfig(), load_settings())
+    b = ingest(str(tmp_path / "b.parquet"), _paths(tmp_path / "b"), IngestConfig(), load_settings())
+    assert a["data_hash"] == b["data_hash"]
+    frame.loc[0, "tenure"] += 1
+    frame.to_csv(tmp_path / "c.csv", index=False)
+    c = ingest(str(tmp_path / "c.csv"), _paths(tmp_path / "c"), IngestConfig(), load_settings())
+    assert c["data_hash"] != a["data_hash"]
+
+
+def test_splits_are_stratified_and_seeded(tmp_path):
+    source = "synthetic://?rows=3000&seed=3"
+    one = ingest(source, _paths(tmp_path / "1"), IngestConfig(seed=1), load_settings())
+    rates = [pd.read_parquet(p)[schema.LABEL_COLUMN].mean() for p in (tmp_path / "1").glob("*.parquet")]
+    assert max(rates) - min(rates) < 0.01
+    assert one["splits"] == {"train": 2100, "valid": 300, "test": 600}
+    ingest(source, _paths(tmp_path / "2"), IngestConfig(seed=1), load_settings())
+    for name in ("train.parquet", "test.parquet"):
+        assert pd.read_parquet(tmp_path / "1" / name).equals(pd.read_parquet(tmp_path / "2" / name))

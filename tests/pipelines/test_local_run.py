@@ -1,0 +1,58 @@
+"""The whole pipeline under kfp.local, through the `churn` CLI, as `make run` does it."""
+
+import json
+import subprocess
+import sys
+
+import onnx
+
+from components import schema
+
+ROWS = 5000
+
+
+def _churn(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, env=env
+    )
+
+
+def test_local_run_produces_every_artifact(tmp_path):
+    out = tmp_path / "run"
+    done = _churn("run", "--rows", str(ROWS), "--budget", "1", "--cv-folds", "2", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "=== churn run summary ===" in done.stdout
+
+    for name in ("metrics.json", "report.html", "model/model.onnx", "model/metadata.json",
+                 "data_profile.json", "quarantine.csv", "summary.json"):  # fmt: skip
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    summary = json.loads((out / "summary.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert summary["data"]["source_uri"] == f"synthetic://?rows={ROWS}&seed=42"
+    assert summary["data"]["rows"] == ROWS
+    assert summary["metrics"]["roc_auc"] == metrics["roc_auc"] > 0.75
+    assert "oracle_roc_auc" in summary["metrics"]
+    onnx.checker.check_model(onnx.load(out / "model" / "model.onnx"))
+    meta = json.loads((out / "model" / "metadata.json").read_text())
+    assert meta["data_hash"] == summary["data"]["data_hash"]
+    # kfp.local recorded the Metrics and ClassificationMetrics the KFP UI draws.
+    executor = json.loads(next((out / "kfp").glob("*/evaluate-op/executor_output.json")).read_text())
+    artifacts = executor["artifacts"]
+    assert artifacts["metrics"]["artifacts"][0]["metadata"]["roc_auc"] == metrics["roc_auc"]
+    assert "confusionMatrix" in artifacts["classification"]["artifacts"][0]["metadata"]
+
+
+def test_run_on_unusable_data_fails_with_a_clear_message(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customerID,tenure\n1,3\n")
+    done = _churn("run", "--data", str(bad), "--out", str(tmp_path / "run"))
+    assert done.returncode != 0
+    assert f"label column '{schema.LABEL_COLUMN}' is missing" in done.stdout + done.stderr
+
+
+def test_generate_writes_the_schema(tmp_path):
+    done = _churn("data", "generate", "--rows", "500", "--seed", "3", "--out", str(tmp_path / "d.csv"))
+    assert done.returncode == 0, done.stderr
+    assert "wrote 500 rows" in done.stdout
+    header = (tmp_path / "d.csv").read_text().splitlines()[0].split(",")
+    assert header == [*schema.REQUIRED_COLUMNS, schema.TRUTH_COLUMN]
