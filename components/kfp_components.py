@@ -30,23 +30,17 @@ def ingest_op(
 ) -> NamedTuple("IngestOutputs", data_hash=str, source_uri=str):
     """Read (or, with an empty ``data_uri``, generate) the data; clean, quarantine, split."""
     import logging
-    import tempfile
     from collections import namedtuple
-    from pathlib import Path
 
     from components.config import load_settings
-    from components.ingest import IngestConfig, IngestPaths, ingest
-    from components.synthetic import generate, write_table
+    from components.ingest import IngestConfig, IngestPaths, ingest, synthetic_uri
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    with tempfile.TemporaryDirectory() as tmp:
-        source = data_uri
-        if not source:
-            source = str(write_table(generate(rows, seed=seed), Path(tmp) / "synthetic.parquet"))
-        paths = IngestPaths(train.path, valid.path, test.path, quarantine.path, profile.path)
-        summary = ingest(source, paths, IngestConfig(max_bad_share=max_bad_share, seed=seed), load_settings())
+    source = data_uri or synthetic_uri(rows, seed)
+    paths = IngestPaths(train.path, valid.path, test.path, quarantine.path, profile.path)
+    summary = ingest(source, paths, IngestConfig(max_bad_share=max_bad_share, seed=seed), load_settings())
     outputs = namedtuple("IngestOutputs", ["data_hash", "source_uri"])
-    return outputs(summary["data_hash"], data_uri or f"synthetic://?rows={rows}&seed={seed}")
+    return outputs(summary["data_hash"], source)
 
 
 @component
