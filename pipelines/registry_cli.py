@@ -1,0 +1,228 @@
+"""``churn registry ...``: list/search, show, compare, promote, rollback, history.
+
+Wired into the ``churn`` CLI by :func:`add_registry_parser`. Every command reads the same
+settings as the pipeline (``MLFLOW_TRACKING_URI`` etc., embedded SQLite default) and prints a
+table, or JSON with ``--json``. Errors (unreachable MLflow or store, unknown version, bad filter)
+raise ``RuntimeError``/``ValueError`` subclasses naming the endpoint or the argument; the
+``churn`` entry point prints them and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime, timezone
+
+from components.config import load_settings
+
+
+def _json(data) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def _fmt(value, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _when(millis) -> str:
+    if not millis:
+        return "-"
+    return datetime.fromtimestamp(int(millis) / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def _tag_pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"--tag {text!r}: expected KEY=VALUE")
+    return key, value
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from components.registry_admin import list_versions
+
+    settings = load_settings()
+    rows = list_versions(
+        settings, alias=args.alias, tags=dict(args.tag or []), metric_filters=args.metric, limit=args.limit
+    )
+    if args.json:
+        _json(rows)
+        return 0
+    if not rows:
+        print(f"no versions of {settings.registered_model} match (tracking: {settings.mlflow_tracking_uri})")
+        return 0
+    print(f"{settings.registered_model} @ {settings.mlflow_tracking_uri}")
+    _table(
+        ["version", "created (UTC)", "aliases", "gate", "roc_auc", "pr_auc", "f1", "data hash", "state"],
+        [
+            [
+                r["version"], _when(r["created"]), ",".join(r["aliases"]) or "-", r["gate"],
+                _fmt(r.get("roc_auc")), _fmt(r.get("pr_auc")), _fmt(r.get("f1")),
+                (r["data_hash"] or "-")[:12], r["state"],
+            ]
+            for r in rows
+        ],
+    )  # fmt: skip
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from components.registry_admin import show_version
+
+    info = show_version(load_settings(), args.version)
+    if args.json:
+        _json(info)
+        return 0
+    print(f"{info['registered_model']} v{info['version']}  aliases: {', '.join(info['aliases']) or '-'}")
+    print(f"state           {info['state']}")
+    print(f"gate            {info['gate']['verdict']}  (compared against: {info['compared_against']})")
+    for reason in info["gate"]["reasons"]:
+        print(f"                - {reason}")
+    if info["promotion"]:
+        print(f"promotion       {info['promotion']}")
+    for key, value in info["lineage"].items():
+        print(f"{key:<15} {value}")
+    print(f"bundle          {info['bundle']['uri']}  sha256 {info['bundle']['sha256']}")
+    print(f"mlflow run      {info['run_id']}   model source {info['source']}")
+    metrics = info["metrics"]
+    print("metrics         " + ", ".join(f"{k}={_fmt(metrics[k])}" for k in sorted(metrics)))
+    print("artifacts       " + ", ".join(info["artifacts"]))
+    print("promotion history:")
+    _print_events(info["promotion_history"])
+    return 0
+
+
+def _print_events(events: list[dict]) -> None:
+    if not events:
+        print("  (none)")
+        return
+    _table(
+        ["when (UTC)", "alias", "from", "to", "via", "who", "reason"],
+        [
+            [
+                e["at"],
+                e["alias"],
+                _fmt(e["from_version"]),
+                _fmt(e["to_version"]),
+                e["via"],
+                e["actor"],
+                e["reason"],
+            ]
+            for e in events
+        ],
+    )
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from components.registry_admin import compare_versions
+
+    out = compare_versions(load_settings(), args.a, args.b, data_uri=args.data)
+    if args.json:
+        _json(out)
+        return 0
+    rows = [["aliases", ",".join(out["aliases"][0]) or "-", ",".join(out["aliases"][1]) or "-", ""]]
+    rows.append(["gate", _fmt(out["gate"][0]), _fmt(out["gate"][1]), ""])
+    for key, (left, right) in out["lineage"].items():
+        rows.append([key, _fmt(left), _fmt(right), "" if left == right else "differs"])
+    for key, (left, right) in out["metrics"].items():
+        delta = right - left if isinstance(left, float) and isinstance(right, float) else None
+        rows.append([key, _fmt(left), _fmt(right), "" if delta is None else f"{delta:+.4f}"])
+    if "rescored" in out:
+        re = out["rescored"]
+        for key in ("roc_auc", "pr_auc"):
+            left, right = re["a"][key], re["b"][key]
+            rows.append([f"{key} on --data", _fmt(left), _fmt(right), f"{right - left:+.4f}"])
+        rows.append(["rows scored", str(re["rows"]), str(re["rows"]), re["data"]])
+    _table(["", f"v{out['a']}", f"v{out['b']}", "b - a"], rows)
+    return 0
+
+
+def _cmd_promote(args: argparse.Namespace) -> int:
+    from components.registry_admin import promote
+
+    out = promote(load_settings(), args.version, reason=args.reason, alias=args.alias, force=args.force)
+    if args.json:
+        _json(out)
+    elif out["moved"]:
+        print(f"{out['alias']}: v{out['from'] or '-'} -> v{out['to']} ({args.reason})")
+    else:
+        print(f"{out['alias']} already points at v{out['to']}; nothing moved")
+    return 0
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    from components.registry_admin import rollback
+
+    out = rollback(load_settings(), reason=args.reason)
+    if args.json:
+        _json(out)
+    else:
+        print(f"champion rolled back: v{out['from']} -> v{out['to']} ({args.reason})")
+    return 0
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from components import audit
+    from components.registry import bounded_mlflow, mlflow_client, mlflow_errors, preflight
+
+    settings = load_settings()
+    with bounded_mlflow(settings), mlflow_errors(settings, "history"):
+        client = mlflow_client(settings)
+        preflight(client, settings)
+        events = [e.to_dict() for e in audit.history(client, settings.registered_model)]
+    if args.json:
+        _json(events)
+    else:
+        _print_events(events)
+    return 0
+
+
+def add_registry_parser(subparsers) -> None:
+    """Add ``registry`` and its sub-commands to the ``churn`` parser's sub-parsers."""
+    reg = subparsers.add_parser("registry", help="model registry: list, show, compare, promote, rollback")
+    sub = reg.add_subparsers(dest="registry_command", required=True)
+
+    def with_json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        return parser
+
+    ls = with_json(sub.add_parser("list", aliases=["search"], help="versions with metrics, aliases, gate"))
+    ls.add_argument("--alias", help="only the version holding this alias (champion, challenger)")
+    ls.add_argument("--tag", action="append", type=_tag_pair, metavar="KEY=VALUE", help="tag equals value")
+    ls.add_argument("--metric", action="append", metavar="EXPR", help="metric filter, e.g. 'roc_auc>=0.8'")
+    ls.add_argument("--limit", type=int, default=50)
+    ls.set_defaults(func=_cmd_list)
+
+    show = with_json(sub.add_parser("show", help="full lineage and promotion history of one version"))
+    show.add_argument("version")
+    show.set_defaults(func=_cmd_show)
+
+    cmp_ = with_json(sub.add_parser("compare", help="two versions side by side"))
+    cmp_.add_argument("a")
+    cmp_.add_argument("b")
+    cmp_.add_argument("--data", help="labelled rows (Parquet/CSV path or s3://) to re-score both on")
+    cmp_.set_defaults(func=_cmd_compare)
+
+    pro = with_json(sub.add_parser("promote", help="point an alias (default champion) at VERSION"))
+    pro.add_argument("version")
+    pro.add_argument("--reason", required=True, help="why; recorded in the audit trail")
+    pro.add_argument("--alias", default="champion", choices=("champion", "challenger"))
+    pro.add_argument("--force", action="store_true", help="promote even if the quality gate failed")
+    pro.set_defaults(func=_cmd_promote)
+
+    rb = with_json(sub.add_parser("rollback", help="champion back to the previous champion"))
+    rb.add_argument("--reason", default="manual rollback", help="recorded in the audit trail")
+    rb.set_defaults(func=_cmd_rollback)
+
+    hist = with_json(sub.add_parser("history", help="the audit trail of alias moves"))
+    hist.set_defaults(func=_cmd_history)
