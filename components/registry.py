@@ -434,13 +434,16 @@ def register_model(
     gate: GateConfig,
     promote: bool,
     settings: Settings,
+    kfp_run_id: str | None = None,
     progress: Progress | None = None,
 ) -> dict:
     """Track the run, register a model version, publish its bundle and move aliases if earned.
 
     Returns a JSON-able summary (see ``README`` section "registry"). ``promote`` moves
     ``champion`` as well as ``challenger`` when the gate passes (local runs; on a cluster the
-    canary rollout promotes). ``progress`` receives one line per stage (default: the log).
+    canary rollout promotes). ``kfp_run_id`` (on a cluster: ``dsl.PIPELINE_JOB_ID_PLACEHOLDER``;
+    else ``$KFP_RUN_ID`` if set) becomes a lineage tag. ``progress`` receives one line per stage
+    (default: the log).
     """
     say = progress or log.info
     if not isinstance(gate, GateConfig):
@@ -483,8 +486,9 @@ def register_model(
                 "git_commit": git_commit(),
                 "pipeline_run_id": pipeline_run_id,
             }
-            if os.environ.get("KFP_RUN_ID"):
-                lineage["kfp_run_id"] = os.environ["KFP_RUN_ID"]
+            kfp_run_id = kfp_run_id or os.environ.get("KFP_RUN_ID")
+            if kfp_run_id:
+                lineage["kfp_run_id"] = kfp_run_id
             run = client.create_run(
                 experiment_id,
                 run_name=f"churn-{pipeline_run_id}",

@@ -85,7 +85,9 @@ def build_bundle(
     return paths
 
 
-def register_bundle(bundle, settings, *, promote=True, gate=None, run_id="test-run", progress=None) -> dict:
+def register_bundle(
+    bundle, settings, *, promote=True, gate=None, run_id="test-run", progress=None, **extra
+) -> dict:
     """``register_model`` on a bundle built here, as the pipeline's register step calls it."""
     from components.gate import GateConfig
     from components.registry import register_model
@@ -105,4 +107,5 @@ def register_bundle(bundle, settings, *, promote=True, gate=None, run_id="test-r
         promote=promote,
         settings=settings,
         progress=progress,
+        **extra,
     )

@@ -44,7 +44,7 @@ def download_bundle(s3, uri: str, dest: Path) -> Path:
 
 
 def test_pipeline_run_against_mlflow_server_and_s3(good, s3, mlflow_server, settings, tmp_path, monkeypatch):
-    first = register_bundle(good, settings, run_id="kfp-run-1")
+    first = register_bundle(good, settings, run_id="pipeline-run-1", kfp_run_id="kfp-0f3a")
     assert first["version"] == "1" and first["gate"]["passed"]
     assert aliases(settings) == {"champion": "1", "challenger": "1"}
     assert first["bundle_uri"] == f"{settings.model_store_uri}/1/"
@@ -52,7 +52,10 @@ def test_pipeline_run_against_mlflow_server_and_s3(good, s3, mlflow_server, sett
     client = mlflow_client(settings)
     mv = client.get_model_version(settings.registered_model, "1")
     assert mv.tags["bundle_uri"] == first["bundle_uri"] and mv.tags["registration_state"] == "complete"
-    assert mv.tags["data_hash"] == good.data_hash and mv.tags["pipeline_run_id"] == "kfp-run-1"
+    assert mv.tags["data_hash"] == good.data_hash and mv.tags["pipeline_run_id"] == "pipeline-run-1"
+    assert mv.tags["kfp_run_id"] == "kfp-0f3a" and len(mv.tags["git_commit"]) == 40
+    run_tags = client.get_run(first["run_id"]).data.tags
+    assert run_tags["kfp_run_id"] == "kfp-0f3a" and run_tags["source_uri"] == "synthetic://test"
     assert mv.tags["gate_verdict"] == "passed"
 
     # the published bundle downloads back with the registered hash and the registry version
@@ -83,7 +86,7 @@ def test_pipeline_run_against_mlflow_server_and_s3(good, s3, mlflow_server, sett
     assert bundle_digest(served)[0] == mv.tags["bundle_sha256"]
 
     # `make run` a second time: compared against the first champion on the same rows, and says so
-    second = register_bundle(good, settings, run_id="kfp-run-2")
+    second = register_bundle(good, settings, run_id="pipeline-run-2")
     assert second["compared_against_champion"]["champion_version"] == "1"
     assert second["message"].startswith("Compared against champion v1 re-scored on the same")
     assert aliases(settings)["champion"] == "2"
