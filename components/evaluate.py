@@ -163,10 +163,10 @@ def evaluate_model(
         "roc_curve": {"fpr": fpr_t, "tpr": tpr_t, "thresholds": thr_t},
         "pr_curve": {"precision": prec_t, "recall": rec_t},
         "calibration": {"predicted": prob_pred.tolist(), "observed": prob_true.tolist()},
-        "profit_curve": {
+        "profit_curve": {  # per customer, so the two splits' curves are comparable
             "thresholds": THRESHOLD_GRID.tolist(),
-            "valid": profits_valid.tolist(),
-            "test": profits_test.tolist(),
+            "valid": (profits_valid / len(y_valid)).tolist(),
+            "test": (profits_test / len(y_test)).tolist(),
         },
         "deciles": deciles(y_test, p_test),
         "feature_importance": [

@@ -71,7 +71,7 @@ def _plots(result: dict) -> list[str]:
     ax.legend(loc="center right")
     plots.append(_png(fig))
 
-    fig, ax = _figure("Expected profit vs threshold", "threshold", "profit")
+    fig, ax = _figure("Expected profit per customer vs threshold", "threshold", "profit per customer")
     curve = result["profit_curve"]
     ax.plot(curve["thresholds"], curve["valid"], label="validation (chooses)")
     ax.plot(curve["thresholds"], curve["test"], label="test (reports)")
