@@ -109,6 +109,13 @@ def _cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from pipelines.serve import exec_server, resolve_model
+
+    exec_server(resolve_model(load_settings(), args.model), args.http_port, args.grpc_port, args.server_args)
+    return 0  # not reached: exec_server replaces the process
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="churn", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -148,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     subm.add_argument("--run-name", default=None)
     _add_param_options(subm)
     subm.set_defaults(func=_cmd_submit)
+
+    serve = sub.add_parser("serve", help="serve the champion (or --model) with the KServe v2 server")
+    serve.add_argument("--model", help="bundle dir, s3://... or models:/NAME@ALIAS (default: the champion)")
+    serve.add_argument("--http-port", type=int, default=8080)
+    serve.add_argument("--grpc-port", type=int, default=8081)
+    serve.add_argument("server_args", nargs=argparse.REMAINDER, help="passed on to python -m serving")
+    serve.set_defaults(func=_cmd_serve)
     return parser
 
 
