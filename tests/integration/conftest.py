@@ -27,7 +27,7 @@ def s3(tmp_path_factory):
     server = start_s3_server(tmp_path_factory.mktemp("seaweedfs"))
     server.client().make_bucket(ARTIFACT_BUCKET)
     yield server
-    server.stop()
+    server.stop(grace_s=0)  # the data is thrown away anyway; weed's graceful stop can hang
 
 
 @pytest.fixture(scope="session")

