@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -394,9 +395,18 @@ def _log_run(
                 all_metrics[f"gate_{who}_{name}"] = float(scores[name])
     client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in sorted(all_metrics.items())])
     client.log_artifacts(run_id, str(paths["bundle_dir"]), "bundle")
-    client.log_artifact(run_id, str(paths["report_path"]), "report")
-    client.log_artifact(run_id, str(paths["profile_path"]), "profile")
-    client.log_artifact(run_id, str(paths["metrics_path"]), "evaluation")
+    # Fixed names: KFP hands artifacts over as extension-less files ("<task>/report"), and the
+    # MLflow UI picks its viewer by extension.
+    with tempfile.TemporaryDirectory(prefix="churn-artifacts-") as tmp:
+        for key, folder, name in (
+            ("report_path", "report", "report.html"),
+            ("profile_path", "profile", "data_profile.json"),
+            ("metrics_path", "evaluation", "metrics.json"),
+        ):
+            target = Path(tmp) / folder / name
+            target.parent.mkdir()
+            shutil.copyfile(paths[key], target)
+            client.log_artifact(run_id, str(target), folder)
     client.log_dict(run_id, gate_result.to_dict(), "gate/gate.json")
     return _log_sklearn_model(client, experiment_id, run_id, paths["sklearn_model_path"], X)
 

@@ -129,7 +129,7 @@ def test_first_registration_tracks_publishes_and_promotes(good, settings, tmp_pa
         "bundle/model.onnx",
         "bundle/metadata.json",
         "report/report.html",
-        "profile/profile.json",
+        "profile/data_profile.json",
     ):
         assert artifact in shown["artifacts"]
     # the scikit-learn pipeline is an MLflow model with signature and input example

@@ -49,9 +49,10 @@ def build_bundle(
         bundle_dir=root / "bundle",
         test_path=root / "test.parquet",
         sklearn_model_path=root / "model.joblib",
-        metrics_path=root / "metrics.json",
-        report_path=root / "report.html",
-        profile_path=root / "profile.json",
+        # extension-less like KFP artifact files; the registry logs them under fixed names
+        metrics_path=root / "evaluation",
+        report_path=root / "report",
+        profile_path=root / "profile",
         data_hash=data_hash,
         params={"train": summary["config"], "rows": rows, "shuffle_labels": shuffle_labels},
     )

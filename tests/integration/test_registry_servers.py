@@ -73,7 +73,7 @@ def test_pipeline_run_against_mlflow_server_and_s3(good, s3, mlflow_server, sett
     assert any(name.endswith(f"{first['run_id']}/artifacts/bundle/model.onnx") for name in stored)
     assert any(name.endswith("/artifacts/MLmodel") for name in stored)  # the sklearn LoggedModel
     shown = show_version(settings, "1")
-    assert {"report/report.html", "profile/profile.json", "evaluation/metrics.json"} <= set(
+    assert {"report/report.html", "profile/data_profile.json", "evaluation/metrics.json"} <= set(
         shown["artifacts"]
     )
 
