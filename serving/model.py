@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 from kserve import Model
@@ -17,12 +18,22 @@ from serving import metrics
 from serving.bundle import Bundle, open_bundle
 from serving.payload_log import Entry, PayloadLog
 from serving.storage import resolve_bundle_dir
-from serving.validation import Batch, Column, RequestError, Validator
+from serving.validation import Batch, Column, RequestError, Validator, by_name
 
 OUTPUT_TYPES = [
     {"name": "churn_probability", "datatype": "FP32", "shape": [-1]},
     {"name": "churn", "datatype": "BOOL", "shape": [-1]},
 ]
+
+
+class Scored(NamedTuple):
+    """A scored batch: the model version that scored it, the request id, P(churn) and the decision."""
+
+    version: str
+    request_id: str
+    rows: int
+    scores: np.ndarray
+    churn: np.ndarray
 
 
 def _values(infer_input) -> Any:
@@ -117,13 +128,50 @@ class ChurnModel(Model):
         Synchronous on purpose: one row takes ~30 µs in ONNX Runtime, less than a hop to a
         thread pool would cost (see the report in benchmarks/README.md).
         """
+        is_v2 = isinstance(payload, InferRequest)
+        scored = self.score(
+            lambda validator: self._validate(validator, payload),
+            (payload.id if is_v2 else None) or (headers or {}).get("x-request-id"),
+        )
+        if not is_v2:
+            return {
+                "model_name": self.name,
+                "model_version": scored.version,
+                "predictions": [
+                    {"churn_probability": p, "churn": c}
+                    for p, c in zip(scored.scores.tolist(), scored.churn.tolist(), strict=True)
+                ],
+            }
+        scores, churn = scored.scores, scored.churn
+        if payload.from_grpc and payload.use_binary_outputs:
+            # kserve 0.21 InferResponse.to_grpc tests a numpy array's truth value on this path
+            # (ValueError for > 1 row); lists take the branch that works.
+            scores, churn = scores.tolist(), churn.tolist()
+        return InferResponse(
+            response_id=scored.request_id,
+            model_name=self.name,
+            model_version=scored.version,
+            infer_outputs=[
+                InferOutput("churn_probability", [scored.rows], "FP32", data=scores),
+                InferOutput("churn", [scored.rows], "BOOL", data=churn),
+            ],
+            use_binary_outputs=payload.use_binary_outputs,
+            requested_outputs=payload.request_outputs,
+        )
+
+    def score(self, validate: Callable[[Validator], Batch], request_id: str | None = None) -> Scored:
+        """Validate (``validate(validator)`` builds the batch), score, count, payload-log.
+
+        The one scoring path of every protocol: kserve's generic ones through :meth:`predict`,
+        the lean v2 REST route (``serving.fast_route``) directly.
+        """
         state = self._state
         if state is None:
             raise ModelNotReady(self.name)
         bundle, validator = state
         version = bundle.model_version
         try:
-            batch = self._validate(validator, payload)
+            batch = validate(validator)
         except RequestError as exc:
             metrics.VALIDATION_ERRORS.labels(self.name, exc.label).inc()
             metrics.REQUESTS.labels(self.name, version, "invalid").inc()
@@ -136,49 +184,18 @@ class ChurnModel(Model):
             raise InferenceError(f"ONNX Runtime failed: {exc}") from exc
         churn = scores >= bundle.threshold
         self._record(batch, scores, churn, version)
-
-        is_v2 = isinstance(payload, InferRequest)
-        request_id = (
-            (payload.id if is_v2 else None) or (headers or {}).get("x-request-id") or uuid.uuid4().hex
-        )
+        request_id = request_id or uuid.uuid4().hex
         if self.payload_log is not None:
             self.payload_log.log(
                 Entry(time.time(), request_id, self.name, version, batch.feeds, scores, churn)
             )
-        if not is_v2:
-            return {
-                "model_name": self.name,
-                "model_version": version,
-                "predictions": [
-                    {"churn_probability": p, "churn": c}
-                    for p, c in zip(scores.tolist(), churn.tolist(), strict=True)
-                ],
-            }
-        if payload.from_grpc and payload.use_binary_outputs:
-            # kserve 0.21 InferResponse.to_grpc tests a numpy array's truth value on this path
-            # (ValueError for > 1 row); lists take the branch that works.
-            scores, churn = scores.tolist(), churn.tolist()
-        return InferResponse(
-            response_id=request_id,
-            model_name=self.name,
-            model_version=version,
-            infer_outputs=[
-                InferOutput("churn_probability", [batch.rows], "FP32", data=scores),
-                InferOutput("churn", [batch.rows], "BOOL", data=churn),
-            ],
-            use_binary_outputs=payload.use_binary_outputs,
-            requested_outputs=payload.request_outputs,
-        )
+        return Scored(version, request_id, batch.rows, scores, churn)
 
     @staticmethod
     def _validate(validator: Validator, payload: InferRequest | dict) -> Batch:
         if isinstance(payload, InferRequest):
-            columns = {i.name: Column(_values(i), i.datatype, i.shape) for i in payload.inputs}
-            if len(columns) != len(payload.inputs):
-                names = [i.name for i in payload.inputs]
-                twice = sorted({n for n in names if names.count(n) > 1})
-                raise RequestError("duplicate_input", f"input '{twice[0]}' is given more than once")
-            return validator.columns(columns)
+            inputs = [(i.name, Column(_values(i), i.datatype, i.shape)) for i in payload.inputs]
+            return validator.columns(by_name(inputs))
         if isinstance(payload, dict) and "instances" in payload:
             return validator.records(payload["instances"])
         raise RequestError("bad_request", "expected a v2 inference request, or a v1 body with 'instances'")
