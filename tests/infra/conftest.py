@@ -25,9 +25,14 @@ class TerraformSession:
     def __call__(self, folder: Path, *args: str, timeout: float = 300):
         return run([self.binary, *args, "-no-color"], cwd=folder, env=self.env, timeout=timeout)
 
-    def check(self, folder: Path, roots: set[Path], tested: set[Path]) -> tuple[Path, dict[str, object]]:
+    def init(self, folder: Path):
+        return self(folder, "init", "-backend=false", "-input=false")
+
+    def check(
+        self, folder: Path, roots: set[Path], tested: set[Path], init=None
+    ) -> tuple[Path, dict[str, object]]:
         """init, then validate (roots) and test (folders with tests), stopping at a failed init."""
-        steps = {"init": self(folder, "init", "-backend=false", "-input=false")}
+        steps = {"init": init or self.init(folder)}
         if steps["init"].returncode == 0:
             if folder in roots:
                 steps["validate"] = self(folder, "validate")
@@ -41,8 +46,8 @@ def terraform(tmp_path_factory: pytest.TempPathFactory) -> TerraformSession:
     """terraform init/validate/test of every root and tested module, on a copy of terraform/.
 
     Each `terraform test` spends seconds of CPU loading the AWS provider schema, so the folders
-    are checked in parallel once per session and the tests read the stored results. The first
-    init fills the shared plugin cache; the others link from it.
+    are checked in parallel once per session and the tests read the stored results. One init runs
+    first to fill the shared plugin cache; the others link from it.
     """
     binary = find_tool("terraform")
     if binary is None:
@@ -52,8 +57,11 @@ def terraform(tmp_path_factory: pytest.TempPathFactory) -> TerraformSession:
     session = TerraformSession(binary=binary, tree=tree, env=env, mirror=mirror)
     roots = set(terraform_env.roots(tree))
     tested = set(terraform_env.test_dirs(tree))
-    first, *rest = sorted(roots | tested)
-    session.results.update([session.check(first, roots, tested)])
+    folders = sorted(roots | tested)
+    first_init = session.init(folders[0])
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
-        session.results.update(pool.map(lambda f: session.check(f, roots, tested), rest))
+        checks = pool.map(
+            lambda f: session.check(f, roots, tested, first_init if f == folders[0] else None), folders
+        )
+        session.results.update(checks)
     return session
