@@ -21,26 +21,12 @@ from components.model_store import ModelStore, bundle_digest
 from components.registry import RegistryError, mlflow_client
 from components.registry_admin import compare_versions, list_versions, promote, rollback, show_version
 from components.storage import StorageError
-from tests.integration.bundles import build_bundle, register_bundle
-
-
-@pytest.fixture(scope="module")
-def good(tmp_path_factory):
-    return build_bundle(tmp_path_factory.mktemp("good"), seed=0)
-
-
-@pytest.fixture(scope="module")
-def better(tmp_path_factory, good):
-    """A second decent model (other data, so not better for sure) judged on good's test rows."""
-    return build_bundle(tmp_path_factory.mktemp("better"), seed=3, test=pd.read_parquet(good.test_path))
-
-
-@pytest.fixture(scope="module")
-def worse(tmp_path_factory, good):
-    """Shuffled labels, one-candidate search: a deliberately worse model on good's test rows."""
-    return build_bundle(
-        tmp_path_factory.mktemp("worse"), seed=1, shuffle_labels=True, test=pd.read_parquet(good.test_path)
-    )
+from tests.integration.bundles import (  # noqa: F401 (fixtures: good, mediocre, worse)
+    good_bundle,
+    mediocre_bundle,
+    register_bundle,
+    worse_bundle,
+)
 
 
 @pytest.fixture(scope="module")
@@ -181,9 +167,9 @@ def test_no_promote_moves_only_challenger(good, settings):
     assert aliases(settings) == {"challenger": "1"}
 
 
-def test_promote_and_rollback_are_audited(good, better, worse, settings):
+def test_promote_and_rollback_are_audited(good, mediocre, worse, settings):
     register(good, settings)  # v1 champion
-    register(better, settings, promote=False, gate=TOLERANT)  # v2 challenger
+    register(mediocre, settings, promote=False, gate=TOLERANT)  # v2 challenger
     register(worse, settings)  # v3 failed gate
     with pytest.raises(RegistryError, match="--reason"):
         promote(settings, "2", reason=" ")
@@ -215,14 +201,14 @@ def test_promote_and_rollback_are_audited(good, better, worse, settings):
     assert [r["version"] for r in list_versions(settings, tags={"gate_verdict": "failed"})] == ["3"]
 
 
-def test_compare_rescores_both_on_given_rows(good, better, settings):
+def test_compare_rescores_both_on_given_rows(good, mediocre, settings):
     register(good, settings)
-    register(better, settings, gate=TOLERANT)
+    register(mediocre, settings, gate=TOLERANT)
     out = compare_versions(settings, "1", "2", data_uri=str(good.test_path))
     assert out["rescored"]["rows"] == len(pd.read_parquet(good.test_path))
     assert out["rescored"]["a"]["roc_auc"] == pytest.approx(good.metrics["roc_auc"], abs=1e-6)
-    assert out["rescored"]["b"]["roc_auc"] == pytest.approx(better.metrics["roc_auc"], abs=1e-6)
-    assert out["lineage"]["data_hash"] == [good.data_hash, better.data_hash]
+    assert out["rescored"]["b"]["roc_auc"] == pytest.approx(mediocre.metrics["roc_auc"], abs=1e-6)
+    assert out["lineage"]["data_hash"] == [good.data_hash, mediocre.data_hash]
 
 
 # ---- failures -----------------------------------------------------------------------------------
@@ -241,7 +227,7 @@ def test_bad_inputs_name_the_field(good, settings, tmp_path):
         register(type(good)(**{**vars(good), "test_path": tmp_path / "test.parquet"}), settings)
 
 
-def test_publish_failure_leaves_no_version_alias_or_bundle(good, better, settings, monkeypatch):
+def test_publish_failure_leaves_no_version_alias_or_bundle(good, mediocre, settings, monkeypatch):
     register(good, settings)
 
     def broken_commit(self, staged, version, updates):
@@ -249,7 +235,7 @@ def test_publish_failure_leaves_no_version_alias_or_bundle(good, better, setting
 
     monkeypatch.setattr(ModelStore, "commit", broken_commit)
     with pytest.raises(StorageError, match="disk full"):
-        register(better, settings)
+        register(mediocre, settings)
     client = mlflow_client(settings)
     versions = client.search_model_versions(f"name = '{settings.registered_model}'")
     assert [str(v.version) for v in versions] == ["1"]  # the new version was undone
@@ -262,16 +248,16 @@ def test_publish_failure_leaves_no_version_alias_or_bundle(good, better, setting
     assert failed, "the MLflow run of the failed registration is marked FAILED"
     monkeypatch.undo()
     # re-running succeeds; MLflow never reuses the deleted number, so no path is ever rewritten
-    assert register(better, settings, gate=TOLERANT)["version"] == "3"
+    assert register(mediocre, settings, gate=TOLERANT)["version"] == "3"
 
 
-def test_model_store_paths_are_immutable_and_downloads_verified(good, better, settings, tmp_path):
+def test_model_store_paths_are_immutable_and_downloads_verified(good, mediocre, settings, tmp_path):
     store = ModelStore(settings.model_store_uri, settings)
     published = store.commit(store.stage(good.bundle_dir), 7, {"model_version": "7"})
     again = store.commit(store.stage(good.bundle_dir), 7, {"model_version": "7"})
     assert again.sha256 == published.sha256  # same bytes again: an idempotent retry
     with pytest.raises(StorageError, match="immutable"):
-        store.commit(store.stage(better.bundle_dir), 7, {"model_version": "7"})
+        store.commit(store.stage(mediocre.bundle_dir), 7, {"model_version": "7"})
     store.download(published.uri, tmp_path / "copy", published.sha256)
     (Path(published.uri) / "model.onnx").write_bytes(b"tampered")
     with pytest.raises(StorageError, match="does not match"):

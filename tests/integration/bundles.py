@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from components import export, ingest, synthetic, train
 from components.gate import score
@@ -109,4 +110,26 @@ def register_bundle(
         settings=settings,
         progress=progress,
         **extra,
+    )
+
+
+# Session fixtures shared by the unit and integration registry tests (imported where used).
+
+
+@pytest.fixture(scope="session", name="good")
+def good_bundle(tmp_path_factory):
+    return build_bundle(tmp_path_factory.mktemp("good"), seed=0)
+
+
+@pytest.fixture(scope="session", name="mediocre")
+def mediocre_bundle(tmp_path_factory, good):
+    """Decent but below ``good`` on good's test rows (trained on other synthetic rows)."""
+    return build_bundle(tmp_path_factory.mktemp("mediocre"), seed=3, test=pd.read_parquet(good.test_path))
+
+
+@pytest.fixture(scope="session", name="worse")
+def worse_bundle(tmp_path_factory, good):
+    """Shuffled labels and a one-candidate search: must fail the gate against ``good``."""
+    return build_bundle(
+        tmp_path_factory.mktemp("worse"), seed=1, shuffle_labels=True, test=pd.read_parquet(good.test_path)
     )

@@ -10,11 +10,10 @@ its own model name and model-store prefix, so tests do not see each other's vers
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from components.config import load_settings
-from tests.integration.bundles import build_bundle
+from tests.integration.bundles import good_bundle, mediocre_bundle, worse_bundle  # noqa: F401 (fixtures)
 from tests.integration.env import ARTIFACT_BUCKET, server_env
 from tests.support.mlflow_server import start_mlflow_server
 from tests.support.s3_server import start_s3_server
@@ -37,25 +36,6 @@ def mlflow_server(tmp_path_factory, s3):
     )
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="session")
-def good(tmp_path_factory):
-    return build_bundle(tmp_path_factory.mktemp("good"), seed=0)
-
-
-@pytest.fixture(scope="session")
-def mediocre(tmp_path_factory, good):
-    """Decent but clearly below ``good`` on good's test rows (trained on other synthetic rows)."""
-    return build_bundle(tmp_path_factory.mktemp("mediocre"), seed=3, test=pd.read_parquet(good.test_path))
-
-
-@pytest.fixture(scope="session")
-def worse(tmp_path_factory, good):
-    """Shuffled labels and a one-candidate search: must fail the gate against ``good``."""
-    return build_bundle(
-        tmp_path_factory.mktemp("worse"), seed=1, shuffle_labels=True, test=pd.read_parquet(good.test_path)
-    )
 
 
 @pytest.fixture

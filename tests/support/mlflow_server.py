@@ -8,9 +8,7 @@ restarts it on the same port and database (the registry must survive that).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,6 +18,7 @@ from pathlib import Path
 import requests
 
 from tests.support.model_server import free_port
+from tests.support.process_group import stop_group
 
 
 @dataclass
@@ -91,18 +90,7 @@ class MlflowServer:
 
     def stop(self) -> None:
         """Stop the whole group: killing only the parent leaves uvicorn workers serving."""
-        if self.process is not None and self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
-            except ProcessLookupError:
-                pass
-            # The leader may be gone while group members linger: make sure none survive.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
+        stop_group(self.process, grace_s=20)
         self.process = None
 
     def __enter__(self) -> MlflowServer:

@@ -11,11 +11,9 @@ the gRPC unix sockets SeaweedFS leaves in the system temp folder whatever TMPDIR
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import json
 import os
-import signal
 import subprocess
 import sysconfig
 import tempfile
@@ -24,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.model_server import free_port
+from tests.support.process_group import stop_group
 
 ACCESS_KEY = "churn-test"
 SECRET_KEY = "churn-test-secret-key"
@@ -149,18 +148,7 @@ class SeaweedS3:
         ``weed`` often hangs in its graceful gRPC shutdown for >15 s, hence the short grace;
         ``grace_s=0`` is an abrupt kill (a crashed store).
         """
-        if self.process is not None and self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM if grace_s > 0 else signal.SIGKILL)
-                self.process.wait(max(grace_s, 0.1))
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
-            except ProcessLookupError:
-                pass
-            # The leader may be gone while group members linger: make sure none survive.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
+        stop_group(self.process, grace_s)
         self.process = None
         for port in self.ports.values():
             for sock in glob.glob(os.path.join(tempfile.gettempdir(), f"seaweedfs-*-grpc-{port}.sock")):
