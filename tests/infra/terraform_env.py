@@ -89,5 +89,7 @@ def roots(tree: Path) -> list[Path]:
 
 
 def test_dirs(tree: Path) -> list[Path]:
-    """Every configuration folder with a tests/*.tftest.hcl beside it (modules and env roots)."""
-    return sorted({p.parent.parent for p in tree.glob("**/tests/*.tftest.hcl")})
+    """Every configuration folder with tests/*.tftest.hcl (modules, and env roots whose tests/
+    links the shared envs/tests)."""
+    found = {p.parent.parent for p in tree.glob("**/tests/*.tftest.hcl")}
+    return sorted(folder for folder in found if any(folder.glob("*.tf")))

@@ -43,15 +43,8 @@ variable "admin_role_arns" {
 }
 
 variable "node_groups" {
-  description = "Node groups by pool (system, inference, optional gpu); see modules/eks."
-  type = map(object({
-    instance_types = list(string)
-    capacity_type  = optional(string, "ON_DEMAND")
-    min_size       = number
-    max_size       = number
-    desired_size   = number
-    disk_size_gb   = optional(number, 50)
-  }))
+  description = "Node groups by pool (system, inference, optional gpu): typed and validated by modules/eks."
+  type        = any
 }
 
 variable "mlflow_database" {
