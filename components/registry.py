@@ -422,11 +422,33 @@ class _Comparison:
 
 def _compare(client, settings, X, y, cand_scores, gate, work, progress) -> _Comparison:
     champion = alias_version(client, settings.registered_model, CHAMPION)
-    champ_scores = None
-    if champion is not None:
-        progress(f"re-scoring champion v{champion} on the same {len(y)} test rows")
-        champ_scores = rescore_version(client, settings, champion, X, y, work)
-    return _Comparison(champion, evaluate_gate(cand_scores, gate, champ_scores, champion))
+    return _Comparison(
+        champion, _gate_against(client, settings, champion, cand_scores, X, y, gate, work, progress)
+    )
+
+
+def _gate_against(client, settings, champion, candidate, X, y, gate, work, progress) -> GateResult:
+    """Gate ``candidate`` against ``champion`` re-scored on X, y.
+
+    A champion that cannot be re-scored (bundle gone or corrupt, another schema) fails the gate
+    with that reason rather than the registration: the version is still recorded, and a human
+    can look and ``promote --force``. Never falls back to the champion's stored numbers.
+    """
+    if champion is None:
+        return evaluate_gate(candidate, gate)
+    progress(f"re-scoring champion v{champion} on the same {len(y)} test rows")
+    try:
+        scores = rescore_version(client, settings, champion, X, y, work)
+    except Exception as exc:
+        log.warning("champion v%s could not be re-scored: %s", champion, exc)
+        result = evaluate_gate(candidate, gate)
+        reason = f"champion v{champion} could not be re-scored on this test split ({exc})"
+        result.passed = False
+        result.reasons.append(reason)
+        result.checks.append(reason)
+        result.champion_version = champion
+        return result
+    return evaluate_gate(candidate, gate, scores, champion)
 
 
 def register_model(
@@ -604,8 +626,7 @@ def _promote_after_gate(
         if promote and current != comparison.champion_version:
             # Someone promoted while we were registering: judge us against the new champion.
             say(f"champion moved to v{current} since the gate ran; re-gating against it")
-            champ_scores = rescore_version(client, settings, current, X, y, work) if current else None
-            verdict = evaluate_gate(verdict.candidate, gate, champ_scores, current)
+            verdict = _gate_against(client, settings, current, verdict.candidate, X, y, gate, work, say)
             moves["regated_against"] = {"version": current, "gate": verdict.to_dict()}
         before = alias_version(client, name, CHALLENGER)
         if before != version:
@@ -641,8 +662,13 @@ def _promote_after_gate(
 def _summary(settings, version, run_id, comparison: _Comparison, moves: dict, published) -> dict:
     result = comparison.gate
     cand = result.candidate
-    if comparison.champion_version:
-        champ = result.champion or {}
+    if comparison.champion_version and result.champion is None:
+        compared = None
+        message = (
+            f"Champion v{comparison.champion_version} could not be re-scored, so no comparison was possible."
+        )
+    elif comparison.champion_version:
+        champ = result.champion
         compared = {
             "champion_version": comparison.champion_version,
             "rows": cand["rows"],

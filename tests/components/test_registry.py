@@ -328,3 +328,14 @@ def test_registry_cli_end_to_end(good, worse, settings, monkeypatch, capsys):
     ]
     with pytest.raises(SystemExit):
         parser.parse_args(["registry", "promote", "3"])  # --reason is required
+
+
+def test_unscorable_champion_fails_the_gate_not_the_registration(good, settings):
+    first = register(good, settings)
+    (Path(first["bundle_uri"]) / "model.onnx").write_bytes(b"corrupted")  # the champion's bundle rots
+    out = register(good, settings)
+    assert out["version"] == "2" and out["gate"]["verdict"] == "failed"
+    assert "champion v1 could not be re-scored" in out["gate"]["reasons"][0]
+    assert "does not match registered" in out["gate"]["reasons"][0]  # the hash check caught it
+    assert out["compared_against_champion"] is None and "could not be re-scored" in out["message"]
+    assert aliases(settings) == {"champion": "1", "challenger": "1"}
