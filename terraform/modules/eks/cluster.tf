@@ -23,29 +23,20 @@ resource "aws_cloudwatch_log_group" "control_plane" {
   tags              = var.tags
 }
 
-resource "aws_iam_role" "cluster" {
-  name = "${var.cluster_name}-cluster"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "eks.amazonaws.com" }
-      Action    = ["sts:AssumeRole", "sts:TagSession"]
-    }]
-  })
-  tags = var.tags
-}
-
-resource "aws_iam_role_policy_attachment" "cluster" {
-  role       = aws_iam_role.cluster.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/AmazonEKSClusterPolicy"
+module "cluster_role" {
+  source              = "../service-role"
+  name                = "${var.cluster_name}-cluster"
+  service             = "eks.amazonaws.com"
+  trust_actions       = ["sts:AssumeRole", "sts:TagSession"]
+  managed_policy_arns = ["arn:${local.partition}:iam::aws:policy/AmazonEKSClusterPolicy"]
+  tags                = var.tags
 }
 
 resource "aws_eks_cluster" "this" {
   # checkov:skip=CKV_AWS_39:The public endpoint is opt-in (dev only), and validation refuses it without explicit CIDRs or with 0.0.0.0/0; staging and prod are private-only.
   name                      = var.cluster_name
   version                   = var.kubernetes_version
-  role_arn                  = aws_iam_role.cluster.arn
+  role_arn                  = module.cluster_role.arn
   enabled_cluster_log_types = local.log_types
 
   vpc_config {
@@ -69,7 +60,7 @@ resource "aws_eks_cluster" "this" {
   }
 
   tags       = var.tags
-  depends_on = [aws_iam_role_policy_attachment.cluster, aws_cloudwatch_log_group.control_plane]
+  depends_on = [module.cluster_role, aws_cloudwatch_log_group.control_plane]
 }
 
 resource "aws_eks_access_entry" "admin" {

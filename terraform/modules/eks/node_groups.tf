@@ -13,27 +13,16 @@ locals {
   }
 }
 
-resource "aws_iam_role" "node" {
-  name = "${var.cluster_name}-node"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "ec2.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
-  tags = var.tags
-}
-
 # The CNI policy is deliberately absent: the vpc-cni add-on gets it through its own IRSA role.
-resource "aws_iam_role_policy_attachment" "node" {
-  for_each = toset([
-    "AmazonEKSWorkerNodePolicy",
-    "AmazonEC2ContainerRegistryReadOnly",
-  ])
-  role       = aws_iam_role.node.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/${each.value}"
+module "node_role" {
+  source  = "../service-role"
+  name    = "${var.cluster_name}-node"
+  service = "ec2.amazonaws.com"
+  managed_policy_arns = [
+    "arn:${local.partition}:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+    "arn:${local.partition}:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+  ]
+  tags = var.tags
 }
 
 resource "aws_launch_template" "node" {
@@ -68,7 +57,7 @@ resource "aws_eks_node_group" "this" {
   for_each        = local.node_groups
   cluster_name    = aws_eks_cluster.this.name
   node_group_name = each.key
-  node_role_arn   = aws_iam_role.node.arn
+  node_role_arn   = module.node_role.arn
   subnet_ids      = var.private_subnet_ids
   ami_type        = each.value.ami_type
   capacity_type   = each.value.capacity_type
@@ -106,5 +95,5 @@ resource "aws_eks_node_group" "this" {
     ignore_changes = [scaling_config[0].desired_size]
   }
 
-  depends_on = [aws_iam_role_policy_attachment.node]
+  depends_on = [module.node_role]
 }

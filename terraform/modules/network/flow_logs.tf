@@ -14,24 +14,12 @@ resource "aws_cloudwatch_log_group" "flow_logs" {
   tags              = var.tags
 }
 
-resource "aws_iam_role" "flow_logs" {
-  name = "${var.name}-flow-logs"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "vpc-flow-logs.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = aws_vpc.this.owner_id } }
-    }]
-  })
-  tags = var.tags
-}
-
-resource "aws_iam_role_policy" "flow_logs" {
-  name = "write-flow-logs"
-  role = aws_iam_role.flow_logs.id
-  policy = jsonencode({
+module "flow_logs_role" {
+  source         = "../service-role"
+  name           = "${var.name}-flow-logs"
+  service        = "vpc-flow-logs.amazonaws.com"
+  source_account = aws_vpc.this.owner_id
+  policy_json = jsonencode({
     Version = "2012-10-17"
     Statement = [{
       Effect   = "Allow"
@@ -39,6 +27,7 @@ resource "aws_iam_role_policy" "flow_logs" {
       Resource = ["${aws_cloudwatch_log_group.flow_logs.arn}:*"]
     }]
   })
+  tags = var.tags
 }
 
 resource "aws_flow_log" "this" {
@@ -46,6 +35,6 @@ resource "aws_flow_log" "this" {
   traffic_type         = "ALL"
   log_destination_type = "cloud-watch-logs"
   log_destination      = aws_cloudwatch_log_group.flow_logs.arn
-  iam_role_arn         = aws_iam_role.flow_logs.arn
+  iam_role_arn         = module.flow_logs_role.arn
   tags                 = var.tags
 }

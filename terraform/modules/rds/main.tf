@@ -49,24 +49,14 @@ resource "aws_db_parameter_group" "this" {
   tags = var.tags
 }
 
-resource "aws_iam_role" "monitoring" {
-  name = "${var.name}-rds-monitoring"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "monitoring.rds.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
-  tags = var.tags
-}
-
 data "aws_partition" "current" {}
 
-resource "aws_iam_role_policy_attachment" "monitoring" {
-  role       = aws_iam_role.monitoring.name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+module "monitoring_role" {
+  source              = "../service-role"
+  name                = "${var.name}-rds-monitoring"
+  service             = "monitoring.rds.amazonaws.com"
+  managed_policy_arns = ["arn:${data.aws_partition.current.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"]
+  tags                = var.tags
 }
 
 resource "aws_db_instance" "this" {
@@ -99,6 +89,6 @@ resource "aws_db_instance" "this" {
   performance_insights_enabled        = true
   performance_insights_kms_key_id     = module.key.key_arn
   monitoring_interval                 = 60
-  monitoring_role_arn                 = aws_iam_role.monitoring.arn
+  monitoring_role_arn                 = module.monitoring_role.arn
   tags                                = var.tags
 }

@@ -65,7 +65,7 @@ run "nodes_are_private_and_use_imdsv2" {
     error_message = "No GPU group unless asked for."
   }
   assert {
-    condition     = alltrue([for a in aws_iam_role_policy_attachment.node : !endswith(a.policy_arn, "AmazonEKS_CNI_Policy")])
+    condition     = length(module.node_role.managed_policy_arns) == 2 && alltrue([for a in module.node_role.managed_policy_arns : !endswith(a, "AmazonEKS_CNI_Policy")])
     error_message = "The node role must not carry the CNI policy (the vpc-cni add-on has its own IRSA role)."
   }
 }
