@@ -12,8 +12,9 @@ import pytest
 
 from components import audit
 from components.config import load_settings
+from components.gate import GateConfig
 from components.model_store import bundle_digest
-from components.registry import RegistryError, mlflow_client
+from components.registry import RegistryError, mlflow_client, register_model
 from components.registry_admin import list_versions, promote, rollback, show_version
 from components.storage import StorageError, parse_s3
 from tests.integration.bundles import register_bundle
@@ -238,3 +239,37 @@ def test_two_runs_finishing_at_once_keep_aliases_consistent(good, mediocre, s3, 
         assert champion_moves[-1] == ("1", a["version"])
         tags = mlflow_client(settings).get_model_version(settings.registered_model, b["version"]).tags
         assert "re-gate failed" in tags["promotion"]
+
+
+def test_real_pipeline_artifacts_register_against_servers(trained_bundle, settings):
+    """The shared fixture's artifacts (XGBoost, real evaluate, report, profile) as the pipeline has them."""
+    out = register_model(
+        bundle_dir=trained_bundle.bundle_dir,
+        sklearn_model_path=trained_bundle.sklearn_model_path,
+        metrics_path=trained_bundle.metrics_path,
+        report_path=trained_bundle.report_path,
+        profile_path=trained_bundle.profile_path,
+        test_path=trained_bundle.test_path,
+        params={"model_type": "xgboost", "search_budget": 2},
+        data_hash=trained_bundle.data_hash,
+        source_uri=trained_bundle.source_uri,
+        pipeline_run_id="fixture",
+        gate=GateConfig(),
+        promote=True,
+        settings=settings,
+    )
+    assert out["gate"]["passed"], out["gate"]
+    evaluated = json.loads(trained_bundle.metrics_path.read_text())
+    # the gate's ONNX re-score of the candidate agrees with evaluate's scikit-learn numbers
+    assert out["gate"]["candidate"]["roc_auc"] == pytest.approx(evaluated["roc_auc"], abs=1e-5)
+    client = mlflow_client(settings)
+    run = client.get_run(out["run_id"])
+    for name in ("roc_auc", "pr_auc", "log_loss", "brier", "threshold", "precision", "recall", "f1"):
+        assert run.data.metrics[name] == pytest.approx(evaluated[name])
+    assert run.data.tags["source_uri"] == trained_bundle.source_uri
+    logged = client.get_logged_model(
+        client.get_model_version(settings.registered_model, "1").source[len("models:/") :]
+    )
+    metadata_file = client.download_artifacts(out["run_id"], "bundle/metadata.json")  # proxied download
+    assert json.loads(Path(metadata_file).read_text())["data_hash"] == trained_bundle.data_hash
+    assert logged.source_run_id == out["run_id"]
