@@ -89,6 +89,11 @@ def _endpoint(settings: Settings) -> str:
     return f"MLflow tracking server {uri}" if uri.startswith("http") else f"MLflow store {uri}"
 
 
+_BOUND_LOCK = threading.Lock()
+_bound_depth = 0
+_bound_added: list[str] = []
+
+
 @contextmanager
 def bounded_mlflow(settings: Settings) -> Iterator[None]:
     """Bound MLflow's HTTP retries and timeouts to the project's I/O budget (unless set explicitly).
@@ -105,14 +110,21 @@ def bounded_mlflow(settings: Settings) -> Iterator[None]:
         "AWS_RETRY_MODE": "standard",
         "MLFLOW_S3_ENDPOINT_URL": settings.s3_endpoint_url,
     }
-    added = [k for k in wanted if k not in os.environ]
-    for key in added:
-        os.environ[key] = wanted[key]
+    global _bound_depth
+    with _BOUND_LOCK:  # nested or concurrent (threads) uses: the outermost sets and clears
+        if _bound_depth == 0:
+            _bound_added[:] = [k for k in wanted if k not in os.environ]
+            for key in _bound_added:
+                os.environ[key] = wanted[key]
+        _bound_depth += 1
     try:
         yield
     finally:
-        for key in added:
-            os.environ.pop(key, None)
+        with _BOUND_LOCK:
+            _bound_depth -= 1
+            if _bound_depth == 0:
+                for key in _bound_added:
+                    os.environ.pop(key, None)
 
 
 def mlflow_client(settings: Settings):

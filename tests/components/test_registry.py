@@ -8,6 +8,7 @@ own model name and model store, so tests stay independent.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from pathlib import Path
 
@@ -339,3 +340,17 @@ def test_unscorable_champion_fails_the_gate_not_the_registration(good, settings)
     assert "does not match registered" in out["gate"]["reasons"][0]  # the hash check caught it
     assert out["compared_against_champion"] is None and "could not be re-scored" in out["message"]
     assert aliases(settings) == {"champion": "1", "challenger": "1"}
+
+
+def test_bounded_mlflow_sets_bounds_only_while_needed(settings, monkeypatch):
+    from components.registry import bounded_mlflow
+
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "7")  # set by the user: left alone
+    with bounded_mlflow(settings):
+        with bounded_mlflow(settings):
+            assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"
+        assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "0"  # the outer use still needs it
+        assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "7"
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "7"
