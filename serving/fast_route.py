@@ -28,7 +28,7 @@ from starlette.routing import Match, Route
 from serving.model import ChurnModel
 from serving.validation import Column, by_name
 
-REQUEST_KEYS = frozenset({"id", "parameters", "inputs"})
+REQUEST_KEYS = frozenset({"id", "model_name", "parameters", "inputs"})  # kserve's client sends model_name
 BINARY_DTYPES = {
     "FP16": "<f2", "FP32": "<f4", "FP64": "<f8", "INT8": "i1", "INT16": "<i2", "INT32": "<i4",
     "INT64": "<i8", "UINT8": "u1", "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8",

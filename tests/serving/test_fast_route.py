@@ -1,0 +1,107 @@
+"""The lean v2 route answers exactly as kserve's generic route, and takes the binary tensor extension."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from components.schema import FEATURES
+from serving.examples import example_row, v2_binary_request, v2_request
+from serving.fast_route import from_binary, split_strings
+from tests.serving.test_server import BAD, _body, outputs
+from tests.support.model_server import start_model_server
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def generic(serving_bundle, tmp_path_factory):
+    """The same server with the lean route off: every request goes through kserve's own route."""
+    work = tmp_path_factory.mktemp("serving-generic")
+    srv = start_model_server(
+        serving_bundle.bundle_dir, work / "server.log",
+        extra_args=["--max_batch_rows", "50", "--no-lean_infer_route"],
+    )  # fmt: skip
+    yield srv
+    srv.stop()
+
+
+def counter(server, prefix: str) -> float:
+    """Sum of every sample of a metric whose line starts with ``prefix``."""
+    lines = server.get("/metrics").text.splitlines()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(prefix))
+
+
+def test_same_answer_as_kserve_generic_route(server, generic, test_rows):
+    body = v2_request(FEATURES, test_rows.to_dict("records"), "same-1")
+    lean, slow = (srv.post("/v2/models/churn/infer", json=body) for srv in (server, generic))
+    assert lean.status_code == slow.status_code == 200
+    assert lean.json() == slow.json()  # field for field, value for value, id included
+    assert lean.headers["content-type"] == slow.headers["content-type"] == "application/json"
+
+
+def test_x_request_id_header_is_the_id_when_the_body_has_none(server, generic):
+    for srv in (server, generic):
+        response = srv.post("/v2/models/churn/infer", json=_body(1), headers={"x-request-id": "hdr-7"})
+        assert response.json()["id"] == "hdr-7"
+
+
+@pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
+def test_same_errors_as_kserve_generic_route(server, generic, case):
+    make, _ = BAD[case]
+    body = make(copy.deepcopy(_body()))
+    lean, slow = (srv.post("/v2/models/churn/infer", json=body) for srv in (server, generic))
+    assert (lean.status_code, lean.json()) == (slow.status_code, slow.json())
+
+
+def test_duplicate_input_is_refused(server):
+    body = _body()
+    body["inputs"].append(copy.deepcopy(body["inputs"][0]))
+    response = server.post("/v2/models/churn/infer", json=body)
+    assert response.status_code == 400 and "given more than once" in response.json()["error"]
+
+
+def test_binary_extension_matches_onnx(server, test_rows, onnx_probabilities):
+    body, headers = v2_binary_request(FEATURES, test_rows.to_dict("records"), "bin-1")
+    response = server.post("/v2/models/churn/infer", data=body, headers=headers)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["id"] == "bin-1"
+    np.testing.assert_allclose(outputs(answer)["churn_probability"]["data"], onnx_probabilities, atol=1e-6)
+
+
+def test_binary_extension_is_validated(server):
+    row = {**example_row(FEATURES), "tenure": 500.0}
+    body, headers = v2_binary_request(FEATURES, [row])
+    response = server.post("/v2/models/churn/infer", data=body, headers=headers)
+    assert response.status_code == 400 and "tenure" in response.json()["error"]
+
+
+def test_requests_the_lean_route_leaves_to_kserve_still_work(server, test_rows, onnx_probabilities):
+    body = v2_request(FEATURES, test_rows.to_dict("records"))
+    body["outputs"] = [{"name": "churn_probability"}]  # requested outputs: kserve's route
+    answer = server.post("/v2/models/churn/infer", json=body).json()
+    assert [o["name"] for o in answer["outputs"]] == ["churn_probability"]
+    np.testing.assert_allclose(answer["outputs"][0]["data"], onnx_probabilities, atol=1e-6)
+    broken = server.post("/v2/models/churn/infer", data=b"{not json", headers={"Content-Type": "text/json"})
+    assert 400 <= broken.status_code < 500  # kserve's own message for a body that is not JSON
+
+
+def test_lean_route_keeps_kserve_and_churn_metrics(server):
+    before_kserve = counter(server, 'request_predict_seconds_count{model_name="churn"}')
+    before_ours = counter(server, 'churn_rows_total{model_name="churn",model_version=')
+    for _ in range(3):
+        assert server.post("/v2/models/churn/infer", json=_body(2)).ok
+    assert counter(server, 'request_predict_seconds_count{model_name="churn"}') == before_kserve + 3
+    assert counter(server, 'churn_rows_total{model_name="churn",model_version=') >= before_ours + 6
+
+
+def test_binary_decoding_rejects_malformed_tensors():
+    assert split_strings(b"\x02\x00\x00\x00hi\x01\x00\x00\x00x") == ["hi", "x"]
+    assert split_strings(b"\x05\x00\x00\x00hi") is None  # length runs past the end
+    assert split_strings(b"\x02\x00\x00\x00\xff\xfe") is None  # not UTF-8
+    assert from_binary(np.array([1.5, 2], "<f4").tobytes(), "FP32").tolist() == [1.5, 2.0]
+    assert from_binary(b"\x00\x00\x80", "FP32") is None  # not a whole number of floats
+    assert from_binary(b"\x01", "BOOL") is None
