@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import re
 
-from tests.infra.tools import REPO, explain, require_tool, run
+from tests.infra.tools import REPO, explain, run_checkov
 
 SKIP_COMMENT = re.compile(r"#\s*checkov:skip=(CKV2?_[A-Z]+_\d+)(:?)(.*)")
 
 
 def test_checkov_terraform_has_no_failed_check():
-    checkov = require_tool("checkov")
-    result = run(
-        [
-            checkov,
-            "-d",
-            str(REPO / "terraform"),
-            "--framework",
-            "terraform",
-            "--compact",
-            "--quiet",
-            "--skip-download",
-        ],
-        timeout=600,
-    )
+    result = run_checkov("terraform", "-d", str(REPO / "terraform"))
     assert result.returncode == 0, explain(result)
 
 

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from tests.infra.tools import REPO, explain, require_tool, run
+from tests.infra.tools import REPO, explain, require_tool, run, run_checkov
 
 SKIP_DIRS = {".git", ".venv", "node_modules", ".terraform", "build", ".churn"}
 DOCKERFILES = sorted(
@@ -38,19 +38,7 @@ def test_hadolint_clean(dockerfile):
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=IDS)
 def test_checkov_finds_nothing(dockerfile):
-    checkov = require_tool("checkov")
-    result = run(
-        [
-            checkov,
-            "--framework",
-            "dockerfile",
-            "-f",
-            str(dockerfile),
-            "--compact",
-            "--quiet",
-            "--skip-download",
-        ]
-    )
+    result = run_checkov("dockerfile", "-f", str(dockerfile))
     assert result.returncode == 0, explain(result)
 
 

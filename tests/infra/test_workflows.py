@@ -1,4 +1,4 @@
-"""GitHub workflows: valid against the workflow schema, actionlint clean, and wired as promised."""
+"""GitHub workflows: schema-valid, actionlint and checkov clean, and wired as promised."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.infra.tools import REPO, explain, require_tool, run
+from tests.infra.tools import REPO, explain, require_tool, run, run_checkov
 
 WORKFLOWS = REPO / ".github" / "workflows"
 FILES = sorted(WORKFLOWS.glob("*.yml"))
@@ -39,6 +39,11 @@ def test_schema_valid():
 def test_actionlint_clean():
     actionlint = require_tool("actionlint")
     result = run([actionlint, "-no-color", *map(str, FILES)])
+    assert result.returncode == 0, explain(result)
+
+
+def test_checkov_github_actions_finds_nothing():
+    result = run_checkov("github_actions", "-d", str(WORKFLOWS.parent))
     assert result.returncode == 0, explain(result)
 
 

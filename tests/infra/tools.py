@@ -54,3 +54,13 @@ def run(
 def explain(result: subprocess.CompletedProcess[str]) -> str:
     """Command, exit code and output, for an assertion message."""
     return f"$ {' '.join(result.args)}\nexit {result.returncode}\n{result.stdout}\n{result.stderr}"
+
+
+def run_checkov(framework: str, *target: str) -> subprocess.CompletedProcess[str]:
+    """checkov over target (-d DIR or -f FILE) for one framework; exit 1 means findings.
+
+    --skip-download keeps it offline (no Prisma Cloud guidelines or policies are fetched).
+    """
+    checkov = require_tool("checkov")
+    args = [checkov, *target, "--framework", framework, "--compact", "--quiet", "--skip-download"]
+    return run(args, timeout=600)
