@@ -354,3 +354,18 @@ def test_bounded_mlflow_sets_bounds_only_while_needed(settings, monkeypatch):
         assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "7"
     assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ
     assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "7"
+
+
+def test_promotion_lock_is_exclusive_and_a_stale_one_is_broken(settings):
+    client = mlflow_client(settings)
+    name = settings.registered_model
+    second = audit.promotion_lock(client, name, owner="second", timeout_s=0.5)
+    first = audit.promotion_lock(client, name, owner="first")
+    with first, pytest.raises(audit.RegistryBusyError, match="promotion-lock still held"):
+        second.__enter__()
+    # a holder that crashed long ago: its lock is broken instead of blocking everyone
+    client.create_registered_model(f"{name}{audit.LOCK_SUFFIX}", tags={"owner": "dead", "acquired_at": "0"})
+    with audit.promotion_lock(client, name, owner="third", timeout_s=5, stale_after_s=60):
+        lock = client.get_registered_model(f"{name}{audit.LOCK_SUFFIX}")
+        assert lock.tags["owner"] == "third"
+    assert not client.search_registered_models(f"name = '{name}{audit.LOCK_SUFFIX}'")
