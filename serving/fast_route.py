@@ -25,7 +25,7 @@ from fastapi import FastAPI
 from kserve.metrics import POST_HIST_TIME, PRE_HIST_TIME, PREDICT_HIST_TIME
 from starlette.routing import Match, Route
 
-from serving.model import ChurnModel
+from serving.model import ChurnModel, Scored
 from serving.validation import Column, by_name
 
 REQUEST_KEYS = frozenset({"id", "model_name", "parameters", "inputs"})  # kserve's client sends model_name
@@ -64,20 +64,7 @@ class LeanInfer:
         parsed = time.perf_counter()
         scored = self.model.score(lambda validator: validator.columns(by_name(inputs)), request_id)
         scored_at = time.perf_counter()
-        content = orjson.dumps(
-            {
-                "model_name": self.model.name,
-                "model_version": scored.version,
-                "id": scored.request_id,
-                "parameters": None,
-                "outputs": [
-                    {"name": "churn_probability", "shape": [scored.rows], "datatype": "FP32",
-                     "parameters": None, "data": scored.scores.tolist()},
-                    {"name": "churn", "shape": [scored.rows], "datatype": "BOOL",
-                     "parameters": None, "data": scored.churn.tolist()},
-                ],
-            }
-        )  # fmt: skip
+        content = encode_response(self.model.name, scored)
         self.pre.observe(parsed - started)
         self.predict.observe(scored_at - parsed)
         self.post.observe(time.perf_counter() - scored_at)
@@ -109,6 +96,24 @@ class LeanInfer:
                 await route.handle({**scope, **child_scope}, replay, send)
                 return
         raise RuntimeError(f"no kserve route for {scope['path']}")  # kserve always registers one
+
+
+def encode_response(model_name: str, scored: Scored) -> bytes:
+    """The v2 JSON response, field for field as kserve's generic route writes it."""
+    return orjson.dumps(
+        {
+            "model_name": model_name,
+            "model_version": scored.version,
+            "id": scored.request_id,
+            "parameters": None,
+            "outputs": [
+                {"name": "churn_probability", "shape": [scored.rows], "datatype": "FP32",
+                 "parameters": None, "data": scored.scores.tolist()},
+                {"name": "churn", "shape": [scored.rows], "datatype": "BOOL",
+                 "parameters": None, "data": scored.churn.tolist()},
+            ],
+        }
+    )  # fmt: skip
 
 
 async def read_body(receive) -> bytes:
