@@ -6,6 +6,7 @@ mock_provider "aws" {
 }
 
 variables {
+  admin_role_arns = ["arn:aws:iam::111122223333:role/platform-operators"]
   expected_node_groups = {
     # One inference node that may grow to three.
     dev = {

@@ -86,3 +86,11 @@ resource "aws_iam_openid_connect_provider" "this" {
   client_id_list = ["sts.amazonaws.com"]
   tags           = var.tags
 }
+
+# Access is granted explicitly (no implicit creator admin): warn at plan time when nobody has it.
+check "cluster_has_admins" {
+  assert {
+    condition     = length(var.admin_role_arns) > 0
+    error_message = "admin_role_arns is empty: no IAM principal will be able to use the Kubernetes API of ${var.cluster_name}."
+  }
+}

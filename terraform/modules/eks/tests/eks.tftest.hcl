@@ -5,6 +5,7 @@ mock_provider "aws" {
 }
 
 variables {
+  admin_role_arns    = ["arn:aws:iam::111122223333:role/platform-operators"]
   cluster_name       = "churn-test"
   private_subnet_ids = ["subnet-private-a", "subnet-private-b", "subnet-private-c"]
   node_groups = {
@@ -37,6 +38,26 @@ run "control_plane_is_private_encrypted_and_logged" {
     condition     = aws_iam_openid_connect_provider.this.url == aws_eks_cluster.this.identity[0].oidc[0].issuer && aws_iam_openid_connect_provider.this.client_id_list == toset(["sts.amazonaws.com"])
     error_message = "The OIDC provider must federate the cluster's issuer for STS (IRSA)."
   }
+}
+
+run "admins_are_granted_explicitly" {
+  assert {
+    condition = (
+      !aws_eks_cluster.this.access_config[0].bootstrap_cluster_creator_admin_permissions &&
+      aws_eks_cluster.this.access_config[0].authentication_mode == "API" &&
+      toset(keys(aws_eks_access_policy_association.admin)) == toset(var.admin_role_arns) &&
+      alltrue([for a in aws_eks_access_policy_association.admin : endswith(a.policy_arn, "/AmazonEKSClusterAdminPolicy")])
+    )
+    error_message = "Cluster admins must come only from admin_role_arns, through access entries."
+  }
+}
+
+run "no_admins_is_flagged" {
+  command = plan
+  variables {
+    admin_role_arns = []
+  }
+  expect_failures = [check.cluster_has_admins]
 }
 
 run "nodes_are_private_and_use_imdsv2" {

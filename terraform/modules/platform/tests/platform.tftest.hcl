@@ -4,8 +4,9 @@ mock_provider "aws" {
 }
 
 variables {
-  environment = "staging"
-  vpc_cidr    = "10.20.0.0/16"
+  admin_role_arns = ["arn:aws:iam::111122223333:role/platform-operators"]
+  environment     = "staging"
+  vpc_cidr        = "10.20.0.0/16"
   node_groups = {
     system    = { instance_types = ["m6i.large"], min_size = 2, max_size = 3, desired_size = 2 }
     inference = { instance_types = ["c6i.xlarge"], min_size = 2, max_size = 6, desired_size = 2 }
