@@ -284,6 +284,7 @@ def profile_one_request(bundle_dir: Path, one: list[dict], n: int = 3000) -> lis
     whole ASGI app (middleware, routing, our route or kserve's generic one) without the socket.
     """
     import asyncio
+    import logging
 
     from kserve import ModelServer
     from kserve.model_server import app
@@ -297,7 +298,7 @@ def profile_one_request(bundle_dir: Path, one: list[dict], n: int = 3000) -> lis
     model.load()
     raw = orjson.dumps(v2_request(FEATURES, one))
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
-    bundle, validator = model._state
+    bundle, validator, _ = model._state
     _, inputs = fast_route.parse_request(headers, raw)
     columns = by_name(inputs)
     batch = validator.columns(columns)
@@ -313,7 +314,8 @@ def profile_one_request(bundle_dir: Path, one: list[dict], n: int = 3000) -> lis
             samples.append(time.perf_counter() - start)
         return statistics.median(samples) * 1e6
 
-    server = ModelServer(http_port=free_port(), enable_grpc=False)
+    server = ModelServer(http_port=free_port(), enable_grpc=False)  # (re)configures logging
+    logging.getLogger("kserve.trace").setLevel(logging.WARNING)  # as the server runs by default
     server.register_model(model)
     lean = fast_route.install(app, model)
     rest = RESTServer("kserve.model_server:app", server.dataplane, server.model_repository_extension, 0)

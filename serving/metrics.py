@@ -5,6 +5,7 @@ All live in the default registry, which kserve serves on ``/metrics``.
 
 from __future__ import annotations
 
+import bisect
 import threading
 
 import numpy as np
@@ -47,6 +48,7 @@ PAYLOAD_LOG_DROPPED = Counter(
     ["reason"],
 )
 
+SMALL_BATCH = 8
 SCORE_BUCKETS = tuple(round(b, 2) for b in np.arange(0.05, 1.0001, 0.05))
 
 
@@ -62,26 +64,42 @@ class ScoreHistogram:
 
     def __init__(self, buckets: tuple[float, ...] = SCORE_BUCKETS):
         self._bounds = np.asarray(buckets, dtype=np.float64)
+        self._bounds_list = list(buckets)
         self._lock = threading.Lock()
         self._series: dict[tuple[str, str], list] = {}
 
     def observe(self, model_name: str, model_version: str, scores: np.ndarray) -> None:
         """Add a batch of scores in [0, 1]."""
+        if len(scores) <= SMALL_BATCH:  # bisect beats numpy's per-call overhead (~9 µs) on a few rows
+            values = scores.tolist()
+            with self._lock:
+                counts, total = self._series_for(model_name, model_version)
+                for value in values:
+                    counts[bisect.bisect_left(self._bounds_list, value)] += 1
+                total[0] += sum(values)
+            return
         counts = np.bincount(
             np.searchsorted(self._bounds, scores, side="left"), minlength=len(self._bounds) + 1
         )
         total = float(scores.sum(dtype=np.float64))
         with self._lock:
-            series = self._series.setdefault((model_name, model_version), [np.zeros_like(counts), 0.0])
+            series = self._series_for(model_name, model_version)
             series[0] += counts
-            series[1] += total
+            series[1][0] += total
+
+    def _series_for(self, model_name: str, model_version: str) -> list:
+        """``[bucket counts (numpy), [sum]]`` of one series; call under the lock."""
+        key = (model_name, model_version)
+        if key not in self._series:
+            self._series[key] = [np.zeros(len(self._bounds) + 1, np.int64), [0.0]]
+        return self._series[key]
 
     def collect(self):
         family = HistogramMetricFamily(
             self.name, "Predicted churn probability per scored row", labels=["model_name", "model_version"]
         )
         with self._lock:
-            snapshot = [(k, v[0].copy(), v[1]) for k, v in self._series.items()]
+            snapshot = [(k, v[0].copy(), v[1][0]) for k, v in self._series.items()]
         for labels, counts, total in snapshot:
             cumulative = np.cumsum(counts)
             buckets = [(f"{b:g}", float(c)) for b, c in zip(self._bounds, cumulative[:-1], strict=True)]
@@ -92,3 +110,21 @@ class ScoreHistogram:
 
 SCORES = ScoreHistogram()
 REGISTRY.register(SCORES)
+
+
+class VersionSeries:
+    """The request-path series of one model version, labelled once at load (``labels()`` costs ~2 µs)."""
+
+    def __init__(self, model_name: str, model_version: str):
+        self.model_name, self.model_version = model_name, model_version
+        self.ok_requests, self.invalid_requests, self.error_requests = (
+            REQUESTS.labels(model_name, model_version, outcome) for outcome in ("ok", "invalid", "error")
+        )
+        self.ok_rows, self.error_rows = (ROWS.labels(model_name, model_version, o) for o in ("ok", "error"))
+        self.positives = POSITIVES.labels(model_name, model_version)
+
+    def scored(self, scores: np.ndarray, churn: np.ndarray) -> None:
+        self.ok_requests.inc()
+        self.ok_rows.inc(len(scores))
+        self.positives.inc(int(np.count_nonzero(churn)))
+        SCORES.observe(self.model_name, self.model_version, scores)

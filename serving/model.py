@@ -64,8 +64,8 @@ class ChurnModel(Model):
         self.max_batch_rows = max_batch_rows
         self.payload_log = payload_log
         self.intra_op_threads = intra_op_threads
-        # (bundle, validator) swapped as one reference so a request never sees half a reload.
-        self._state: tuple[Bundle, Validator] | None = None
+        # Swapped as one reference so a request never sees half a reload.
+        self._state: tuple[Bundle, Validator, metrics.VersionSeries] | None = None
         self._load_lock = threading.Lock()
         metrics.MODEL_READY.labels(name).set(0)
 
@@ -89,7 +89,7 @@ class ChurnModel(Model):
                 metrics.MODEL_LOAD_FAILURES.labels(self.name).inc()
                 return False
             seconds = time.perf_counter() - started
-            self._state = (bundle, validator)
+            self._state = (bundle, validator, metrics.VersionSeries(self.name, bundle.model_version))
             meta = bundle.metadata
             metrics.MODEL_INFO.clear()
             metrics.MODEL_INFO.labels(
@@ -168,22 +168,24 @@ class ChurnModel(Model):
         state = self._state
         if state is None:
             raise ModelNotReady(self.name)
-        bundle, validator = state
+        bundle, validator, series = state
         version = bundle.model_version
         try:
             batch = validate(validator)
         except RequestError as exc:
             metrics.VALIDATION_ERRORS.labels(self.name, exc.label).inc()
-            metrics.REQUESTS.labels(self.name, version, "invalid").inc()
+            series.invalid_requests.inc()
             raise
         try:
             scores = bundle.score(batch.feeds)
         except Exception as exc:
-            metrics.REQUESTS.labels(self.name, version, "error").inc()
-            metrics.ROWS.labels(self.name, version, "error").inc(batch.rows)
+            series.error_requests.inc()
+            series.error_rows.inc(batch.rows)
             raise InferenceError(f"ONNX Runtime failed: {exc}") from exc
         churn = scores >= bundle.threshold
-        self._record(batch, scores, churn, version)
+        series.scored(scores, churn)
+        for feature, count in batch.unknown_categories.items():
+            metrics.UNKNOWN_CATEGORIES.labels(self.name, feature).inc(count)
         request_id = request_id or uuid.uuid4().hex
         if self.payload_log is not None:
             self.payload_log.log(
@@ -199,14 +201,6 @@ class ChurnModel(Model):
         if isinstance(payload, dict) and "instances" in payload:
             return validator.records(payload["instances"])
         raise RequestError("bad_request", "expected a v2 inference request, or a v1 body with 'instances'")
-
-    def _record(self, batch: Batch, scores: np.ndarray, churn: np.ndarray, version: str) -> None:
-        metrics.REQUESTS.labels(self.name, version, "ok").inc()
-        metrics.ROWS.labels(self.name, version, "ok").inc(batch.rows)
-        metrics.POSITIVES.labels(self.name, version).inc(int(churn.sum()))
-        metrics.SCORES.observe(self.name, version, scores)
-        for feature, count in batch.unknown_categories.items():
-            metrics.UNKNOWN_CATEGORIES.labels(self.name, feature).inc(count)
 
 
 def _warmup_columns(bundle: Bundle) -> dict[str, Column]:
