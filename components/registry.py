@@ -515,7 +515,10 @@ def register_model(
         store = ModelStore(settings.model_store_uri, settings)
         store.preflight()
 
-        cand_scores = score(y, predict_proba_bundle(bundle_dir, X))
+        try:
+            cand_scores = score(y, predict_proba_bundle(bundle_dir, X))
+        except Exception as exc:  # a graph that does not run on the schema's columns
+            raise RegistryError(f"bundle_dir {bundle_dir}: cannot score the test split: {exc}") from exc
         with mlflow_errors(settings, "champion lookup"):
             comparison = _compare(client, settings, X, y, cand_scores, gate, work, say)
         result = comparison.gate
@@ -594,9 +597,20 @@ def register_model(
             _undo(client, store, settings, run_id, version, staged, published, exc)
             raise
 
-        moves = _promote_after_gate(
-            client, settings, version, run_id, comparison, X, y, gate, promote, work, say
-        )
+        try:
+            moves = _promote_after_gate(
+                client, settings, version, run_id, comparison, X, y, gate, promote, work, say
+            )
+        except BaseException as exc:
+            # The version is complete and stays (its bundle is published and verified); only
+            # the alias moves failed. Say so on the version and the run, best effort.
+            note = f"alias update failed: {exc}"
+            try:
+                client.set_model_version_tag(name, version, TAG_PROMOTION, note)
+                client.set_terminated(run_id, "FAILED")
+            except Exception as tag_exc:
+                log.warning("could not record the failed alias update: %s", tag_exc)
+            raise
         with mlflow_errors(settings, f"closing run {run_id}"):
             client.set_terminated(run_id, "FINISHED")
         return _summary(settings, version, run_id, comparison, moves, published)
@@ -610,7 +624,7 @@ def _undo(client, store, settings, run_id, version, staged, published, exc) -> N
         steps.append(
             ("delete version", lambda: client.delete_model_version(settings.registered_model, version))
         )
-    if published is not None:
+    if version is not None:  # a fresh number: whatever is at its path (even half a copy) is ours
         steps.append(("remove published bundle", lambda: store.remove_version(version)))
     if staged is not None:
         steps.append(("discard staging", lambda: store.discard(staged)))

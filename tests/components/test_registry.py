@@ -369,3 +369,19 @@ def test_promotion_lock_is_exclusive_and_a_stale_one_is_broken(settings):
         lock = client.get_registered_model(f"{name}{audit.LOCK_SUFFIX}")
         assert lock.tags["owner"] == "third"
     assert not client.search_registered_models(f"name = '{name}{audit.LOCK_SUFFIX}'")
+
+
+def test_failed_alias_update_keeps_the_complete_version_and_says_so(good, settings, monkeypatch):
+    register(good, settings)
+
+    def unavailable(*args, **kwargs):
+        raise audit.RegistryBusyError("promotion lock held (simulated)")
+
+    monkeypatch.setattr(audit, "promotion_lock", unavailable)
+    with pytest.raises(audit.RegistryBusyError):
+        register(good, settings)
+    client = mlflow_client(settings)
+    mv = client.get_model_version(settings.registered_model, "2")
+    assert mv.tags["registration_state"] == "complete" and "alias update failed" in mv.tags["promotion"]
+    assert client.get_run(mv.run_id).info.status == "FAILED"
+    assert aliases(settings) == {"champion": "1", "challenger": "1"}

@@ -150,6 +150,8 @@ def test_object_store_stopped_mid_run_leaves_registry_as_it_was(good, s3, mlflow
         assert (version_numbers(settings), aliases(settings)) == before  # the new version was undone
 
         store.start()  # same ports, same data
+        half = parse_s3(f"{settings.model_store_uri}/2/")
+        assert not list(store.client().list_objects(half.bucket, prefix=half.key, recursive=True))
         again = register_bundle(good, settings)
         assert again["version"] == "3"  # v2 was created and deleted; numbers are never reused
         assert again["compared_against_champion"]["champion_version"] == "1"
