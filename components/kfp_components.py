@@ -123,3 +123,55 @@ def export_op(
         threshold=result["threshold"], metrics=headline(result), data_hash=data_hash, model_type=model_type,
     )  # fmt: skip
     bundle.metadata.update({"onnx_sha256": meta["onnx_sha256"], "threshold": meta["threshold"]})
+
+
+@component
+def register_op(
+    bundle: Input[Model],
+    model: Input[Model],
+    evaluation: Input[Artifact],
+    report: Input[HTML],
+    profile: Input[Artifact],
+    test: Input[Dataset],
+    search: Input[Artifact],
+    data_hash: str,
+    source_uri: str,
+    offer_cost: float,
+    customer_value: float,
+    offer_success_rate: float,
+    min_roc_auc: float,
+    min_pr_auc: float,
+    max_regression: float,
+    promote: bool,
+    pipeline_run_id: str,
+    kfp_run_id: str,
+    registration: Output[Artifact],
+) -> str:
+    """Track the run in MLflow, register a version, gate it against the champion, move aliases."""
+    import json
+    import logging
+    from pathlib import Path
+
+    from components.config import load_settings
+    from components.gate import GateConfig
+    from components.registry import register_model
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    search_summary = json.loads(Path(search.path).read_text())
+    business = {
+        "offer_cost": offer_cost,
+        "customer_value": customer_value,
+        "offer_success_rate": offer_success_rate,
+    }
+    gate = GateConfig(min_roc_auc, min_pr_auc, max_regression)
+    summary = register_model(
+        bundle_dir=Path(bundle.path), sklearn_model_path=Path(model.path), metrics_path=Path(evaluation.path),
+        report_path=Path(report.path), profile_path=Path(profile.path), test_path=Path(test.path),
+        params={**search_summary["config"], "best": search_summary["best_params"], "business": business,
+                "gate": gate.to_dict()},
+        data_hash=data_hash, source_uri=source_uri, pipeline_run_id=pipeline_run_id,
+        kfp_run_id=kfp_run_id or None, gate=gate, promote=promote, settings=load_settings(),
+    )  # fmt: skip
+    Path(registration.path).write_text(json.dumps(summary, indent=2))
+    registration.metadata.update({"version": summary["version"], "verdict": summary["gate"]["verdict"]})
+    return summary["message"]

@@ -24,17 +24,26 @@ _PARAM_HELP = {
     "offer_cost": "cost of one retention offer",
     "customer_value": "value of keeping a would-be churner",
     "offer_success_rate": "share of targeted churners an offer keeps",
+    "min_roc_auc": "quality gate: ROC AUC floor",
+    "min_pr_auc": "quality gate: PR AUC floor",
+    "max_regression": "quality gate: largest AUC drop allowed vs the champion on the same rows",
+    "promote": "move 'champion' to a version that passes the gate",
 }
 _ALIASES = {"data_uri": ["--data"], "search_budget": ["--budget"]}
 
 
-def _add_param_options(parser: argparse.ArgumentParser) -> None:
-    defaults = PipelineParams()
+def _add_param_options(parser: argparse.ArgumentParser, defaults: PipelineParams) -> None:
     for field in fields(PipelineParams):
         flag = "--" + field.name.replace("_", "-")
+        default = getattr(defaults, field.name)
+        kind = (
+            {"action": argparse.BooleanOptionalAction}
+            if isinstance(default, bool)
+            else {"type": type(default)}
+        )
         parser.add_argument(
-            flag, *_ALIASES.get(field.name, []), dest=field.name, type=type(getattr(defaults, field.name)),
-            default=getattr(defaults, field.name), help=f"{_PARAM_HELP[field.name]} (default: %(default)s)",
+            flag, *_ALIASES.get(field.name, []), dest=field.name, default=default, **kind,
+            help=f"{_PARAM_HELP[field.name]} (default: %(default)s)",
         )  # fmt: skip
 
 
@@ -135,10 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=_cmd_generate)
 
     run_help = "run the whole pipeline locally (kfp.local) and print a summary"
-    for run in (sub.add_parser("run", help=run_help),):
-        _add_param_options(run)
-        run.add_argument("--out", help="run folder (default: $CHURN_HOME/runs/<UTC time>)")
-        run.set_defaults(func=_cmd_run)
+    # A laptop has no canary to wait for: local runs promote a passing challenger by default.
+    local_defaults = PipelineParams(promote=True)
+    run = sub.add_parser("run", help=run_help)
+    _add_param_options(run, local_defaults)
+    run.add_argument("--out", help="run folder (default: $CHURN_HOME/runs/<UTC time>)")
+    run.set_defaults(func=_cmd_run)
 
     pipe = sub.add_parser("pipeline", help="compile, run or submit the KFP pipeline")
     pipe_sub = pipe.add_subparsers(dest="pipeline_command", required=True)
@@ -146,14 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--out", default="build/churn_pipeline.yaml")
     comp.set_defaults(func=_cmd_compile)
     prun = pipe_sub.add_parser("run", help=run_help)
-    _add_param_options(prun)
+    _add_param_options(prun, local_defaults)
     prun.add_argument("--out", help="run folder (default: $CHURN_HOME/runs/<UTC time>)")
     prun.set_defaults(func=_cmd_run)
     subm = pipe_sub.add_parser("submit", help="start a run on a Kubeflow Pipelines server")
     subm.add_argument("--host", required=True, help="KFP API endpoint, e.g. https://kfp.example.com")
     subm.add_argument("--experiment", default=load_settings().experiment)
     subm.add_argument("--run-name", default=None)
-    _add_param_options(subm)
+    _add_param_options(subm, PipelineParams())
     subm.set_defaults(func=_cmd_submit)
 
     serve = sub.add_parser("serve", help="serve the champion (or --model) with the KServe v2 server")

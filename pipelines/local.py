@@ -7,6 +7,7 @@ Layout of a run folder (``.churn/runs/<UTC time>/`` unless ``--out`` says otherw
     model/model.onnx    the serving bundle (with model/metadata.json)
     data_profile.json   ingest summary, data hash, per-feature statistics (drift reference)
     quarantine.csv      rejected rows with a reason each
+    registration.json   MLflow version, gate verdict, comparison with the champion, alias moves
     summary.json        what `churn run` printed, for scripts and CI
     kfp/                kfp.local's own pipeline root (every task's artifacts and executor output)
 """
@@ -28,6 +29,7 @@ COLLECTED = {
     "bundle": "model",
     "profile": "data_profile.json",
     "quarantine": "quarantine.csv",
+    "registration": "registration.json",
 }
 
 
@@ -78,6 +80,7 @@ def summarize(params: PipelineParams, out_dir: Path) -> dict:
             "parity_max_abs_diff": meta["parity_max_abs_diff"],
         },
         "artifacts": {name: str(out_dir / target) for name, target in COLLECTED.items()},
+        "registry": json.loads((out_dir / "registration.json").read_text()),
     }
     with atomic_path(out_dir / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from components.evaluate import BusinessConfig
+from components.gate import GateConfig
 from components.ingest import IngestConfig
 from components.train import TrainConfig
 
@@ -29,6 +30,11 @@ class PipelineParams:
     offer_cost: float = BusinessConfig.offer_cost
     customer_value: float = BusinessConfig.customer_value
     offer_success_rate: float = BusinessConfig.offer_success_rate
+    min_roc_auc: float = GateConfig.min_roc_auc
+    min_pr_auc: float = GateConfig.min_pr_auc
+    max_regression: float = GateConfig.max_regression
+    # On a cluster the canary rollout earns "champion"; a laptop run promotes a passing challenger.
+    promote: bool = False
 
     def as_arguments(self) -> dict:
         return asdict(self)

@@ -5,7 +5,7 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Model
 
-from components.kfp_components import evaluate_op, export_op, ingest_op, train_op
+from components.kfp_components import evaluate_op, export_op, ingest_op, register_op, train_op
 from pipelines.params import PipelineParams
 
 PIPELINE_NAME = "churn-training"
@@ -20,6 +20,7 @@ class PipelineOutputs(NamedTuple):
     bundle: Model
     quarantine: Dataset
     profile: Artifact
+    registration: Artifact
 
 
 @dsl.pipeline(name=PIPELINE_NAME, description="Train, evaluate and export a customer-churn model to ONNX.")
@@ -34,6 +35,10 @@ def churn_pipeline(
     offer_cost: float = _D.offer_cost,
     customer_value: float = _D.customer_value,
     offer_success_rate: float = _D.offer_success_rate,
+    min_roc_auc: float = _D.min_roc_auc,
+    min_pr_auc: float = _D.min_pr_auc,
+    max_regression: float = _D.max_regression,
+    promote: bool = _D.promote,
 ) -> PipelineOutputs:
     ingest = ingest_op(data_uri=data_uri, rows=rows, seed=seed, max_bad_share=max_bad_share)
     ingest.set_display_name("ingest")
@@ -63,10 +68,32 @@ def churn_pipeline(
         model_type=model_type,
     )
     export.set_display_name("export")
+    register = register_op(
+        bundle=export.outputs["bundle"],
+        model=train.outputs["model"],
+        evaluation=evaluate.outputs["evaluation"],
+        report=evaluate.outputs["report"],
+        profile=ingest.outputs["profile"],
+        test=ingest.outputs["test"],
+        search=train.outputs["search"],
+        data_hash=ingest.outputs["data_hash"],
+        source_uri=ingest.outputs["source_uri"],
+        offer_cost=offer_cost,
+        customer_value=customer_value,
+        offer_success_rate=offer_success_rate,
+        min_roc_auc=min_roc_auc,
+        min_pr_auc=min_pr_auc,
+        max_regression=max_regression,
+        promote=promote,
+        pipeline_run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
+        kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+    )
+    register.set_display_name("register")
     return PipelineOutputs(
         evaluation=evaluate.outputs["evaluation"],
         report=evaluate.outputs["report"],
         bundle=export.outputs["bundle"],
         quarantine=ingest.outputs["quarantine"],
         profile=ingest.outputs["profile"],
+        registration=register.outputs["registration"],
     )

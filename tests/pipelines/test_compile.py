@@ -24,6 +24,6 @@ def test_compiled_pipeline_has_every_step_and_parameter(tmp_path):
     assert set(params) == set(PipelineParams().as_arguments())
     assert params["rows"]["defaultValue"] == PipelineParams.rows
     tasks = spec["root"]["dag"]["tasks"]
-    assert set(tasks) == {"ingest-op", "train-op", "evaluate-op", "export-op"}
+    assert set(tasks) == {"ingest-op", "train-op", "evaluate-op", "export-op", "register-op"}
     images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()}
     assert len(images) == 1 and images.pop().startswith("ghcr.io/churn-mlops/components:")

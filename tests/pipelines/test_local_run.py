@@ -24,7 +24,7 @@ def test_local_run_produces_every_artifact(tmp_path):
     assert "=== churn run summary ===" in done.stdout
 
     for name in ("metrics.json", "report.html", "model/model.onnx", "model/metadata.json",
-                 "data_profile.json", "quarantine.csv", "summary.json"):  # fmt: skip
+                 "data_profile.json", "quarantine.csv", "registration.json", "summary.json"):  # fmt: skip
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     summary = json.loads((out / "summary.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())
@@ -35,6 +35,11 @@ def test_local_run_produces_every_artifact(tmp_path):
     onnx.checker.check_model(onnx.load(out / "model" / "model.onnx"))
     meta = json.loads((out / "model" / "metadata.json").read_text())
     assert meta["data_hash"] == summary["data"]["data_hash"]
+    # Registered in the (embedded) registry; a laptop run promotes a passing first version.
+    registration = summary["registry"]
+    assert registration["gate"]["verdict"] == "passed"
+    assert registration["champion_after"] == registration["version"]
+    assert "registry" in done.stdout and f"v{registration['version']}" in done.stdout
     # kfp.local recorded the Metrics and ClassificationMetrics the KFP UI draws.
     executor = json.loads(next((out / "kfp").glob("*/evaluate-op/executor_output.json")).read_text())
     artifacts = executor["artifacts"]
