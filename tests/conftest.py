@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 # Every test run gets its own project data dir: nothing reads or writes the developer's .churn/.
-os.environ["CHURN_HOME"] = str(Path(__import__("tempfile").mkdtemp(prefix="churn-test-home-")))
+os.environ["CHURN_HOME"] = tempfile.mkdtemp(prefix="churn-test-home-")
 
 FIXTURE_ROWS = 4000
 
