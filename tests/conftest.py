@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 
 # Every test run gets its own project data dir: nothing reads or writes the developer's .churn/.
 os.environ["CHURN_HOME"] = tempfile.mkdtemp(prefix="churn-test-home-")
+atexit.register(shutil.rmtree, os.environ["CHURN_HOME"], ignore_errors=True)
 
 FIXTURE_ROWS = 4000
 
