@@ -1,0 +1,52 @@
+"""The whole pipeline (kfp.local) registering against the real MLflow server and S3 model store."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.config import load_settings
+from components.model_store import bundle_digest
+from components.registry import mlflow_client
+from components.storage import parse_s3
+from tests.integration.bundles import register_bundle
+from tests.integration.env import server_env
+
+pytestmark = pytest.mark.integration
+
+
+def test_pipeline_run_compares_with_the_servers_champion_and_publishes(
+    good, s3, mlflow_server, tmp_path, monkeypatch
+):
+    from pipelines.local import run_local
+    from pipelines.params import PipelineParams
+
+    env = server_env(s3, mlflow_server.url, tmp_path / "home")
+    for key, value in env.items():  # kfp.local runs each step in a subprocess: via the environment
+        monkeypatch.setenv(key, value)
+    settings = load_settings(env)
+    register_bundle(good, settings)  # v1: the champion the pipeline must beat on ITS test split
+
+    summary = run_local(
+        PipelineParams(
+            rows=3000, model_type="logreg", search_budget=1, cv_folds=2, promote=True, max_regression=0.1
+        ),
+        tmp_path / "run",
+    )
+    registry = summary["registry"]
+    assert registry["version"] == "2"
+    compared = registry["compared_against_champion"]
+    assert compared["champion_version"] == "1" and compared["rows"] == summary["data"]["splits"]["test"]
+    assert registry["message"].startswith("Compared against champion v1 re-scored on the same")
+
+    client = mlflow_client(settings)
+    mv = client.get_model_version(settings.registered_model, "2")
+    assert mv.tags["data_hash"] == summary["data"]["data_hash"] != good.data_hash
+    assert mv.tags["gate_verdict"] == registry["gate"]["verdict"]
+    assert client.get_run(mv.run_id).data.tags["source_uri"] == summary["data"]["source_uri"]
+    if registry["gate"]["passed"]:
+        assert registry["champion_after"] == "2"
+    # the published bundle downloads back from S3 with the registered hash
+    loc = parse_s3(mv.tags["bundle_uri"])
+    for name in ("model.onnx", "metadata.json"):
+        s3.client().fget_object(loc.bucket, f"{loc.key}{name}", str(tmp_path / "dl" / name))
+    assert bundle_digest(tmp_path / "dl")[0] == mv.tags["bundle_sha256"]
