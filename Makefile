@@ -25,7 +25,7 @@ venv: $(STAMP)  ## create .venv and install the project with its pinned ranges
 run: $(STAMP)  ## train, evaluate, export and register end to end (DATA=path|s3://... OUT=dir)
 	$(BIN)/churn run --rows $(ROWS) $(if $(DATA),--data $(DATA)) $(if $(OUT),--out $(OUT))
 
-test: $(STAMP)  ## lint + the whole test suite
+test: $(STAMP) tools  ## lint + the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
@@ -59,8 +59,9 @@ serve-dir: $(STAMP)  ## serve a bundle dir or URI (MODEL_DIR=dir|s3://...|models
 	@test -n "$(MODEL_DIR)" || { echo 'usage: make serve-dir MODEL_DIR=path|s3://...|models:/churn-classifier@champion'; exit 2; }
 	$(BIN)/python -m serving --model_name churn --model_dir $(MODEL_DIR) --http_port $(HTTP_PORT) --grpc_port $(GRPC_PORT)
 
-bench-serving: $(STAMP)  ## this server vs MLServer vs FastAPI+pandas (MLServer venv in .venv-mlserver)
-	$(BIN)/python benchmarks/serving.py
+BENCH_ARGS ?=
+bench-serving: $(STAMP)  ## this server vs kserve's generic route, MLServer, FastAPI+pandas (BENCH_ARGS="--seconds 10")
+	$(BIN)/python benchmarks/serving.py $(BENCH_ARGS)
 
 test-serving: $(STAMP)  ## serving tests only (real server on 127.0.0.1)
 	$(BIN)/pytest tests/serving
