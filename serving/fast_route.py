@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import orjson
 from fastapi import FastAPI
+from kserve.logging import trace_logger
 from kserve.metrics import POST_HIST_TIME, PRE_HIST_TIME, PREDICT_HIST_TIME
 from starlette.routing import Match, Route
 
@@ -65,9 +66,16 @@ class LeanInfer:
         scored = self.model.score(lambda validator: validator.columns(by_name(inputs)), request_id)
         scored_at = time.perf_counter()
         content = encode_response(self.model.name, scored)
+        done = time.perf_counter()
         self.pre.observe(parsed - started)
         self.predict.observe(scored_at - parsed)
-        self.post.observe(time.perf_counter() - scored_at)
+        self.post.observe(done - scored_at)
+        if self.model.enable_latency_logging:  # kserve's --enable_latency_logging line, same format
+            trace_logger.info(
+                f"requestId: {scored.request_id}, preprocess_ms: {(parsed - started) * 1000}, "
+                f"explain_ms: 0, predict_ms: {(scored_at - parsed) * 1000}, "
+                f"postprocess_ms: {(done - scored_at) * 1000}"
+            )
         await send(
             {
                 "type": "http.response.start",

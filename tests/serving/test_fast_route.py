@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 
 import numpy as np
 import pytest
@@ -105,3 +106,16 @@ def test_binary_decoding_rejects_malformed_tensors():
     assert from_binary(np.array([1.5, 2], "<f4").tobytes(), "FP32").tolist() == [1.5, 2.0]
     assert from_binary(b"\x00\x00\x80", "FP32") is None  # not a whole number of floats
     assert from_binary(b"\x01", "BOOL") is None
+
+
+def test_latency_logging_flag_logs_lean_requests(serving_bundle, tmp_path):
+    log = tmp_path / "server.log"
+    srv = start_model_server(serving_bundle.bundle_dir, log, extra_args=["--enable_latency_logging", "true"])
+    try:
+        assert srv.post("/v2/models/churn/infer", json=_body(1) | {"id": "lat-1"}).ok
+        deadline = time.monotonic() + 10
+        while "requestId: lat-1, preprocess_ms:" not in srv.log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "requestId: lat-1, preprocess_ms:" in srv.log()
+    finally:
+        srv.stop()
