@@ -168,6 +168,8 @@ def parse_request(headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[Any,
         name, datatype, shape = item.get("name"), item.get("datatype"), item.get("shape")
         if type(name) is not str or type(datatype) is not str or type(shape) is not list:
             return None
+        if not all(type(d) is int for d in shape):
+            return None
         parameters = item.get("parameters") or {}
         size = parameters.get("binary_data_size") if type(parameters) is dict else -1
         if size is None:

@@ -125,9 +125,12 @@ class Validator:
                 out.append(values)
         if not 0 < rows <= self.max_batch_rows:
             return None
-        for feature, values in zip(self._categorical_features, categorical, strict=True):
-            if not self._categories[feature.name].issuperset(values):
-                return None  # unknown categories, bytes or non-strings: counted or named one by one
+        try:
+            for feature, values in zip(self._categorical_features, categorical, strict=True):
+                if not self._categories[feature.name].issuperset(values):
+                    return None  # unknown categories, bytes or non-strings: counted or named one by one
+        except TypeError:  # unhashable values (nested lists)
+            return None
         try:
             matrix = np.array(numeric, dtype=np.float64)  # (numeric features, rows)
         except (TypeError, ValueError):

@@ -11,7 +11,7 @@ import pytest
 from components.schema import FEATURES
 from serving.examples import example_row, v2_binary_request, v2_request
 from serving.fast_route import from_binary, split_strings
-from tests.serving.test_server import BAD, _body, outputs
+from tests.serving.test_server import BAD, _body, _edit, outputs
 from tests.support.model_server import start_model_server
 
 pytestmark = pytest.mark.integration
@@ -55,6 +55,22 @@ def test_same_errors_as_kserve_generic_route(server, generic, case):
     body = make(copy.deepcopy(_body()))
     lean, slow = (srv.post("/v2/models/churn/infer", json=body) for srv in (server, generic))
     assert (lean.status_code, lean.json()) == (slow.status_code, slow.json())
+
+
+ODD = {  # (input, changes, status class both routes answer)
+    "nested category": ("gender", {"data": [["Male"], [["Female"]]]}, 4),
+    "data not a list": ("tenure", {"data": 3.0}, 4),
+    "text shape": ("tenure", {"shape": ["2", "1"]}, 2),  # kserve's pydantic reads "2" as 2
+}
+
+
+@pytest.mark.parametrize("case", list(ODD), ids=list(ODD))
+def test_odd_bodies_get_the_same_status_on_both_routes(server, generic, case):
+    name, changes, status_class = ODD[case]
+    body = _edit(name, **changes)(_body())
+    for srv in (server, generic):
+        response = srv.post("/v2/models/churn/infer", json=body)
+        assert response.status_code // 100 == status_class, (srv is server, response.text)
 
 
 def test_duplicate_input_is_refused(server):
