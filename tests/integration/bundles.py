@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from components import export, ingest, synthetic, train
 from components.gate import score
 from components.schema import LABEL_COLUMN
 
@@ -31,6 +30,10 @@ def build_bundle(
 
     ``test`` reuses another bundle's test split, so two models are judged on the same rows.
     """
+    # Imported here: the concurrency test's child processes import this module for
+    # register_bundle only and should not need (or break on) the training stack.
+    from components import export, ingest, synthetic, train
+
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     data = ingest.clean(synthetic.generate(rows, seed=seed)).data

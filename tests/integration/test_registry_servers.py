@@ -215,12 +215,17 @@ def test_two_runs_finishing_at_once_keep_aliases_consistent(good, mediocre, s3, 
     for w in workers:
         w.start()
     outcome = {}
-    for _ in workers:
-        name, status, payload = results.get(timeout=240)
-        assert status == "ok", payload
-        outcome[name] = payload
-    for w in workers:
-        w.join(30)
+    try:
+        for _ in workers:
+            name, status, payload = results.get(timeout=240)
+            assert status == "ok", payload
+            outcome[name] = payload
+    finally:
+        barrier.abort()  # a child that failed early must not leave the other waiting
+        for w in workers:
+            w.join(30)
+            if w.is_alive():
+                w.terminate()
 
     a, b = outcome["A"], outcome["B"]
     assert a["compared_against_champion"]["champion_version"] == "1"
