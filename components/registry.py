@@ -715,7 +715,8 @@ def _summary(settings, version, run_id, comparison: _Comparison, moves: dict, pu
         champion_after = (moves["champion"] or {}).get("to") or moves["regated_against"]["version"]
     message += f" Gate {result.verdict}" + (": " + "; ".join(result.reasons) if result.reasons else "") + "."
     if moves["champion"]:
-        message += f" Champion: v{moves['champion']['from'] or '-'} -> v{version}."
+        before = moves["champion"]["from"]
+        message += f" Champion: {f'v{before}' if before else 'none'} -> v{version}."
     elif moves["note"]:
         message += f" {moves['note'][0].upper()}{moves['note'][1:]}."
     return {
