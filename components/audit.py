@@ -114,7 +114,7 @@ def _created_at(client, lock_name: str) -> float | None:
 
 @contextmanager
 def promotion_lock(
-    client, model: str, *, owner: str, timeout_s: float = 60.0, stale_after_s: float = 600.0
+    client, model: str, *, owner: str, timeout_s: float = 150.0, stale_after_s: float = 120.0
 ) -> Iterator[None]:
     """Hold the registry-wide promotion lock of ``model`` (see module docstring)."""
     from mlflow.exceptions import MlflowException

@@ -645,7 +645,7 @@ def _promote_after_gate(
     if not comparison.gate.passed:
         moves["note"] = "gate failed: no alias moved"
         return moves
-    lock = audit.promotion_lock(client, name, owner=f"run {run_id}", timeout_s=150, stale_after_s=120)
+    lock = audit.promotion_lock(client, name, owner=f"run {run_id}")
     with mlflow_errors(settings, "alias update"), lock:
         current = alias_version(client, name, CHAMPION)
         verdict = comparison.gate
