@@ -54,7 +54,6 @@ from components import audit
 from components.config import Settings
 from components.gate import GateConfig, GateResult, evaluate_gate, load_labelled, score
 from components.model_store import ModelStore, read_bundle_metadata
-from components.schema import FEATURE_NAMES
 from components.storage import StorageError
 
 log = logging.getLogger(__name__)
@@ -233,31 +232,9 @@ def alias_version(client, name: str, alias: str) -> str | None:
 
 def predict_proba_bundle(bundle_dir: Path, frame: pd.DataFrame) -> np.ndarray:
     """P(churn) per row from a bundle's ONNX graph, exactly as serving computes it."""
-    try:
-        from components.export import onnx_predict_proba
-    except ImportError:  # export module not present (e.g. trimmed image): same recipe inline
-        onnx_predict_proba = _onnx_predict_proba
-    proba = np.asarray(onnx_predict_proba(Path(bundle_dir) / "model.onnx", frame))
-    return proba[:, 1] if proba.ndim == 2 else proba
+    from components.export import onnx_predict_proba
 
-
-def _onnx_predict_proba(model_path: Path, frame: pd.DataFrame) -> np.ndarray:
-    import onnxruntime as ort
-
-    from components.schema import BY_NAME
-
-    session = ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
-    feeds = {}
-    for name in FEATURE_NAMES:
-        column = frame[name]
-        if BY_NAME[name].is_categorical:
-            feeds[name] = column.astype(str).to_numpy(dtype=object).reshape(-1, 1)
-        else:
-            feeds[name] = column.to_numpy(dtype=np.float32).reshape(-1, 1)
-    metadata = read_bundle_metadata(Path(model_path).parent)
-    outputs = metadata.get("outputs", {})
-    (proba,) = session.run([outputs.get("probabilities", "probabilities")], feeds)
-    return proba[:, int(outputs.get("positive_column", 1))]
+    return np.asarray(onnx_predict_proba(Path(bundle_dir) / "model.onnx", frame))
 
 
 def rescore_version(client, settings: Settings, version: str, X: pd.DataFrame, y: np.ndarray, work: Path):
