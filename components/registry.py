@@ -232,9 +232,9 @@ def alias_version(client, name: str, alias: str) -> str | None:
 
 def predict_proba_bundle(bundle_dir: Path, frame: pd.DataFrame) -> np.ndarray:
     """P(churn) per row from a bundle's ONNX graph, exactly as serving computes it."""
-    from components.export import onnx_predict_proba
+    from components.export import MODEL_FILE, onnx_predict_proba
 
-    return np.asarray(onnx_predict_proba(Path(bundle_dir) / "model.onnx", frame))
+    return onnx_predict_proba(Path(bundle_dir) / MODEL_FILE, frame)
 
 
 def rescore_version(client, settings: Settings, version: str, X: pd.DataFrame, y: np.ndarray, work: Path):

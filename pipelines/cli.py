@@ -10,6 +10,7 @@ from pathlib import Path
 
 from components.config import load_settings
 from pipelines.params import PipelineParams
+from pipelines.registry_cli import add_registry_parser
 
 log = logging.getLogger("churn")
 
@@ -173,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--grpc-port", type=int, default=8081)
     serve.add_argument("server_args", nargs=argparse.REMAINDER, help="passed on to python -m serving")
     serve.set_defaults(func=_cmd_serve)
+
+    add_registry_parser(sub)
     return parser
 
 
