@@ -53,10 +53,12 @@ class _LocalSink:
 
 class _S3Sink:
     def __init__(self, uri: str):
-        from serving.storage import s3_client, split_s3_uri
+        from components.config import load_settings
+        from components.storage import parse_s3, s3_client
 
-        self.bucket, self.prefix = split_s3_uri(uri)
-        self.client = s3_client()
+        location = parse_s3(uri)
+        self.bucket, self.prefix = location.bucket, location.key.strip("/")
+        self.client = s3_client(load_settings())
 
     def write(self, name: str, table: pa.Table) -> str:
         buffer = io.BytesIO()

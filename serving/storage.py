@@ -16,39 +16,18 @@ import urllib.request
 from pathlib import Path
 
 from components.config import load_settings
+from components.storage import parse_s3, s3_client
 from serving.bundle import METADATA_FILE, MODEL_FILE, BundleError
 
 BUNDLE_URI_TAG = "bundle_uri"
 
 
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/some/prefix/`` -> ``("bucket", "some/prefix")``."""
-    parsed = urllib.parse.urlparse(uri)
-    if parsed.scheme != "s3" or not parsed.netloc:
-        raise ValueError(f"not an s3:// URI: {uri!r}")
-    return parsed.netloc, parsed.path.strip("/")
-
-
-def s3_client():
-    """A ``minio`` client for the configured S3 endpoint."""
-    from minio import Minio
-
-    settings = load_settings()
-    endpoint = urllib.parse.urlparse(settings.s3_endpoint_url)
-    return Minio(
-        endpoint.netloc,
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key,
-        region=settings.s3_region,
-        secure=endpoint.scheme == "https",
-    )
-
-
 def _download_s3(uri: str, target: Path) -> Path:
     from minio.error import S3Error
 
-    bucket, prefix = split_s3_uri(uri)
-    client = s3_client()
+    location = parse_s3(uri)
+    bucket, prefix = location.bucket, location.key.strip("/")
+    client = s3_client(load_settings())
     target.mkdir(parents=True, exist_ok=True)
     for name in (MODEL_FILE, METADATA_FILE):
         key = f"{prefix}/{name}" if prefix else name
