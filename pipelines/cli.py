@@ -84,7 +84,8 @@ def _print_summary(summary: dict) -> None:
     print(f"at threshold    precision {m['precision']:.3f} recall {m['recall']:.3f} F1 {m['f1']:.3f}, "
           f"expected profit {m['expected_profit']:,.0f} on the test split")  # fmt: skip
     model = summary["model"]
-    print(f"ONNX            parity {model['parity_max_abs_diff']:.1e}, version {model['model_version']}")
+    print(f"ONNX            parity {model['parity_max_abs_diff']:.1e} (max |sklearn - onnx|), "
+          f"content hash {model['model_version']}")  # fmt: skip
     for name, path in summary["artifacts"].items():
         print(f"{name:<15} {path}")
     if "registry" in summary:
