@@ -6,7 +6,7 @@ import atexit
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytest
@@ -34,6 +34,7 @@ class TrainedBundle:
     bundle_dir: Path
     data_hash: str
     source_uri: str
+    params: dict
 
 
 def train_bundle(
@@ -54,7 +55,8 @@ def train_bundle(
                                              "quarantine.csv", "profile.json")))  # fmt: skip
     summary = ingest(str(source), paths, IngestConfig(seed=seed), load_settings())
     model_path = root / "model.joblib"
-    train(paths.train, model_path, root / "search.json", TrainConfig(model_type, search_budget=2, seed=seed))
+    config = TrainConfig(model_type, search_budget=2, seed=seed)
+    train(paths.train, model_path, root / "search.json", config)
     result = evaluate(model_path, paths.valid, paths.test, root / "metrics.json", BusinessConfig())
     write_report(result, root / "report.html", "test report", {"data_hash": summary["data_hash"]})
     export(
@@ -66,7 +68,7 @@ def train_bundle(
         root=root, train_path=paths.train, valid_path=paths.valid, test_path=paths.test,
         profile_path=paths.profile, quarantine_path=paths.quarantine, sklearn_model_path=model_path,
         metrics_path=root / "metrics.json", report_path=root / "report.html", bundle_dir=root / "bundle",
-        data_hash=summary["data_hash"], source_uri=str(source),
+        data_hash=summary["data_hash"], source_uri=str(source), params=asdict(config),
     )  # fmt: skip
 
 

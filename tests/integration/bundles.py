@@ -59,6 +59,7 @@ def build_bundle(
         profile_path=root / "profile",
         data_hash=data_hash,
         params={"train": summary["config"], "rows": rows, "shuffle_labels": shuffle_labels},
+        source_uri="synthetic://test",
     )
     import joblib
 
@@ -93,7 +94,8 @@ def build_bundle(
 def register_bundle(
     bundle, settings, *, promote=True, gate=None, run_id="test-run", progress=None, **extra
 ) -> dict:
-    """``register_model`` on a bundle built here, as the pipeline's register step calls it."""
+    """``register_model`` on a bundle built here or the shared ``trained_bundle``, as the
+    pipeline's register step calls it."""
     from components.gate import GateConfig
     from components.registry import register_model
 
@@ -106,7 +108,7 @@ def register_bundle(
         test_path=bundle.test_path,
         params=bundle.params,
         data_hash=bundle.data_hash,
-        source_uri="synthetic://test",
+        source_uri=bundle.source_uri,
         pipeline_run_id=run_id,
         gate=gate or GateConfig(),
         promote=promote,

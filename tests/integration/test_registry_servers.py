@@ -14,7 +14,7 @@ from components import audit
 from components.config import load_settings
 from components.gate import GateConfig
 from components.model_store import bundle_digest
-from components.registry import RegistryError, mlflow_client, register_model
+from components.registry import RegistryError, mlflow_client
 from components.registry_admin import list_versions, promote, rollback, show_version
 from components.storage import StorageError, parse_s3
 from tests.integration.bundles import register_bundle
@@ -125,7 +125,6 @@ def test_worse_model_fails_gate_then_promote_and_rollback(good, worse, mediocre,
 
 
 def _tolerant():
-    from components.gate import GateConfig
 
     return GateConfig(max_regression=0.1)
 
@@ -250,21 +249,7 @@ def test_two_runs_finishing_at_once_keep_aliases_consistent(good, mediocre, s3, 
 
 def test_real_pipeline_artifacts_register_against_servers(trained_bundle, settings):
     """The shared fixture's artifacts (XGBoost, real evaluate, report, profile) as the pipeline has them."""
-    out = register_model(
-        bundle_dir=trained_bundle.bundle_dir,
-        sklearn_model_path=trained_bundle.sklearn_model_path,
-        metrics_path=trained_bundle.metrics_path,
-        report_path=trained_bundle.report_path,
-        profile_path=trained_bundle.profile_path,
-        test_path=trained_bundle.test_path,
-        params={"model_type": "xgboost", "search_budget": 2},
-        data_hash=trained_bundle.data_hash,
-        source_uri=trained_bundle.source_uri,
-        pipeline_run_id="fixture",
-        gate=GateConfig(),
-        promote=True,
-        settings=settings,
-    )
+    out = register_bundle(trained_bundle, settings, run_id="fixture")
     assert out["gate"]["passed"], out["gate"]
     evaluated = json.loads(trained_bundle.metrics_path.read_text())
     # the gate's ONNX re-score of the candidate agrees with evaluate's scikit-learn numbers

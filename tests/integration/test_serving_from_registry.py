@@ -8,8 +8,6 @@ import pytest
 
 from components import schema
 from components.export import onnx_predict_proba
-from components.gate import GateConfig
-from components.registry import register_model
 from serving.examples import v2_request
 from tests.support.model_server import start_model_server
 
@@ -18,17 +16,11 @@ from tests.support.model_server import start_model_server
 def registered(trained_bundle, s3, mlflow_server, tmp_path_factory):
     """The shared fixture's model registered and promoted on the real MLflow server + S3 store."""
     from components.config import load_settings
+    from tests.integration.bundles import register_bundle
     from tests.integration.env import server_env
 
     env = server_env(s3, mlflow_server.url, tmp_path_factory.mktemp("home"))
-    summary = register_model(
-        bundle_dir=trained_bundle.bundle_dir, sklearn_model_path=trained_bundle.sklearn_model_path,
-        metrics_path=trained_bundle.metrics_path, report_path=trained_bundle.report_path,
-        profile_path=trained_bundle.profile_path, test_path=trained_bundle.test_path, params={},
-        data_hash=trained_bundle.data_hash, source_uri=trained_bundle.source_uri,
-        pipeline_run_id="serving-test",
-        gate=GateConfig(), promote=True, settings=load_settings(env),
-    )  # fmt: skip
+    summary = register_bundle(trained_bundle, load_settings(env), run_id="serving-test")
     assert summary["champion_after"] == summary["version"]
     return env, summary
 
