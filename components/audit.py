@@ -158,7 +158,3 @@ def _release(client, lock_name: str) -> None:
     except MlflowException as exc:
         if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
-
-
-def iso_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -45,10 +45,6 @@ class Settings:
     def runs_dir(self) -> Path:
         return self.home / "runs"
 
-    @property
-    def data_dir(self) -> Path:
-        return self.home / "data"
-
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the environment (or ``env``) once into a :class:`Settings`."""

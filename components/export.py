@@ -42,14 +42,6 @@ class ExportError(RuntimeError):
     """The ONNX graph could not be built or does not reproduce the scikit-learn model."""
 
 
-def input_spec() -> list[dict]:
-    """The graph's inputs in v2-protocol terms, one per schema feature."""
-    return [
-        {"name": f.name, "datatype": "BYTES" if f.is_categorical else "FP32", "shape": [-1, 1]}
-        for f in schema.FEATURES
-    ]
-
-
 def to_onnx(model: Pipeline) -> bytes:
     """Convert a fitted churn Pipeline to a serialized ONNX model."""
     onnx_converters.register()
@@ -138,7 +130,7 @@ def export(
         "model_version": digest[:12],
         "model_type": model_type,
         "schema": schema.schema_dict(),
-        "inputs": input_spec(),
+        "inputs": [f.v2_input() for f in schema.FEATURES],
         "outputs": {"probabilities": PROBABILITIES, "positive_column": POSITIVE_COLUMN, "label": LABEL},
         "threshold": float(threshold),
         "metrics": metrics,

@@ -42,6 +42,15 @@ class Feature:
     def is_categorical(self) -> bool:
         return self.kind == "categorical"
 
+    @property
+    def v2_datatype(self) -> str:
+        """Open Inference Protocol v2 datatype of this model input (strings are BYTES)."""
+        return "BYTES" if self.is_categorical else "FP32"
+
+    def v2_input(self) -> dict:
+        """This feature as a v2 model-metadata input: one (N, 1) tensor."""
+        return {"name": self.name, "datatype": self.v2_datatype, "shape": [-1, 1]}
+
     def to_dict(self) -> dict:
         out: dict = {"name": self.name, "kind": self.kind, "description": self.description}
         if self.is_categorical:

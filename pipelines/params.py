@@ -6,7 +6,7 @@ can never disagree with the steps about them.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 from components.evaluate import BusinessConfig
 from components.gate import GateConfig
@@ -38,6 +38,3 @@ class PipelineParams:
 
     def as_arguments(self) -> dict:
         return asdict(self)
-
-
-PARAM_FIELDS = fields(PipelineParams)

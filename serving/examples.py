@@ -28,7 +28,7 @@ def v2_request(features: Sequence[Feature], rows: Sequence[Mapping], request_id:
         "inputs": [
             {
                 "name": f.name,
-                "datatype": "BYTES" if f.is_categorical else "FP32",
+                "datatype": f.v2_datatype,
                 "shape": [len(rows), 1],
                 "data": [r[f.name] for r in rows],
             }

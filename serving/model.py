@@ -114,10 +114,7 @@ class ChurnModel(Model):
         bundle = self.bundle
         if bundle is None:
             return []
-        return [
-            {"name": f.name, "datatype": "BYTES" if f.is_categorical else "FP32", "shape": [-1, 1]}
-            for f in bundle.features
-        ]
+        return [f.v2_input() for f in bundle.features]
 
     def get_output_types(self) -> list[dict]:
         return OUTPUT_TYPES if self.bundle is not None else []

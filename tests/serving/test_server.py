@@ -33,7 +33,7 @@ def kserve_request(rows: pd.DataFrame, binary: bool) -> InferRequest:
     inputs = []
     for f in FEATURES:
         array = rows[[f.name]].to_numpy(dtype=object if f.is_categorical else np.float32)
-        item = InferInput(f.name, list(array.shape), "BYTES" if f.is_categorical else "FP32")
+        item = InferInput(f.name, list(array.shape), f.v2_datatype)
         item.set_data_from_numpy(array, binary_data=binary)
         inputs.append(item)
     return InferRequest(model_name="churn", infer_inputs=inputs, request_id="kserve-client")
@@ -97,7 +97,7 @@ def test_v1_instances(server, test_rows, onnx_probabilities, metadata):
 def test_metadata_lists_every_input(server):
     meta = server.get("/v2/models/churn").json()
     assert [(i["name"], i["datatype"], i["shape"]) for i in meta["inputs"]] == [
-        (f.name, "BYTES" if f.is_categorical else "FP32", [-1, 1]) for f in FEATURES
+        (f.name, f.v2_datatype, [-1, 1]) for f in FEATURES
     ]
     assert {o["name"] for o in meta["outputs"]} == {"churn_probability", "churn"}
     assert server.get("/v2/health/live").ok and server.get("/v2/health/ready").ok

@@ -62,8 +62,7 @@ def tiny_bundle(root: Path) -> SimpleNamespace:
         json.dumps(
             {
                 "model_name": "churn", "model_version": digest[:12], "schema": schema_dict(),
-                "inputs": [{"name": f.name, "datatype": "BYTES" if f.is_categorical else "FP32",
-                            "shape": [-1, 1]} for f in FEATURES],
+                "inputs": [f.v2_input() for f in FEATURES],
                 "outputs": {"probabilities": "probabilities", "positive_column": 1, "label": "label"},
                 "threshold": 0.4, "model_type": "logistic_regression", "metrics": {}, "data_hash": "test",
                 "onnx_sha256": digest, "library_versions": {}, "created_at": "2026-01-01T00:00:00Z",
