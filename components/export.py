@@ -59,6 +59,8 @@ def to_onnx(model: Pipeline) -> bytes:
     except Exception as exc:  # skl2onnx raises many types; say which step failed
         raise ExportError(f"ONNX conversion of {type(model.steps[-1][1]).__name__} failed: {exc}") from exc
     onx.doc_string = f"churn model, schema v{schema.SCHEMA_VERSION}"
+    onx.graph.name = "churn"  # skl2onnx names graphs with a random UUID: same model, same bytes
+
     return onx.SerializeToString()
 
 

@@ -25,6 +25,11 @@ def test_onnx_matches_sklearn_for_every_model_type(splits, model_type):
     assert parity(model, to_onnx(model), test) <= 1e-5
 
 
+def test_export_is_reproducible(trained_bundle):
+    model = joblib.load(trained_bundle.sklearn_model_path)
+    assert to_onnx(model) == to_onnx(model)  # the content hash names a model, not a conversion
+
+
 def test_graph_has_one_input_per_raw_column_and_tensor_outputs(trained_bundle):
     graph = onnx.load(trained_bundle.bundle_dir / "model.onnx").graph
     inputs = {i.name: i.type.tensor_type.elem_type for i in graph.input}
