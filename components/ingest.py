@@ -44,6 +44,15 @@ class IngestConfig:
     valid_size: float = 0.1
     seed: int = 42
 
+    def __post_init__(self):
+        if not 0 <= self.max_bad_share < 1:
+            raise ValueError(f"max_bad_share must be in [0, 1), got {self.max_bad_share}")
+        if not (0 < self.test_size < 1 and 0 < self.valid_size < 1 and self.test_size + self.valid_size < 1):
+            raise ValueError(
+                "test_size and valid_size must be in (0, 1) and sum below 1, "
+                f"got {self.test_size} and {self.valid_size}"
+            )
+
 
 @dataclass(frozen=True)
 class Cleaned:

@@ -36,5 +36,14 @@ class PipelineParams:
     # On a cluster the canary rollout earns "champion"; a laptop run promotes a passing challenger.
     promote: bool = False
 
+    def __post_init__(self):
+        """Fail before anything runs, naming the parameter: each step's config checks its own."""
+        if not self.data_uri and self.rows < 100:
+            raise ValueError(f"rows must be >= 100 for synthetic data, got {self.rows}")
+        TrainConfig(self.model_type, self.search_budget, self.cv_folds, self.seed)
+        IngestConfig(max_bad_share=self.max_bad_share, seed=self.seed)
+        BusinessConfig(self.offer_cost, self.customer_value, self.offer_success_rate)
+        GateConfig(self.min_roc_auc, self.min_pr_auc, self.max_regression)
+
     def as_arguments(self) -> dict:
         return asdict(self)

@@ -61,3 +61,15 @@ def test_generate_writes_the_schema(tmp_path):
     assert "wrote 500 rows" in done.stdout
     header = (tmp_path / "d.csv").read_text().splitlines()[0].split(",")
     assert header == [*schema.REQUIRED_COLUMNS, schema.TRUTH_COLUMN]
+
+
+def test_bad_parameters_fail_before_anything_runs(tmp_path):
+    for args, message in (
+        (["--model-type", "svm"], "model_type must be one of xgboost, logreg, random_forest"),
+        (["--offer-success-rate", "2"], "offer_success_rate must be in (0, 1]"),
+        (["--max-bad-share", "1.5"], "max_bad_share must be in [0, 1)"),
+        (["--min-roc-auc", "7"], "min_roc_auc must be within [0, 1]"),
+    ):
+        done = _churn("run", *args, "--out", str(tmp_path / "run"))
+        assert done.returncode == 2 and message in done.stderr, (args, done.stderr[-500:])
+    assert not (tmp_path / "run").exists()
