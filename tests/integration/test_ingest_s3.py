@@ -10,16 +10,12 @@ from components.config import load_settings
 from components.ingest import IngestConfig, IngestPaths, ingest
 from components.storage import StorageError
 from components.synthetic import generate
-
-BUCKET = "churn-data"
+from tests.integration.env import ARTIFACT_BUCKET as BUCKET  # an existing bucket: each new one costs volumes
 
 
 @pytest.fixture(scope="module")
 def data_bucket(s3):
-    client = s3.client()
-    if not client.bucket_exists(BUCKET):
-        client.make_bucket(BUCKET)
-    return client
+    return s3.client()
 
 
 def _paths(root) -> IngestPaths:
@@ -32,22 +28,22 @@ def test_csv_on_s3_ingests_like_the_local_file(s3, data_bucket, tmp_path):
     frame = generate(1000, seed=4)
     frame.to_csv(tmp_path / "local.csv", index=False)
     body = (tmp_path / "local.csv").read_bytes()
-    data_bucket.put_object(BUCKET, "raw/telco.csv", io.BytesIO(body), len(body))
+    data_bucket.put_object(BUCKET, "ingest-test/telco.csv", io.BytesIO(body), len(body))
 
     settings = load_settings(s3.env)
-    remote = ingest(f"s3://{BUCKET}/raw/telco.csv", _paths(tmp_path / "s3"), IngestConfig(), settings)
+    remote = ingest(f"s3://{BUCKET}/ingest-test/telco.csv", _paths(tmp_path / "s3"), IngestConfig(), settings)
     local = ingest(str(tmp_path / "local.csv"), _paths(tmp_path / "local"), IngestConfig(), settings)
     assert remote["rows"] == 1000
     assert remote["data_hash"] == local["data_hash"]
-    assert remote["source_uri"] == f"s3://{BUCKET}/raw/telco.csv"
+    assert remote["source_uri"] == f"s3://{BUCKET}/ingest-test/telco.csv"
 
 
 def test_missing_object_and_wrong_keys_fail_naming_the_uri_and_endpoint(s3, data_bucket, tmp_path):
     settings = load_settings(s3.env)
     with pytest.raises(
-        StorageError, match=rf"s3://{BUCKET}/raw/absent.csv \(endpoint {s3.endpoint}\).*NoSuchKey"
+        StorageError, match=rf"s3://{BUCKET}/ingest-test/absent.csv \(endpoint {s3.endpoint}\).*NoSuchKey"
     ):
-        ingest(f"s3://{BUCKET}/raw/absent.csv", _paths(tmp_path), IngestConfig(), settings)
+        ingest(f"s3://{BUCKET}/ingest-test/absent.csv", _paths(tmp_path), IngestConfig(), settings)
     wrong = load_settings({**s3.env, "AWS_SECRET_ACCESS_KEY": "not-the-secret"})
     with pytest.raises(StorageError, match=r"SignatureDoesNotMatch|InvalidAccessKeyId|AccessDenied"):
-        ingest(f"s3://{BUCKET}/raw/telco.csv", _paths(tmp_path), IngestConfig(), wrong)
+        ingest(f"s3://{BUCKET}/ingest-test/telco.csv", _paths(tmp_path), IngestConfig(), wrong)

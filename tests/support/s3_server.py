@@ -102,7 +102,9 @@ class SeaweedS3:
             f"-filer.localSocket={self.root / 'filer.sock'}",
             "-s3", f"-s3.port={p['s3']}", f"-s3.port.grpc={p['s3_grpc']}", f"-s3.config={config}",
             f"-s3.localSocket={self.root / 's3.sock'}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            "-master.telemetry=false", "-master.volumeSizeLimitMB=64", "-volume.max=20",
+            # Every bucket is a collection that grows its own volumes (several at a time): with
+            # -volume.max=20 a fourth bucket exhausts the server and uploads answer 500.
+            "-master.telemetry=false", "-master.volumeSizeLimitMB=64", "-volume.max=100",
             "-master.electionTimeout=1s",
             "-volume.minFreeSpace=1GiB", "-volume.preStopSeconds=0",
         ]  # fmt: skip
