@@ -8,14 +8,7 @@ import pytest
 
 from components import schema
 from components.export import ExportError, export, onnx_predict_proba, parity, to_onnx
-from components.ingest import IngestConfig, clean, split
-from components.synthetic import generate
 from components.train import TrainConfig, fit
-
-
-@pytest.fixture(scope="module")
-def splits():
-    return split(clean(generate(2500, seed=31)).data, IngestConfig(seed=31))
 
 
 @pytest.mark.parametrize("model_type", ["xgboost", "logreg", "random_forest"])

@@ -1,14 +1,7 @@
 import pytest
 
 from components.evaluate import BusinessConfig, evaluate_model
-from components.ingest import IngestConfig, clean, split
-from components.synthetic import generate
 from components.train import TrainConfig, fit
-
-
-@pytest.fixture(scope="module")
-def splits():
-    return split(clean(generate(2500, seed=21)).data, IngestConfig(seed=21))
 
 
 @pytest.mark.parametrize("model_type", ["xgboost", "logreg", "random_forest"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -13,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+
+from tests.support.process_group import stop_group
 
 
 def free_port() -> int:
@@ -74,13 +75,7 @@ class ModelServer:
 
     def stop(self) -> None:
         """SIGTERM the process group, SIGKILL if it lingers."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
+        stop_group(self.process, grace_s=15)
 
 
 def start_model_server(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -13,6 +11,7 @@ from pathlib import Path
 import requests
 
 from tests.support.model_server import free_port
+from tests.support.process_group import stop_group
 
 
 def prometheus_binary() -> str | None:
@@ -52,13 +51,7 @@ class Prometheus:
         )
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
+        stop_group(self.process, grace_s=10)
 
 
 def start_prometheus(
