@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from components.errors import ChurnError
+
 PACKAGE = "churn-mlops"
+
+
+class ConfigError(ChurnError, ValueError):
+    """A parameter or environment setting is unusable; the message names it and the value."""
 
 
 def package_version() -> str:
@@ -70,6 +76,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         model_store_uri=env.get("CHURN_MODEL_STORE_URI") or str(home / "models"),
         components_image=env.get("CHURN_COMPONENTS_IMAGE")
         or f"ghcr.io/churn-mlops/components:{package_version()}",
-        io_timeout_s=float(env.get("CHURN_IO_TIMEOUT_S", "30")),
-        io_retries=int(env.get("CHURN_IO_RETRIES", "3")),
+        io_timeout_s=_number(env, "CHURN_IO_TIMEOUT_S", "30", float),
+        io_retries=_number(env, "CHURN_IO_RETRIES", "3", int),
     )
+
+
+def _number(env: Mapping[str, str], name: str, default: str, kind: type):
+    value = env.get(name, default)
+    try:
+        return kind(value)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be {'an integer' if kind is int else 'a number'}, got {value!r}"
+        ) from None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import joblib
 import numpy as np
@@ -33,6 +32,8 @@ from sklearn.metrics import (
 )
 
 from components import schema, storage
+from components.artifacts import RunArtifacts
+from components.config import ConfigError
 from components.features import model_frame
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,9 @@ class BusinessConfig:
 
     def __post_init__(self):
         if self.offer_cost < 0 or self.customer_value <= 0:
-            raise ValueError("offer_cost must be >= 0 and customer_value > 0")
+            raise ConfigError("offer_cost must be >= 0 and customer_value > 0")
         if not 0 < self.offer_success_rate <= 1:
-            raise ValueError(f"offer_success_rate must be in (0, 1], got {self.offer_success_rate}")
+            raise ConfigError(f"offer_success_rate must be in (0, 1], got {self.offer_success_rate}")
 
     @property
     def break_even_probability(self) -> float:
@@ -175,14 +176,16 @@ def evaluate_model(
     }
 
 
-def evaluate(
-    model_path: Path, valid_path: Path, test_path: Path, metrics_path: Path, business: BusinessConfig
-) -> dict:
-    """Score the saved pipeline on the splits and write ``metrics.json``; return its content."""
+def evaluate(artifacts: RunArtifacts, business: BusinessConfig) -> dict:
+    """Score ``artifacts.model`` on the valid/test splits and write ``artifacts.evaluation``
+    (metrics.json); return its content."""
     result = evaluate_model(
-        joblib.load(model_path), pd.read_parquet(valid_path), pd.read_parquet(test_path), business
+        joblib.load(artifacts.model),
+        pd.read_parquet(artifacts.valid),
+        pd.read_parquet(artifacts.test),
+        business,
     )
-    with storage.atomic_path(Path(metrics_path)) as tmp:
+    with storage.atomic_path(artifacts.evaluation) as tmp:
         tmp.write_text(json.dumps(result, indent=2))
     log.info(
         "evaluate: roc_auc %.4f pr_auc %.4f threshold %.2f profit %.0f",

@@ -24,21 +24,22 @@ from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 
-from components import onnx_converters, schema, storage
+from components import bundle, onnx_converters, schema
+from components.artifacts import RunArtifacts
+from components.bundle import POSITIVE_COLUMN, PROBABILITIES, BundleMetadata
 from components.config import package_version
+from components.errors import ChurnError
+from components.evaluate import headline
 from components.features import model_frame
 
 log = logging.getLogger(__name__)
 
 PARITY_TOLERANCE = 1e-5
 TARGET_OPSET = {"": 17, "ai.onnx.ml": onnx_converters.ML_OPSET}
-MODEL_FILE = "model.onnx"
-METADATA_FILE = "metadata.json"
-PROBABILITIES, LABEL, POSITIVE_COLUMN = "probabilities", "label", 1
 _VERSIONED = ("scikit-learn", "xgboost", "skl2onnx", "onnxmltools", "onnx", "onnxruntime", "numpy", "pandas")
 
 
-class ExportError(RuntimeError):
+class ExportError(ChurnError, RuntimeError):
     """The ONNX graph could not be built or does not reproduce the scikit-learn model."""
 
 
@@ -102,22 +103,15 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def export(
-    model_path: Path,
-    test_path: Path,
-    bundle_dir: Path,
-    *,
-    threshold: float,
-    metrics: dict,
-    data_hash: str,
-    model_type: str,
-) -> dict:
-    """Write ``bundle_dir/model.onnx`` and ``metadata.json``; return the metadata.
+def export(artifacts: RunArtifacts, *, data_hash: str, model_type: str) -> BundleMetadata:
+    """Convert ``artifacts.model`` and write the bundle to ``artifacts.bundle``; return its metadata.
 
-    Nothing is written unless the parity check passes.
+    The threshold and headline metrics come from ``artifacts.evaluation``; parity is checked on
+    ``artifacts.test``. Nothing is written unless the parity check passes.
     """
-    model = joblib.load(model_path)
-    test = pd.read_parquet(test_path)
+    model = joblib.load(artifacts.model)
+    test = pd.read_parquet(artifacts.test)
+    evaluation = json.loads(Path(artifacts.evaluation).read_text())
     onnx_bytes = to_onnx(model)
     max_diff = parity(model, onnx_bytes, test)
     log.info("export: parity on %d test rows, max |sklearn - onnx| = %.2e", len(test), max_diff)
@@ -126,25 +120,17 @@ def export(
             f"ONNX parity check failed: max |sklearn - onnx| probability {max_diff:.3e} "
             f"> {PARITY_TOLERANCE:g} on {len(test)} test rows"
         )
-    digest = hashlib.sha256(onnx_bytes).hexdigest()
-    meta = {
-        "model_name": "churn",
-        "model_version": digest[:12],
-        "model_type": model_type,
-        "schema": schema.schema_dict(),
-        "inputs": [f.v2_input() for f in schema.FEATURES],
-        "outputs": {"probabilities": PROBABILITIES, "positive_column": POSITIVE_COLUMN, "label": LABEL},
-        "threshold": float(threshold),
-        "metrics": metrics,
-        "parity_max_abs_diff": max_diff,
-        "data_hash": data_hash,
-        "onnx_sha256": digest,
-        "library_versions": library_versions(),
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    bundle_dir = Path(bundle_dir)
-    with storage.atomic_path(bundle_dir / MODEL_FILE) as tmp:
-        tmp.write_bytes(onnx_bytes)
-    with storage.atomic_path(bundle_dir / METADATA_FILE) as tmp:
-        tmp.write_text(json.dumps(meta, indent=2))
-    return meta
+    metadata = BundleMetadata(
+        model_name="churn",
+        model_type=model_type,
+        content_sha256=hashlib.sha256(onnx_bytes).hexdigest(),
+        threshold=float(evaluation["threshold"]),
+        schema=schema.schema_dict(),
+        inputs=[f.v2_input() for f in schema.FEATURES],
+        metrics=headline(evaluation),
+        parity_max_abs_diff=max_diff,
+        data_hash=data_hash,
+        library_versions=library_versions(),
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    return bundle.write(artifacts.bundle, onnx_bytes, metadata)

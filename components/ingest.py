@@ -21,7 +21,9 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from components import schema, storage, synthetic
-from components.config import Settings
+from components.artifacts import RunArtifacts
+from components.config import ConfigError, Settings
+from components.errors import ChurnError
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,7 @@ _BOOL_WORDS = {"yes": 1.0, "no": 0.0, "true": 1.0, "false": 0.0}
 _HIST_BINS = 20
 
 
-class IngestError(ValueError):
+class IngestError(ChurnError, ValueError):
     """The source cannot be used for training; the message names the problem."""
 
 
@@ -46,9 +48,9 @@ class IngestConfig:
 
     def __post_init__(self):
         if not 0 <= self.max_bad_share < 1:
-            raise ValueError(f"max_bad_share must be in [0, 1), got {self.max_bad_share}")
+            raise ConfigError(f"max_bad_share must be in [0, 1), got {self.max_bad_share}")
         if not (0 < self.test_size < 1 and 0 < self.valid_size < 1 and self.test_size + self.valid_size < 1):
-            raise ValueError(
+            raise ConfigError(
                 "test_size and valid_size must be in (0, 1) and sum below 1, "
                 f"got {self.test_size} and {self.valid_size}"
             )
@@ -284,17 +286,6 @@ def split(data: pd.DataFrame, config: IngestConfig) -> tuple[pd.DataFrame, pd.Da
     return train.reset_index(drop=True), valid.reset_index(drop=True), test.reset_index(drop=True)
 
 
-@dataclass(frozen=True)
-class IngestPaths:
-    """Where ingest writes: three Parquet splits, the quarantine CSV and the profile JSON."""
-
-    train: Path
-    valid: Path
-    test: Path
-    quarantine: Path
-    profile: Path
-
-
 def _top_reasons(quarantine: pd.DataFrame, k: int = 3) -> str:
     reasons = quarantine[REASON_COLUMN].str.split("; ").explode().value_counts().head(k)
     return "; ".join(f"{r} ({n} rows)" for r, n in reasons.items())
@@ -317,8 +308,9 @@ def read_source(source_uri: str, settings: Settings) -> pd.DataFrame:
         return read_table(storage.fetch(source_uri, settings, Path(tmp)))
 
 
-def ingest(source_uri: str, paths: IngestPaths, config: IngestConfig, settings: Settings) -> dict:
-    """Read ``source_uri``, clean, quarantine, hash, profile and split it into ``paths``.
+def ingest(source_uri: str, paths: RunArtifacts, config: IngestConfig, settings: Settings) -> dict:
+    """Read ``source_uri``, clean, quarantine, hash, profile and split it into ``paths``
+    (its ``train``, ``valid``, ``test``, ``quarantine`` and ``profile``).
 
     Returns a summary with the data hash. Raises :class:`IngestError` (after writing the
     quarantine file, so the bad rows can be inspected) when the data is unusable.
@@ -328,7 +320,7 @@ def ingest(source_uri: str, paths: IngestPaths, config: IngestConfig, settings: 
     if raw.empty:
         raise IngestError(f"{source_uri}: no data rows")
     cleaned = clean(raw)
-    with storage.atomic_path(Path(paths.quarantine)) as tmp:
+    with storage.atomic_path(paths.quarantine) as tmp:
         cleaned.quarantine.to_csv(tmp, index=False)
 
     n_bad = len(cleaned.quarantine) - cleaned.n_duplicates
@@ -346,7 +338,7 @@ def ingest(source_uri: str, paths: IngestPaths, config: IngestConfig, settings: 
     data_hash = content_hash(cleaned.data)
     train, valid, test = split(cleaned.data, config)
     for frame, path in ((train, paths.train), (valid, paths.valid), (test, paths.test)):
-        with storage.atomic_path(Path(path)) as tmp:
+        with storage.atomic_path(path) as tmp:
             frame.to_parquet(tmp, index=False)
 
     summary = {
@@ -364,7 +356,7 @@ def ingest(source_uri: str, paths: IngestPaths, config: IngestConfig, settings: 
     report = {**summary, **profile(cleaned.data)}
     if n_bad:
         report["quarantine_reasons"] = _top_reasons(cleaned.quarantine, k=20)
-    with storage.atomic_path(Path(paths.profile)) as tmp:
+    with storage.atomic_path(paths.profile) as tmp:
         tmp.write_text(json.dumps(report, indent=2))
     log.info(
         "ingest: %d usable rows, %d quarantined, %d duplicates dropped, hash %s",

@@ -15,9 +15,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from components.config import Settings
+from components.errors import ChurnError
 
 
-class StorageError(RuntimeError):
+class StorageError(ChurnError, RuntimeError):
     """An object store or file could not be read or written; the message names the URI."""
 
 
@@ -88,20 +89,6 @@ def fetch(uri: str, settings: Settings, dest_dir: Path) -> Path:
     with _s3_errors(uri, settings):
         s3_client(settings).fget_object(loc.bucket, loc.key, str(dest))
     return dest
-
-
-def upload(path: Path, uri: str, settings: Settings) -> None:
-    """Copy a local file to ``uri`` (local path or s3://); local writes are atomic."""
-    if is_s3(uri):
-        loc = parse_s3(uri)
-        with _s3_errors(uri, settings):
-            client = s3_client(settings)
-            if not client.bucket_exists(loc.bucket):
-                client.make_bucket(loc.bucket)
-            client.fput_object(loc.bucket, loc.key, str(path))
-        return
-    with atomic_path(Path(uri)) as tmp:
-        tmp.write_bytes(Path(path).read_bytes())
 
 
 @contextmanager

@@ -20,11 +20,11 @@ from scipy.optimize import brentq
 from scipy.special import expit
 
 from components import schema
+from components.config import ConfigError
 from components.storage import atomic_path
 
 log = logging.getLogger(__name__)
 
-INTERNET_ADDONS = schema.NO_INTERNET_COLUMNS
 # P(add-on = "Yes" | has internet), DSL vs fiber customers.
 _ADDON_RATES = {
     "OnlineSecurity": (0.45, 0.25),
@@ -92,9 +92,9 @@ def generate(
     ``schema.TRUTH_COLUMN``.
     """
     if rows < 1:
-        raise ValueError(f"rows must be >= 1, got {rows}")
+        raise ConfigError(f"rows must be >= 1, got {rows}")
     if not 0.01 <= churn_rate <= 0.99:
-        raise ValueError(f"churn_rate must be within [0.01, 0.99], got {churn_rate}")
+        raise ConfigError(f"churn_rate must be within [0.01, 0.99], got {churn_rate}")
     rng = np.random.default_rng(seed)
     n = rows
 
@@ -193,5 +193,5 @@ def write_table(frame: pd.DataFrame, path: Path) -> Path:
         elif path.suffix == ".csv":
             frame.to_csv(tmp, index=False)
         else:
-            raise ValueError(f"--out must end in .csv or .parquet, got {path.name!r}")
+            raise ConfigError(f"--out must end in .csv or .parquet, got {path.name!r}")
     return path

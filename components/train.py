@@ -7,7 +7,6 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import joblib
 import numpy as np
@@ -20,6 +19,8 @@ from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
 from components import schema, storage
+from components.artifacts import RunArtifacts
+from components.config import ConfigError
 from components.features import model_frame, preprocessor
 
 log = logging.getLogger(__name__)
@@ -39,11 +40,11 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.model_type not in MODEL_TYPES:
-            raise ValueError(f"model_type must be one of {', '.join(MODEL_TYPES)}, got {self.model_type!r}")
+            raise ConfigError(f"model_type must be one of {', '.join(MODEL_TYPES)}, got {self.model_type!r}")
         if self.search_budget < 1:
-            raise ValueError(f"search_budget must be >= 1, got {self.search_budget}")
+            raise ConfigError(f"search_budget must be >= 1, got {self.search_budget}")
         if self.cv_folds < 2:
-            raise ValueError(f"cv_folds must be >= 2, got {self.cv_folds}")
+            raise ConfigError(f"cv_folds must be >= 2, got {self.cv_folds}")
 
 
 def _classifier(config: TrainConfig, imbalance: float):
@@ -132,11 +133,12 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def train(train_path: Path, model_path: Path, summary_path: Path, config: TrainConfig) -> dict:
-    """Read the train split, fit, and write the joblib'd pipeline and the search summary."""
-    model, summary = fit(pd.read_parquet(train_path), config)
-    with storage.atomic_path(Path(model_path)) as tmp:
+def train(artifacts: RunArtifacts, config: TrainConfig) -> dict:
+    """Fit on ``artifacts.train``; write the joblib'd pipeline to ``.model`` and the search summary to
+    ``.search``; return the summary."""
+    model, summary = fit(pd.read_parquet(artifacts.train), config)
+    with storage.atomic_path(artifacts.model) as tmp:
         joblib.dump(model, tmp)
-    with storage.atomic_path(Path(summary_path)) as tmp:
+    with storage.atomic_path(artifacts.search) as tmp:
         tmp.write_text(json.dumps(summary, indent=2))
     return summary

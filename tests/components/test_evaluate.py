@@ -39,9 +39,9 @@ def test_business_config_is_validated():
     )
 
 
-def test_evaluation_artifacts_of_a_trained_model(trained_bundle):
-    result = json.loads(trained_bundle.metrics_path.read_text())
-    test = pd.read_parquet(trained_bundle.test_path)
+def test_evaluation_artifacts_of_a_trained_model(trained_run):
+    result = json.loads(trained_run.artifacts.evaluation.read_text())
+    test = pd.read_parquet(trained_run.artifacts.test)
     assert 0.75 < result["roc_auc"] <= result["oracle_roc_auc"] + 0.03
     assert result["test_rows"] == len(test)
     cm = np.array(result["confusion_matrix"]["matrix"])
@@ -50,7 +50,7 @@ def test_evaluation_artifacts_of_a_trained_model(trained_bundle):
     valid_curve = result["profit_curve"]["valid"]
     assert result["threshold"] == THRESHOLD_GRID[int(np.argmax(valid_curve))]
     assert {r["feature"] for r in result["feature_importance"]} >= {"Contract", "tenure"}
-    html = trained_bundle.report_path.read_text()
+    html = trained_run.artifacts.report.read_text()
     assert html.count("data:image/png;base64,") == 6
     for title in ("ROC", "Precision-recall", "Calibration", "gains", "profit", "importance"):
         assert title in html

@@ -6,14 +6,10 @@ import pandas as pd
 import pytest
 
 from components import schema
+from components.artifacts import RunArtifacts
 from components.config import load_settings
-from components.ingest import REASON_COLUMN, IngestConfig, IngestError, IngestPaths, clean, ingest
+from components.ingest import REASON_COLUMN, IngestConfig, IngestError, clean, ingest
 from components.synthetic import generate
-
-
-def _paths(tmp_path) -> IngestPaths:
-    return IngestPaths(*(tmp_path / n for n in ("train.parquet", "valid.parquet", "test.parquet",
-                                                "quarantine.csv", "profile.json")))  # fmt: skip
 
 
 def _messy_csv(tmp_path, rows=400):
@@ -37,7 +33,7 @@ def _messy_csv(tmp_path, rows=400):
 
 
 def test_messy_csv_is_cleaned_and_bad_rows_quarantined_with_reasons(tmp_path):
-    paths = _paths(tmp_path)
+    paths = RunArtifacts.in_dir(tmp_path)
     summary = ingest(str(_messy_csv(tmp_path)), paths, IngestConfig(max_bad_share=0.05), load_settings())
 
     quarantine = pd.read_csv(paths.quarantine)
@@ -85,14 +81,14 @@ def test_missing_label_column_fails_naming_it(tmp_path):
     path = tmp_path / "nolabel.csv"
     generate(50, seed=1).drop(columns=["Churn"]).to_csv(path, index=False)
     with pytest.raises(IngestError, match="label column 'Churn' is missing"):
-        ingest(str(path), _paths(tmp_path), IngestConfig(), load_settings())
+        ingest(str(path), RunArtifacts.in_dir(tmp_path), IngestConfig(), load_settings())
 
 
 def test_missing_feature_column_fails_naming_it(tmp_path):
     path = tmp_path / "nocontract.parquet"
     generate(50, seed=1).drop(columns=["Contract", "tenure"]).to_parquet(path)
     with pytest.raises(IngestError, match="required column\\(s\\) missing: tenure, Contract"):
-        ingest(str(path), _paths(tmp_path), IngestConfig(), load_settings())
+        ingest(str(path), RunArtifacts.in_dir(tmp_path), IngestConfig(), load_settings())
 
 
 def test_all_bad_file_fails_and_writes_only_the_quarantine(tmp_path):
@@ -100,7 +96,7 @@ def test_all_bad_file_fails_and_writes_only_the_quarantine(tmp_path):
     frame["tenure"] = -1
     path = tmp_path / "allbad.csv"
     frame.to_csv(path, index=False)
-    paths = _paths(tmp_path)
+    paths = RunArtifacts.in_dir(tmp_path)
     with pytest.raises(IngestError, match=r"no usable rows, all 30 were quarantined.*tenure=-1\.0 outside"):
         ingest(str(path), paths, IngestConfig(), load_settings())
     assert len(pd.read_csv(paths.quarantine)) == 30
@@ -113,37 +109,40 @@ def test_too_many_bad_rows_fail_over_the_limit(tmp_path):
     path = tmp_path / "tenpercent.csv"
     frame.to_csv(path, index=False)
     with pytest.raises(IngestError, match=r"10\.0% of rows are bad, over the 5\.0% limit"):
-        ingest(str(path), _paths(tmp_path), IngestConfig(max_bad_share=0.05), load_settings())
-    ingest(str(path), _paths(tmp_path), IngestConfig(max_bad_share=0.2), load_settings())
+        ingest(str(path), RunArtifacts.in_dir(tmp_path), IngestConfig(max_bad_share=0.05), load_settings())
+    ingest(str(path), RunArtifacts.in_dir(tmp_path), IngestConfig(max_bad_share=0.2), load_settings())
 
 
 def test_unreadable_sources_fail_clearly(tmp_path):
     with pytest.raises(Exception, match="no such file"):
-        ingest(str(tmp_path / "absent.csv"), _paths(tmp_path), IngestConfig(), load_settings())
+        ingest(str(tmp_path / "absent.csv"), RunArtifacts.in_dir(tmp_path), IngestConfig(), load_settings())
     (tmp_path / "data.xlsx").write_text("x")
     with pytest.raises(IngestError, match="unsupported file type"):
-        ingest(str(tmp_path / "data.xlsx"), _paths(tmp_path), IngestConfig(), load_settings())
+        ingest(str(tmp_path / "data.xlsx"), RunArtifacts.in_dir(tmp_path), IngestConfig(), load_settings())
 
 
 def test_content_hash_ignores_format_and_row_order(tmp_path):
     frame = generate(300, seed=9, with_truth=False)
     frame.to_csv(tmp_path / "a.csv", index=False)
     frame.sample(frac=1.0, random_state=1).to_parquet(tmp_path / "b.parquet", index=False)
-    a = ingest(str(tmp_path / "a.csv"), _paths(tmp_path / "a"), IngestConfig(), load_settings())
-    b = ingest(str(tmp_path / "b.parquet"), _paths(tmp_path / "b"), IngestConfig(), load_settings())
+    a = ingest(str(tmp_path / "a.csv"), RunArtifacts.in_dir(tmp_path / "a"), IngestConfig(), load_settings())
+    b = ingest(
+        str(tmp_path / "b.parquet"), RunArtifacts.in_dir(tmp_path / "b"), IngestConfig(), load_settings()
+    )
     assert a["data_hash"] == b["data_hash"]
     frame.loc[0, "tenure"] += 1
     frame.to_csv(tmp_path / "c.csv", index=False)
-    c = ingest(str(tmp_path / "c.csv"), _paths(tmp_path / "c"), IngestConfig(), load_settings())
+    c = ingest(str(tmp_path / "c.csv"), RunArtifacts.in_dir(tmp_path / "c"), IngestConfig(), load_settings())
     assert c["data_hash"] != a["data_hash"]
 
 
 def test_splits_are_stratified_and_seeded(tmp_path):
     source = "synthetic://?rows=3000&seed=3"
-    one = ingest(source, _paths(tmp_path / "1"), IngestConfig(seed=1), load_settings())
-    rates = [pd.read_parquet(p)[schema.LABEL_COLUMN].mean() for p in (tmp_path / "1").glob("*.parquet")]
+    first, second = RunArtifacts.in_dir(tmp_path / "1"), RunArtifacts.in_dir(tmp_path / "2")
+    one = ingest(source, first, IngestConfig(seed=1), load_settings())
+    rates = [pd.read_parquet(p)[schema.LABEL_COLUMN].mean() for p in (first.train, first.valid, first.test)]
     assert max(rates) - min(rates) < 0.01
     assert one["splits"] == {"train": 2100, "valid": 300, "test": 600}
-    ingest(source, _paths(tmp_path / "2"), IngestConfig(seed=1), load_settings())
-    for name in ("train.parquet", "test.parquet"):
-        assert pd.read_parquet(tmp_path / "1" / name).equals(pd.read_parquet(tmp_path / "2" / name))
+    ingest(source, second, IngestConfig(seed=1), load_settings())
+    for name in ("train", "test"):
+        assert pd.read_parquet(getattr(first, name)).equals(pd.read_parquet(getattr(second, name)))

@@ -6,8 +6,9 @@ import io
 
 import pytest
 
+from components.artifacts import RunArtifacts
 from components.config import load_settings
-from components.ingest import IngestConfig, IngestPaths, ingest
+from components.ingest import IngestConfig, ingest
 from components.storage import StorageError
 from components.synthetic import generate
 from tests.integration.env import ARTIFACT_BUCKET as BUCKET  # an existing bucket: each new one costs volumes
@@ -18,12 +19,6 @@ def data_bucket(s3):
     return s3.client()
 
 
-def _paths(root) -> IngestPaths:
-    return IngestPaths(
-        *(root / n for n in ("train.pq", "valid.pq", "test.pq", "quarantine.csv", "profile.json"))
-    )
-
-
 def test_csv_on_s3_ingests_like_the_local_file(s3, data_bucket, tmp_path):
     frame = generate(1000, seed=4)
     frame.to_csv(tmp_path / "local.csv", index=False)
@@ -31,8 +26,12 @@ def test_csv_on_s3_ingests_like_the_local_file(s3, data_bucket, tmp_path):
     data_bucket.put_object(BUCKET, "ingest-test/telco.csv", io.BytesIO(body), len(body))
 
     settings = load_settings(s3.env)
-    remote = ingest(f"s3://{BUCKET}/ingest-test/telco.csv", _paths(tmp_path / "s3"), IngestConfig(), settings)
-    local = ingest(str(tmp_path / "local.csv"), _paths(tmp_path / "local"), IngestConfig(), settings)
+    remote = ingest(
+        f"s3://{BUCKET}/ingest-test/telco.csv", RunArtifacts.in_dir(tmp_path / "s3"), IngestConfig(), settings
+    )
+    local = ingest(
+        str(tmp_path / "local.csv"), RunArtifacts.in_dir(tmp_path / "local"), IngestConfig(), settings
+    )
     assert remote["rows"] == 1000
     assert remote["data_hash"] == local["data_hash"]
     assert remote["source_uri"] == f"s3://{BUCKET}/ingest-test/telco.csv"
@@ -43,7 +42,9 @@ def test_missing_object_and_wrong_keys_fail_naming_the_uri_and_endpoint(s3, data
     with pytest.raises(
         StorageError, match=rf"s3://{BUCKET}/ingest-test/absent.csv \(endpoint {s3.endpoint}\).*NoSuchKey"
     ):
-        ingest(f"s3://{BUCKET}/ingest-test/absent.csv", _paths(tmp_path), IngestConfig(), settings)
+        ingest(
+            f"s3://{BUCKET}/ingest-test/absent.csv", RunArtifacts.in_dir(tmp_path), IngestConfig(), settings
+        )
     wrong = load_settings({**s3.env, "AWS_SECRET_ACCESS_KEY": "not-the-secret"})
     with pytest.raises(StorageError, match=r"SignatureDoesNotMatch|InvalidAccessKeyId|AccessDenied"):
-        ingest(f"s3://{BUCKET}/ingest-test/telco.csv", _paths(tmp_path), IngestConfig(), wrong)
+        ingest(f"s3://{BUCKET}/ingest-test/telco.csv", RunArtifacts.in_dir(tmp_path), IngestConfig(), wrong)
