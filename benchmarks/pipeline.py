@@ -20,51 +20,21 @@ import time
 from pathlib import Path
 
 from components.config import load_settings
-from components.evaluate import BusinessConfig, evaluate, headline
-from components.export import export
-from components.gate import GateConfig
-from components.ingest import IngestConfig, IngestPaths, ingest, synthetic_uri
-from components.registry import register_model
-from components.report import write_report
-from components.train import TrainConfig, train
-from pipelines.params import PipelineParams
-
-STAGES = ("ingest", "train", "evaluate", "export", "register")
+from components.params import PipelineParams
+from components.steps import STEPS, run_steps
 
 
-def direct(rows: int, params: PipelineParams, root: Path) -> dict[str, float]:
-    """Call each step function in turn, as the KFP components do; seconds per stage."""
-    times = {}
-    paths = IngestPaths(*(root / n for n in ("train.pq", "valid.pq", "test.pq", "q.csv", "profile.json")))
-    t = time.perf_counter()
-    summary = ingest(synthetic_uri(rows, params.seed), paths, IngestConfig(seed=params.seed), load_settings())
-    times["ingest"] = time.perf_counter() - t
+def direct(params: PipelineParams, root: Path) -> dict[str, float]:
+    """The in-process chain (:func:`components.steps.run_steps`); seconds per step and in total."""
+    started: dict[str, float] = {}
 
-    t = time.perf_counter()
-    config = TrainConfig(params.model_type, params.search_budget, params.cv_folds, params.seed)
-    train(paths.train, root / "model.joblib", root / "search.json", config)
-    times["train"] = time.perf_counter() - t
+    def mark(message: str) -> None:
+        if message in STEPS:  # a step starting; the register step's own lines are not timed
+            started[message] = time.perf_counter()
 
-    t = time.perf_counter()
-    business = BusinessConfig(params.offer_cost, params.customer_value, params.offer_success_rate)
-    result = evaluate(root / "model.joblib", paths.valid, paths.test, root / "metrics.json", business)
-    write_report(result, root / "report.html", "benchmark", {})
-    times["evaluate"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    meta = {"metrics": headline(result), "data_hash": summary["data_hash"], "model_type": params.model_type}
-    export(root / "model.joblib", paths.test, root / "bundle", threshold=result["threshold"], **meta)
-    times["export"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    register_model(
-        bundle_dir=root / "bundle", sklearn_model_path=root / "model.joblib",
-        metrics_path=root / "metrics.json", report_path=root / "report.html",
-        profile_path=paths.profile, test_path=paths.test,
-        params=params.as_arguments(), data_hash=summary["data_hash"], source_uri=summary["source_uri"],
-        pipeline_run_id="benchmark", gate=GateConfig(), promote=params.promote, settings=load_settings(),
-    )  # fmt: skip
-    times["register"] = time.perf_counter() - t
+    run_steps(params, root, load_settings(), progress=mark, pipeline_run_id="benchmark")
+    ends = [*(started[s] for s in STEPS[1:]), time.perf_counter()]
+    times = {step: end - started[step] for step, end in zip(STEPS, ends, strict=True)}
     times["total"] = sum(times.values())
     return times
 
@@ -102,18 +72,18 @@ def main() -> int:
         directs, kfps = [], []
         for i in range(n):
             with tempfile.TemporaryDirectory() as tmp:
-                directs.append(direct(rows, params, Path(tmp)))
+                directs.append(direct(params, Path(tmp) / "direct"))
                 kfps.append(under_kfp_local(params, Path(tmp) / "kfp"))
             print(f"{rows:>9,} rows run {i + 1}/{n}: direct {directs[-1]['total']:.1f}s, "
                   f"kfp.local {kfps[-1]:.1f}s", flush=True)  # fmt: skip
-        med = {s: statistics.median(d[s] for d in directs) for s in (*STAGES, "total")}
+        med = {s: statistics.median(d[s] for d in directs) for s in (*STEPS, "total")}
         table.append((rows, n, med, statistics.median(kfps)))
 
     print(f"\nmedians; search budget {args.search_budget}, {args.cv_folds}-fold CV\n")
-    print(f"{'rows':>10} {'n':>2} " + " ".join(f"{s:>9}" for s in STAGES)
+    print(f"{'rows':>10} {'n':>2} " + " ".join(f"{s:>9}" for s in STEPS)
           + f" {'direct':>9} {'kfp.local':>10} {'overhead':>9} {'ratio':>6}")  # fmt: skip
     for rows, n, med, kfp_total in table:
-        stages = " ".join(f"{med[s]:>8.1f}s" for s in STAGES)
+        stages = " ".join(f"{med[s]:>8.1f}s" for s in STEPS)
         overhead = kfp_total - med["total"]
         print(f"{rows:>10,} {n:>2} {stages} {med['total']:>8.1f}s {kfp_total:>9.1f}s {overhead:>8.1f}s "
               f"{kfp_total / med['total']:>5.2f}x")  # fmt: skip

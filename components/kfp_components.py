@@ -33,12 +33,17 @@ def ingest_op(
     from collections import namedtuple
 
     from components.config import load_settings
-    from components.ingest import IngestConfig, IngestPaths, ingest, synthetic_uri
+    from components.ingest import ingest
+    from components.params import PipelineParams
+    from components.steps import task_artifacts
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    source = data_uri or synthetic_uri(rows, seed)
-    paths = IngestPaths(train.path, valid.path, test.path, quarantine.path, profile.path)
-    summary = ingest(source, paths, IngestConfig(max_bad_share=max_bad_share, seed=seed), load_settings())
+    params = PipelineParams(data_uri=data_uri, rows=rows, seed=seed, max_bad_share=max_bad_share)
+    source = params.source_uri()
+    artifacts = task_artifacts(
+        train=train.path, valid=valid.path, test=test.path, quarantine=quarantine.path, profile=profile.path
+    )
+    summary = ingest(source, artifacts, params.ingest_config(), load_settings())
     outputs = namedtuple("IngestOutputs", ["data_hash", "source_uri"])
     return outputs(summary["data_hash"], source)
 
@@ -56,12 +61,13 @@ def train_op(
     """Tune and fit the churn Pipeline; the model is a joblib file."""
     import logging
 
+    from components.steps import task_artifacts
     from components.train import TrainConfig
     from components.train import train as train_step
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = TrainConfig(model_type=model_type, search_budget=search_budget, cv_folds=cv_folds, seed=seed)
-    summary = train_step(train.path, model.path, search.path, config)
+    summary = train_step(task_artifacts(train=train.path, model=model.path, search=search.path), config)
     model.metadata.update({"model_type": model_type, "cv_roc_auc": summary["cv_roc_auc"]})
 
 
@@ -82,12 +88,15 @@ def evaluate_op(
     """Score the test split, pick the profit-optimal threshold, write metrics and the report."""
     import logging
 
-    from components.evaluate import BusinessConfig, evaluate, headline
-    from components.report import write_report
+    from components.evaluate import BusinessConfig, headline
+    from components.steps import evaluate_step, task_artifacts
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    artifacts = task_artifacts(
+        model=model.path, valid=valid.path, test=test.path, evaluation=evaluation.path, report=report.path
+    )
     business = BusinessConfig(offer_cost, customer_value, offer_success_rate)
-    result = evaluate(model.path, valid.path, test.path, evaluation.path, business)
+    result = evaluate_step(artifacts, business, data_hash)
     for name, value in headline(result).items():
         metrics.log_metric(name, value)
     roc = result["roc_curve"]
@@ -95,7 +104,6 @@ def evaluate_op(
     classification.log_confusion_matrix(
         result["confusion_matrix"]["labels"], result["confusion_matrix"]["matrix"]
     )
-    write_report(result, report.path, "Churn model evaluation", {"data_hash": data_hash, **business.__dict__})
     return result["threshold"]
 
 
@@ -109,20 +117,17 @@ def export_op(
     bundle: Output[Model],
 ):
     """Export the whole pipeline to ONNX (parity-checked) with its metadata.json."""
-    import json
     import logging
-    from pathlib import Path
 
-    from components.evaluate import headline
     from components.export import export
+    from components.steps import task_artifacts
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    result = json.loads(Path(evaluation.path).read_text())
-    meta = export(
-        model.path, test.path, bundle.path,
-        threshold=result["threshold"], metrics=headline(result), data_hash=data_hash, model_type=model_type,
-    )  # fmt: skip
-    bundle.metadata.update({"onnx_sha256": meta["onnx_sha256"], "threshold": meta["threshold"]})
+    artifacts = task_artifacts(
+        model=model.path, test=test.path, evaluation=evaluation.path, bundle=bundle.path
+    )
+    meta = export(artifacts, data_hash=data_hash, model_type=model_type)
+    bundle.metadata.update({"content_sha256": meta.content_sha256, "threshold": meta.threshold})
 
 
 @component
@@ -148,30 +153,26 @@ def register_op(
     registration: Output[Artifact],
 ) -> str:
     """Track the run in MLflow, register a version, gate it against the champion, move aliases."""
-    import json
     import logging
-    from pathlib import Path
 
+    from components.artifacts import Lineage
     from components.config import load_settings
+    from components.evaluate import BusinessConfig
     from components.gate import GateConfig
-    from components.registry import register_model
+    from components.steps import register_step, registration_params, task_artifacts
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    search_summary = json.loads(Path(search.path).read_text())
-    business = {
-        "offer_cost": offer_cost,
-        "customer_value": customer_value,
-        "offer_success_rate": offer_success_rate,
-    }
-    gate = GateConfig(min_roc_auc, min_pr_auc, max_regression)
-    summary = register_model(
-        bundle_dir=Path(bundle.path), sklearn_model_path=Path(model.path), metrics_path=Path(evaluation.path),
-        report_path=Path(report.path), profile_path=Path(profile.path), test_path=Path(test.path),
-        params={**search_summary["config"], "best": search_summary["best_params"], "business": business,
-                "gate": gate.to_dict()},
-        data_hash=data_hash, source_uri=source_uri, pipeline_run_id=pipeline_run_id,
-        kfp_run_id=kfp_run_id or None, gate=gate, promote=promote, settings=load_settings(),
+    artifacts = task_artifacts(
+        bundle=bundle.path, model=model.path, evaluation=evaluation.path, report=report.path,
+        profile=profile.path, test=test.path, search=search.path, registration=registration.path,
     )  # fmt: skip
-    Path(registration.path).write_text(json.dumps(summary, indent=2))
+    gate = GateConfig(min_roc_auc, min_pr_auc, max_regression)
+    business = BusinessConfig(offer_cost, customer_value, offer_success_rate)
+    summary = register_step(
+        artifacts,
+        Lineage(data_hash, source_uri, pipeline_run_id, kfp_run_id or None),
+        params=registration_params(artifacts, business, gate),
+        gate=gate, promote=promote, settings=load_settings(),
+    )  # fmt: skip
     registration.metadata.update({"version": summary["version"], "verdict": summary["gate"]["verdict"]})
     return summary["message"]

@@ -9,31 +9,15 @@ from dataclasses import fields
 from pathlib import Path
 
 from components.config import load_settings
-from pipelines.params import PipelineParams
+from components.errors import ChurnError
+from components.params import PipelineParams
 from pipelines.registry_cli import add_registry_parser
 
 log = logging.getLogger("churn")
 
-_PARAM_HELP = {
-    "data_uri": "CSV/Parquet path or s3://bucket/key; empty = synthetic data of --rows",
-    "rows": "synthetic rows when no data is given",
-    "seed": "seed for data generation, splits and search",
-    "model_type": "xgboost | logreg | random_forest",
-    "search_budget": "hyperparameter sets tried by the randomized search",
-    "cv_folds": "stratified CV folds per candidate",
-    "max_bad_share": "fail ingest when more than this share of rows is bad",
-    "offer_cost": "cost of one retention offer",
-    "customer_value": "value of keeping a would-be churner",
-    "offer_success_rate": "share of targeted churners an offer keeps",
-    "min_roc_auc": "quality gate: ROC AUC floor",
-    "min_pr_auc": "quality gate: PR AUC floor",
-    "max_regression": "quality gate: largest AUC drop allowed vs the champion on the same rows",
-    "promote": "move 'champion' to a version that passes the gate",
-}
-_ALIASES = {"data_uri": ["--data"], "search_budget": ["--budget"]}
-
 
 def _add_param_options(parser: argparse.ArgumentParser, defaults: PipelineParams) -> None:
+    """One option per :class:`PipelineParams` field, its help text taken from the field."""
     for field in fields(PipelineParams):
         flag = "--" + field.name.replace("_", "-")
         default = getattr(defaults, field.name)
@@ -43,13 +27,18 @@ def _add_param_options(parser: argparse.ArgumentParser, defaults: PipelineParams
             else {"type": type(default)}
         )
         parser.add_argument(
-            flag, *_ALIASES.get(field.name, []), dest=field.name, default=default, **kind,
-            help=f"{_PARAM_HELP[field.name]} (default: %(default)s)",
+            flag, *field.metadata["aliases"], dest=field.name, default=default, **kind,
+            help=f"{field.metadata['help']} (default: %(default)s)",
         )  # fmt: skip
+    parser.set_defaults(params_parser=parser)
 
 
 def _params(args: argparse.Namespace) -> PipelineParams:
-    return PipelineParams(**{f.name: getattr(args, f.name) for f in fields(PipelineParams)})
+    """The parsed options as PipelineParams; a bad value is a usage error of the sub-command (exit 2)."""
+    try:
+        return PipelineParams(**{f.name: getattr(args, f.name) for f in fields(PipelineParams)})
+    except ValueError as exc:
+        args.params_parser.error(str(exc))
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -85,7 +74,7 @@ def _print_summary(summary: dict) -> None:
           f"expected profit {m['expected_profit']:,.0f} on the test split")  # fmt: skip
     model = summary["model"]
     print(f"ONNX            parity {model['parity_max_abs_diff']:.1e} (max |sklearn - onnx|), "
-          f"content hash {model['model_version']}")  # fmt: skip
+          f"content sha256 {model['content_sha256'][:12]}")  # fmt: skip
     for name, path in summary["artifacts"].items():
         print(f"{name:<15} {path}")
     if "registry" in summary:
@@ -95,10 +84,10 @@ def _print_summary(summary: dict) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from pipelines.local import default_run_dir, point_latest, run_local
 
-    settings = load_settings()
+    params, settings = _params(args), load_settings()
     out = Path(args.out) if args.out else default_run_dir(settings.runs_dir)
     print(f"running the churn pipeline locally; outputs go to {out}", flush=True)
-    summary = run_local(_params(args), out)
+    summary = run_local(params, out)
     if out.resolve().parent == settings.runs_dir:
         point_latest(settings.runs_dir, out)
     _print_summary(summary)
@@ -115,7 +104,8 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 def _cmd_submit(args: argparse.Namespace) -> int:
     from pipelines.remote import submit
 
-    run_id = submit(args.host, _params(args), experiment=args.experiment, run_name=args.run_name)
+    experiment = args.experiment or load_settings().experiment
+    run_id = submit(args.host, _params(args), experiment=experiment, run_name=args.run_name)
     print(f"submitted run {run_id} to {args.host}")
     return 0
 
@@ -127,7 +117,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0  # not reached: exec_server replaces the process
 
 
+def _add_run_parser(subparsers, name: str) -> None:
+    """``churn run`` and ``churn pipeline run``: the same command under two names."""
+    run = subparsers.add_parser(name, help="run the whole pipeline locally (kfp.local) and print a summary")
+    # A laptop has no canary to wait for: local runs promote a passing challenger by default.
+    _add_param_options(run, PipelineParams(promote=True))
+    run.add_argument("--out", help="run folder (default: $CHURN_HOME/runs/<UTC time>)")
+    run.set_defaults(func=_cmd_run)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The ``churn`` parser; building it reads no settings (commands read them when they run)."""
     parser = argparse.ArgumentParser(prog="churn", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -145,26 +145,17 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--drift-churn-shift", type=float, default=0.0, help="added to churn log-odds")
     gen.set_defaults(func=_cmd_generate)
 
-    run_help = "run the whole pipeline locally (kfp.local) and print a summary"
-    # A laptop has no canary to wait for: local runs promote a passing challenger by default.
-    local_defaults = PipelineParams(promote=True)
-    run = sub.add_parser("run", help=run_help)
-    _add_param_options(run, local_defaults)
-    run.add_argument("--out", help="run folder (default: $CHURN_HOME/runs/<UTC time>)")
-    run.set_defaults(func=_cmd_run)
+    _add_run_parser(sub, "run")
 
     pipe = sub.add_parser("pipeline", help="compile, run or submit the KFP pipeline")
     pipe_sub = pipe.add_subparsers(dest="pipeline_command", required=True)
     comp = pipe_sub.add_parser("compile", help="write the pipeline IR YAML")
     comp.add_argument("--out", default="build/churn_pipeline.yaml")
     comp.set_defaults(func=_cmd_compile)
-    prun = pipe_sub.add_parser("run", help=run_help)
-    _add_param_options(prun, local_defaults)
-    prun.add_argument("--out", help="run folder (default: $CHURN_HOME/runs/<UTC time>)")
-    prun.set_defaults(func=_cmd_run)
+    _add_run_parser(pipe_sub, "run")
     subm = pipe_sub.add_parser("submit", help="start a run on a Kubeflow Pipelines server")
     subm.add_argument("--host", required=True, help="KFP API endpoint, e.g. https://kfp.example.com")
-    subm.add_argument("--experiment", default=load_settings().experiment)
+    subm.add_argument("--experiment", help="KFP experiment (default: $CHURN_EXPERIMENT or 'churn')")
     subm.add_argument("--run-name", default=None)
     _add_param_options(subm, PipelineParams())
     subm.set_defaults(func=_cmd_submit)
@@ -181,16 +172,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A :class:`ChurnError` is one ``error: ...`` line on stderr and exit 1; usage
+    errors exit 2 (argparse); anything else is a bug and keeps its traceback."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s"
     )
     try:
         return args.func(args)
-    except (ValueError, FileExistsError, FileNotFoundError, ConnectionError, RuntimeError) as exc:
+    except ChurnError as exc:
         log.debug("failed", exc_info=True)
-        print(f"churn: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

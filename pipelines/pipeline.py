@@ -6,7 +6,7 @@ from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Model
 
 from components.kfp_components import evaluate_op, export_op, ingest_op, register_op, train_op
-from pipelines.params import PipelineParams
+from components.params import PipelineParams
 
 PIPELINE_NAME = "churn-training"
 _D = PipelineParams()

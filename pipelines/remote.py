@@ -6,7 +6,7 @@ import logging
 import tempfile
 from pathlib import Path
 
-from pipelines.params import PipelineParams
+from components.params import PipelineParams
 
 log = logging.getLogger(__name__)
 

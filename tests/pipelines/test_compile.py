@@ -3,7 +3,7 @@ import sys
 
 import yaml
 
-from pipelines.params import PipelineParams
+from components.params import PipelineParams
 from pipelines.remote import compile_pipeline
 
 

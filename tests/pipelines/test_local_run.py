@@ -1,6 +1,7 @@
 """The whole pipeline under kfp.local, through the `churn` CLI, as `make run` does it."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -51,8 +52,37 @@ def test_run_on_unusable_data_fails_with_a_clear_message(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("customerID,tenure\n1,3\n")
     done = _churn("run", "--data", str(bad), "--out", str(tmp_path / "run"))
-    assert done.returncode != 0
-    assert f"label column '{schema.LABEL_COLUMN}' is missing" in done.stdout + done.stderr
+    assert done.returncode == 1
+    assert f"label column '{schema.LABEL_COLUMN}' is missing" in done.stdout + done.stderr  # the task's log
+    assert done.stderr.splitlines()[-1] == "error: pipeline task 'ingest-op' failed; its log above says why"
+    assert "Traceback" not in done.stderr.split("Task 'ingest-op' finished")[-1]
+
+
+def test_expected_errors_are_one_line_and_exit_1(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "old.txt").write_text("a previous run's file")
+    for args, message in (
+        (
+            ["data", "generate", "--rows", "0", "--out", str(tmp_path / "d.csv")],
+            "error: rows must be >= 1, got 0",
+        ),
+        (["run", "--out", str(tmp_path / "run")], f"error: --out {tmp_path / 'run'} exists and is not empty"),
+    ):
+        done = _churn(*args)
+        assert done.returncode == 1, (args, done.stderr[-500:])
+        assert done.stderr.strip().splitlines()[-1].startswith(message) and "Traceback" not in done.stderr
+
+
+def test_help_needs_no_settings():
+    """Building the parser reads no settings: a broken setting breaks commands, not --help."""
+    env = {**os.environ, "CHURN_IO_TIMEOUT_S": "soon"}
+    done = _churn("run", "--help", env=env)
+    assert done.returncode == 0 and "--max-bad-share" in done.stdout and "(default: 0.05)" in done.stdout
+    done = _churn("pipeline", "submit", "--host", "http://127.0.0.1:9", env=env)
+    assert (
+        done.returncode == 1
+        and done.stderr.strip() == "error: CHURN_IO_TIMEOUT_S must be a number, got 'soon'"
+    )
 
 
 def test_generate_writes_the_schema(tmp_path):
