@@ -2,7 +2,8 @@
 
 The champion is never judged by the numbers it was registered with: both models are re-scored
 on the *same* new test split (see :func:`components.registry.register_model`), and only those
-paired numbers enter :func:`evaluate_gate`.
+paired numbers enter :func:`evaluate_gate`. A champion that could not be re-scored is an input
+too (``champion_unscorable``): the verdict is built once and never edited afterwards.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from components.bundle import POSITIVE_COLUMN
+from components.errors import ChurnError
 from components.schema import FEATURE_NAMES, LABEL_COLUMN
 
 # The metrics the gate reads; both are threshold-free, so they compare models fairly even
@@ -22,7 +25,7 @@ from components.schema import FEATURE_NAMES, LABEL_COLUMN
 GATE_METRICS: tuple[str, ...] = ("roc_auc", "pr_auc")
 
 
-class GateInputError(ValueError):
+class GateInputError(ChurnError, ValueError):
     """The gate's configuration or its data is unusable; the message names the field."""
 
 
@@ -47,24 +50,22 @@ class GateConfig:
             if not 0.0 <= float(value) <= 1.0:
                 raise GateInputError(f"GateConfig.{name} must be within [0, 1], got {value!r}")
 
+    @property
+    def floors(self) -> dict[str, float]:
+        """The absolute floor of each gate metric."""
+        return dict(zip(GATE_METRICS, (self.min_roc_auc, self.min_pr_auc), strict=True))
+
     def to_dict(self) -> dict:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: Mapping) -> GateConfig:
-        unknown = set(data) - {"min_roc_auc", "min_pr_auc", "max_regression"}
-        if unknown:
-            raise GateInputError(f"GateConfig: unknown field(s) {sorted(unknown)}")
-        return cls(**{k: float(v) for k, v in data.items()})
 
-
-@dataclass
+@dataclass(frozen=True)
 class GateResult:
     """The verdict: ``passed``, every check made (``checks``) and the failing ones (``reasons``)."""
 
     passed: bool
-    reasons: list[str]
-    checks: list[str]
+    reasons: tuple[str, ...]
+    checks: tuple[str, ...]
     candidate: dict
     champion: dict | None = None
     champion_version: str | None = None
@@ -75,8 +76,9 @@ class GateResult:
         return "passed" if self.passed else "failed"
 
     def to_dict(self) -> dict:
+        """JSON-able form (lists, not tuples, so it round-trips through JSON unchanged)."""
         out = asdict(self)
-        out["verdict"] = self.verdict
+        out.update(reasons=list(self.reasons), checks=list(self.checks), verdict=self.verdict)
         return out
 
 
@@ -110,8 +112,8 @@ def score(y_true: np.ndarray, proba: np.ndarray) -> dict:
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     proba = np.asarray(proba, dtype=float)
-    if proba.ndim == 2:  # (N, 2) class probabilities: the positive column is 1
-        proba = proba[:, 1]
+    if proba.ndim == 2:  # (N, 2) class probabilities, as the graph's output
+        proba = proba[:, POSITIVE_COLUMN]
     if proba.shape[0] != len(y_true):
         raise GateInputError(f"scores: {proba.shape[0]} probabilities for {len(y_true)} labels")
     return {
@@ -126,14 +128,20 @@ def evaluate_gate(
     gate: GateConfig,
     champion: Mapping[str, float] | None = None,
     champion_version: str | None = None,
+    *,
+    champion_unscorable: str | None = None,
 ) -> GateResult:
     """Apply the floors to ``candidate`` and, if there is a champion, the regression bound.
 
     ``candidate`` and ``champion`` must be scored on the same rows (:func:`score`).
+    ``champion_unscorable`` says why champion ``champion_version`` could not be re-scored: the
+    gate then fails with that reason (floors still checked and reported).
     """
+    if champion_unscorable is not None and (champion is not None or champion_version is None):
+        raise GateInputError("champion_unscorable needs champion_version and no champion scores")
     checks: list[str] = []
     reasons: list[str] = []
-    for metric, floor in (("roc_auc", gate.min_roc_auc), ("pr_auc", gate.min_pr_auc)):
+    for metric, floor in gate.floors.items():
         value = float(candidate[metric])
         ok = value >= floor
         line = f"{metric} {value:.4f} {'>=' if ok else '<'} floor {floor:.4f}"
@@ -152,12 +160,15 @@ def evaluate_gate(
             checks.append(line)
             if not ok:
                 reasons.append(line)
+    elif champion_unscorable is not None:
+        checks.append(champion_unscorable)
+        reasons.append(champion_unscorable)
     else:
         checks.append("no champion yet: floors only")
     return GateResult(
         passed=not reasons,
-        reasons=reasons,
-        checks=checks,
+        reasons=tuple(reasons),
+        checks=tuple(checks),
         candidate=dict(candidate),
         champion=dict(champion) if champion is not None else None,
         champion_version=champion_version,

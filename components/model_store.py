@@ -1,86 +1,41 @@
 """The model store: each registry version's serving bundle at ``<model_store_uri>/<version>/``.
 
-A bundle is ``model.onnx`` + ``metadata.json`` (what a KServe ``storageUri`` points at). Paths are
-versioned and immutable: a version path is written once and never overwritten with different
-bytes. Publishing is two-phase so a failure can never leave a half bundle where readers look:
+A bundle (:mod:`components.bundle`: file names, metadata record, hashes) is what a KServe
+``storageUri`` points at. Paths are versioned and immutable: a version path is written once and
+never overwritten with different bytes. Publishing is two-phase so a failure can never leave a
+half bundle where readers look:
 
-1. :meth:`ModelStore.stage` copies the bundle to a private staging area
-   (``<root>/.staging/<token>/``) and checks it against the ONNX hash in its metadata;
-2. :meth:`ModelStore.commit` writes the final ``metadata.json`` (now carrying the registry
-   version), moves the bundle to ``<root>/<version>/`` -- one atomic ``rename`` locally, a
-   server-side copy on S3 with ``metadata.json`` last -- then downloads it back and verifies
-   the bundle hash.
+1. :meth:`ModelStore.stage` verifies the bundle and copies ``model.onnx`` to a private staging
+   area (``<root>/.staging/<token>/``);
+2. :meth:`ModelStore.commit` writes the published ``metadata.json`` (the record as registered:
+   :meth:`~components.bundle.BundleMetadata.registered`), moves the bundle to
+   ``<root>/<version>/`` -- one atomic ``rename`` locally, a server-side copy on S3 with
+   ``metadata.json`` last -- then downloads it back and verifies the bundle hash
+   (:func:`~components.bundle.bundle_digest`).
 
 The registry only points at a version path (model-version tag ``bundle_uri``) after commit
 verified it, so nothing ever references an incomplete bundle.
-
-Bundle hash: SHA-256 over the ``sha256sum``-style manifest of its files (``<hex>  <name>\\n``,
-sorted by name); :func:`bundle_digest` computes it for any local folder.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import logging
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from components import bundle
+from components.bundle import BUNDLE_FILES, METADATA_FILE, MODEL_FILE, BundleMetadata, bundle_digest
 from components.config import Settings
 from components.storage import StorageError, _s3_errors, is_s3, parse_s3, s3_client
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.onnx"
-METADATA_FILE = "metadata.json"
-BUNDLE_FILES: tuple[str, ...] = (MODEL_FILE, METADATA_FILE)
 STAGING = ".staging"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def manifest_sha256(files: Mapping[str, str]) -> str:
-    """Hash of a bundle given ``{file name: file sha256}``."""
-    manifest = "".join(f"{files[name]}  {name}\n" for name in sorted(files))
-    return hashlib.sha256(manifest.encode()).hexdigest()
-
-
-def bundle_digest(bundle_dir: Path) -> tuple[str, dict[str, str]]:
-    """``(bundle sha256, {name: file sha256})`` of the bundle files in a local folder."""
-    files = {name: file_sha256(Path(bundle_dir) / name) for name in BUNDLE_FILES}
-    return manifest_sha256(files), files
-
-
-def read_bundle_metadata(bundle_dir: Path) -> dict:
-    """Load and sanity-check a bundle's ``metadata.json``; errors name the file and field."""
-    bundle_dir = Path(bundle_dir)
-    for name in BUNDLE_FILES:
-        if not (bundle_dir / name).is_file():
-            raise StorageError(f"bundle {bundle_dir}: missing {name}")
-    try:
-        metadata = json.loads((bundle_dir / METADATA_FILE).read_text())
-    except json.JSONDecodeError as exc:
-        raise StorageError(f"bundle {bundle_dir}: {METADATA_FILE} is not JSON: {exc}") from exc
-    if not isinstance(metadata, dict):
-        raise StorageError(f"bundle {bundle_dir}: {METADATA_FILE} must hold a JSON object")
-    expected = metadata.get("onnx_sha256")
-    if expected and expected != file_sha256(bundle_dir / MODEL_FILE):
-        raise StorageError(
-            f"bundle {bundle_dir}: {MODEL_FILE} does not match metadata field onnx_sha256 {expected}"
-        )
-    return metadata
 
 
 @dataclass(frozen=True)
@@ -90,11 +45,11 @@ class PublishedBundle:
     files: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(frozen=True)
 class StagedBundle:
     token: str
     location: str  # staging folder or s3:// prefix
-    metadata: dict
+    metadata: BundleMetadata  # as verified when staged (no registry version yet)
 
 
 class ModelStore:
@@ -136,8 +91,8 @@ class ModelStore:
 
     # ---- phase 1: stage ---------------------------------------------------------------------
     def stage(self, bundle_dir: Path) -> StagedBundle:
-        """Copy the bundle to a private staging area; nothing is visible at a version path yet."""
-        metadata = read_bundle_metadata(bundle_dir)
+        """Verify the bundle and copy it to a private staging area; nothing is visible at a version path."""
+        metadata = bundle.verify(bundle_dir)
         token = uuid.uuid4().hex
         if not self.s3:
             staging = Path(self.root) / STAGING / token
@@ -150,17 +105,24 @@ class ModelStore:
         return StagedBundle(token, f"s3://{bucket}/{self._key(STAGING, token)[1]}/", metadata)
 
     # ---- phase 2: commit --------------------------------------------------------------------
-    def commit(self, staged: StagedBundle, version: str | int, metadata_updates: Mapping) -> PublishedBundle:
-        """Publish the staged bundle at ``<root>/<version>/`` with updated metadata, verified."""
-        metadata = {**staged.metadata, **metadata_updates}
-        body = (json.dumps(metadata, indent=2, sort_keys=True) + "\n").encode()
-        if self.s3:
-            return self._commit_s3(staged, str(version), body)
-        return self._commit_local(staged, str(version), body)
+    def commit(self, staged: StagedBundle, metadata: BundleMetadata) -> PublishedBundle:
+        """Publish the staged bundle at ``<root>/<metadata.registry_version>/`` with ``metadata``, verified.
 
-    def _commit_local(self, staged: StagedBundle, version: str, body: bytes) -> PublishedBundle:
+        ``metadata`` is the staged record as registered (:meth:`BundleMetadata.registered`).
+        """
+        if metadata.registry_version is None or metadata.content_sha256 != staged.metadata.content_sha256:
+            raise StorageError(
+                f"model store {self.root}: commit needs the staged bundle's metadata with a registry "
+                f"version (got registry_version={metadata.registry_version!r})"
+            )
+        if self.s3:
+            return self._commit_s3(staged, metadata)
+        return self._commit_local(staged, metadata)
+
+    def _commit_local(self, staged: StagedBundle, metadata: BundleMetadata) -> PublishedBundle:
         staging = Path(staged.location)
-        (staging / METADATA_FILE).write_bytes(body)
+        version = metadata.registry_version
+        bundle.write_metadata(staging, metadata)
         expected, files = bundle_digest(staging)
         final = Path(self.version_uri(version))
         try:
@@ -175,9 +137,11 @@ class ModelStore:
             raise StorageError(f"model store {final}: hash {actual} after publish, expected {expected}")
         return PublishedBundle(str(final), expected, files)
 
-    def _commit_s3(self, staged: StagedBundle, version: str, body: bytes) -> PublishedBundle:
+    def _commit_s3(self, staged: StagedBundle, metadata: BundleMetadata) -> PublishedBundle:
         from minio.commonconfig import CopySource
 
+        version = metadata.registry_version
+        body = metadata.to_json().encode()
         bucket, stage_prefix = self._key(STAGING, staged.token)
         _, final_prefix = self._key(version)
         final_uri = self.version_uri(version)

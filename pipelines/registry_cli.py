@@ -3,8 +3,9 @@
 Wired into the ``churn`` CLI by :func:`add_registry_parser`. Every command reads the same
 settings as the pipeline (``MLFLOW_TRACKING_URI`` etc., embedded SQLite default) and prints a
 table, or JSON with ``--json``. Errors (unreachable MLflow or store, unknown version, bad filter)
-raise ``RuntimeError``/``ValueError`` subclasses naming the endpoint or the argument; the
-``churn`` entry point prints them and exits 2.
+raise :class:`~components.errors.ChurnError` subclasses naming the endpoint or the argument; the
+``churn`` entry point prints them as one line and exits 1. The operations themselves live in
+:mod:`components.registry` (imported per command: mlflow is slow to import).
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import json
 from datetime import datetime, timezone
 
 from components.config import load_settings
+from components.gate import GATE_METRICS
+from components.registry_names import ALIASES, CHAMPION
+
+_LISTED_METRICS = (*GATE_METRICS, "f1")
 
 
 def _json(data) -> None:
@@ -49,7 +54,7 @@ def _tag_pair(text: str) -> tuple[str, str]:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from components.registry_admin import list_versions
+    from components.registry import list_versions
 
     settings = load_settings()
     rows = list_versions(
@@ -63,12 +68,11 @@ def _cmd_list(args: argparse.Namespace) -> int:
         return 0
     print(f"{settings.registered_model} @ {settings.mlflow_tracking_uri}")
     _table(
-        ["version", "created (UTC)", "aliases", "gate", "roc_auc", "pr_auc", "f1", "data hash", "state"],
+        ["version", "created (UTC)", "aliases", "gate", *_LISTED_METRICS, "data hash", "state"],
         [
             [
                 r["version"], _when(r["created"]), ",".join(r["aliases"]) or "-", r["gate"],
-                _fmt(r.get("roc_auc")), _fmt(r.get("pr_auc")), _fmt(r.get("f1")),
-                (r["data_hash"] or "-")[:12], r["state"],
+                *(_fmt(r.get(m)) for m in _LISTED_METRICS), (r["data_hash"] or "-")[:12], r["state"],
             ]
             for r in rows
         ],
@@ -77,7 +81,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
-    from components.registry_admin import show_version
+    from components.registry import show_version
 
     info = show_version(load_settings(), args.version)
     if args.json:
@@ -124,7 +128,7 @@ def _print_events(events: list[dict]) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from components.registry_admin import compare_versions
+    from components.registry import compare_versions
 
     out = compare_versions(load_settings(), args.a, args.b, data_uri=args.data)
     if args.json:
@@ -139,7 +143,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         rows.append([key, _fmt(left), _fmt(right), "" if delta is None else f"{delta:+.4f}"])
     if "rescored" in out:
         re = out["rescored"]
-        for key in ("roc_auc", "pr_auc"):
+        for key in GATE_METRICS:
             left, right = re["a"][key], re["b"][key]
             rows.append([f"{key} on --data", _fmt(left), _fmt(right), f"{right - left:+.4f}"])
         rows.append(["rows scored", str(re["rows"]), str(re["rows"]), re["data"]])
@@ -148,7 +152,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_promote(args: argparse.Namespace) -> int:
-    from components.registry_admin import promote
+    from components.registry import promote
 
     out = promote(load_settings(), args.version, reason=args.reason, alias=args.alias, force=args.force)
     if args.json:
@@ -161,7 +165,7 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
-    from components.registry_admin import rollback
+    from components.registry import rollback
 
     out = rollback(load_settings(), reason=args.reason)
     if args.json:
@@ -172,14 +176,9 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def _cmd_history(args: argparse.Namespace) -> int:
-    from components import audit
-    from components.registry import bounded_mlflow, mlflow_client, mlflow_errors, preflight
+    from components.registry import audit_history
 
-    settings = load_settings()
-    with bounded_mlflow(settings), mlflow_errors(settings, "history"):
-        client = mlflow_client(settings)
-        preflight(client, settings)
-        events = [e.to_dict() for e in audit.history(client, settings.registered_model)]
+    events = audit_history(load_settings())
     if args.json:
         _json(events)
     else:
@@ -216,7 +215,7 @@ def add_registry_parser(subparsers) -> None:
     pro = with_json(sub.add_parser("promote", help="point an alias (default champion) at VERSION"))
     pro.add_argument("version")
     pro.add_argument("--reason", required=True, help="why; recorded in the audit trail")
-    pro.add_argument("--alias", default="champion", choices=("champion", "challenger"))
+    pro.add_argument("--alias", default=CHAMPION, choices=ALIASES)
     pro.add_argument("--force", action="store_true", help="promote even if the quality gate failed")
     pro.set_defaults(func=_cmd_promote)
 

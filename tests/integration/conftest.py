@@ -6,19 +6,56 @@
 
 Fault tests start their own servers (they stop them on purpose). Each test registers under
 its own model name and model-store prefix, so tests do not see each other's versions.
+
+The registry's test models (``good``, ``mediocre``, ``worse``) are session fixtures here, built
+by the real steps (:func:`tests.support.bundles.build_run`: a small, fast logistic regression);
+the embedded-default registry tests (``tests/components/registry``) use the same ones.
 """
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from components.config import load_settings
-from tests.integration.bundles import good_bundle, mediocre_bundle, worse_bundle  # noqa: F401 (fixtures)
 from tests.integration.env import ARTIFACT_BUCKET, server_env
+from tests.support.bundles import TrainedRun, build_run
 from tests.support.mlflow_server import start_mlflow_server
 from tests.support.s3_server import start_s3_server
 
 pytestmark = pytest.mark.integration
+
+
+def _small_run(
+    root, *, seed: int, shuffle_labels: bool = False, test: pd.DataFrame | None = None
+) -> TrainedRun:
+    return build_run(
+        root, model_type="logreg", search_budget=1, cv_folds=2, n_jobs=1, rows=3000, seed=seed,
+        shuffle_labels=shuffle_labels, test=test,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def good(tmp_path_factory) -> TrainedRun:
+    """A decent model: the champion the others are judged against."""
+    return _small_run(tmp_path_factory.mktemp("good"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def mediocre(tmp_path_factory, good) -> TrainedRun:
+    """Decent but below ``good`` on good's test rows (trained on other synthetic rows)."""
+    return _small_run(tmp_path_factory.mktemp("mediocre"), seed=3, test=pd.read_parquet(good.artifacts.test))
+
+
+@pytest.fixture(scope="session")
+def worse(tmp_path_factory, good) -> TrainedRun:
+    """Shuffled labels and a one-candidate search: must fail the gate against ``good``."""
+    return _small_run(
+        tmp_path_factory.mktemp("worse"),
+        seed=1,
+        shuffle_labels=True,
+        test=pd.read_parquet(good.artifacts.test),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from components.bundle import BUNDLE_FILES, bundle_digest
 from components.config import load_settings
-from components.model_store import bundle_digest
-from components.registry import mlflow_client
+from components.registry import connect
 from components.storage import parse_s3
-from tests.integration.bundles import register_bundle
 from tests.integration.env import server_env
+from tests.support.bundles import register_run
 
 pytestmark = pytest.mark.integration
 
@@ -17,14 +17,14 @@ pytestmark = pytest.mark.integration
 def test_pipeline_run_compares_with_the_servers_champion_and_publishes(
     good, s3, mlflow_server, tmp_path, monkeypatch
 ):
+    from components.params import PipelineParams
     from pipelines.local import run_local
-    from pipelines.params import PipelineParams
 
     env = server_env(s3, mlflow_server.url, tmp_path / "home")
     for key, value in env.items():  # kfp.local runs each step in a subprocess: via the environment
         monkeypatch.setenv(key, value)
     settings = load_settings(env)
-    register_bundle(good, settings)  # v1: the champion the pipeline must beat on ITS test split
+    register_run(good, settings)  # v1: the champion the pipeline must beat on ITS test split
 
     summary = run_local(
         PipelineParams(
@@ -38,15 +38,16 @@ def test_pipeline_run_compares_with_the_servers_champion_and_publishes(
     assert compared["champion_version"] == "1" and compared["rows"] == summary["data"]["splits"]["test"]
     assert registry["message"].startswith("Compared against champion v1 re-scored on the same")
 
-    client = mlflow_client(settings)
-    mv = client.get_model_version(settings.registered_model, "2")
-    assert mv.tags["data_hash"] == summary["data"]["data_hash"] != good.data_hash
+    with connect(settings, "read version") as mlflow:
+        mv = mlflow.client.get_model_version(settings.registered_model, "2")
+        run_tags = mlflow.client.get_run(mv.run_id).data.tags
+    assert mv.tags["data_hash"] == summary["data"]["data_hash"] != good.lineage.data_hash
     assert mv.tags["gate_verdict"] == registry["gate"]["verdict"]
-    assert client.get_run(mv.run_id).data.tags["source_uri"] == summary["data"]["source_uri"]
+    assert run_tags["source_uri"] == summary["data"]["source_uri"]
     if registry["gate"]["passed"]:
         assert registry["champion_after"] == "2"
     # the published bundle downloads back from S3 with the registered hash
     loc = parse_s3(mv.tags["bundle_uri"])
-    for name in ("model.onnx", "metadata.json"):
+    for name in BUNDLE_FILES:
         s3.client().fget_object(loc.bucket, f"{loc.key}{name}", str(tmp_path / "dl" / name))
     assert bundle_digest(tmp_path / "dl")[0] == mv.tags["bundle_sha256"]

@@ -6,20 +6,20 @@ import itertools
 import json
 import multiprocessing
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from components import audit
+from components.bundle import BUNDLE_FILES, bundle_digest, read_metadata
 from components.config import load_settings
 from components.gate import GateConfig
-from components.model_store import bundle_digest
-from components.registry import RegistryError, mlflow_client
-from components.registry_admin import list_versions, promote, rollback, show_version
+from components.registry import RegistryError, connect, list_versions, promote, rollback, show_version
+from components.registry.audit import history
 from components.storage import StorageError, parse_s3
-from tests.integration.bundles import register_bundle
 from tests.integration.env import ARTIFACT_BUCKET, server_env
 from tests.integration.workers import register_in_child
+from tests.support.bundles import register_run
 from tests.support.mlflow_server import start_mlflow_server
 from tests.support.s3_server import start_s3_server
 
@@ -27,42 +27,55 @@ pytestmark = pytest.mark.integration
 
 
 def aliases(settings) -> dict[str, str]:
-    found = mlflow_client(settings).get_registered_model(settings.registered_model).aliases
+    with connect(settings, "read aliases") as registry:
+        found = registry.client.get_registered_model(registry.name).aliases
     return {alias: str(version) for alias, version in found.items()}
 
 
 def version_numbers(settings) -> list[str]:
-    found = mlflow_client(settings).search_model_versions(f"name = '{settings.registered_model}'")
+    with connect(settings, "read versions") as registry:
+        found = registry.client.search_model_versions(f"name = '{registry.name}'")
     return sorted((str(v.version) for v in found), key=int)
+
+
+def audit_events(settings):
+    with connect(settings, "read audit trail") as registry:
+        return history(registry)
+
+
+def model_version(settings, version: str):
+    with connect(settings, "read version") as registry:
+        return registry.client.get_model_version(registry.name, version)
 
 
 def download_bundle(s3, uri: str, dest: Path) -> Path:
     """Fetch a published bundle the way a KServe storage initializer would: by its S3 prefix."""
     loc = parse_s3(uri)
-    for name in ("model.onnx", "metadata.json"):
+    for name in BUNDLE_FILES:
         s3.client().fget_object(loc.bucket, f"{loc.key}{name}", str(dest / name))
     return dest
 
 
 def test_pipeline_run_against_mlflow_server_and_s3(good, s3, mlflow_server, settings, tmp_path, monkeypatch):
-    first = register_bundle(good, settings, run_id="pipeline-run-1", kfp_run_id="kfp-0f3a")
+    on_kfp = replace(good, lineage=replace(good.lineage, kfp_run_id="kfp-0f3a"))
+    first = register_run(on_kfp, settings, run_id="pipeline-run-1")
     assert first["version"] == "1" and first["gate"]["passed"]
     assert aliases(settings) == {"champion": "1", "challenger": "1"}
     assert first["bundle_uri"] == f"{settings.model_store_uri}/1/"
 
-    client = mlflow_client(settings)
-    mv = client.get_model_version(settings.registered_model, "1")
+    mv = model_version(settings, "1")
     assert mv.tags["bundle_uri"] == first["bundle_uri"] and mv.tags["registration_state"] == "complete"
-    assert mv.tags["data_hash"] == good.data_hash and mv.tags["pipeline_run_id"] == "pipeline-run-1"
+    assert mv.tags["data_hash"] == good.lineage.data_hash and mv.tags["pipeline_run_id"] == "pipeline-run-1"
     assert mv.tags["kfp_run_id"] == "kfp-0f3a" and len(mv.tags["git_commit"]) == 40
-    run_tags = client.get_run(first["run_id"]).data.tags
-    assert run_tags["kfp_run_id"] == "kfp-0f3a" and run_tags["source_uri"] == "synthetic://test"
+    with connect(settings, "read run") as registry:
+        run_tags = registry.client.get_run(first["run_id"]).data.tags
+    assert run_tags["kfp_run_id"] == "kfp-0f3a" and run_tags["source_uri"] == good.lineage.source_uri
     assert mv.tags["gate_verdict"] == "passed"
 
     # the published bundle downloads back with the registered hash and the registry version
     local = download_bundle(s3, first["bundle_uri"], tmp_path)
     assert bundle_digest(local)[0] == mv.tags["bundle_sha256"]
-    assert json.loads((local / "metadata.json").read_text())["model_version"] == "1"
+    assert read_metadata(local).registry_version == "1"
     # nothing left in staging
     loc = parse_s3(settings.model_store_uri + "/.staging/")
     assert not list(s3.client().list_objects(loc.bucket, prefix=loc.key, recursive=True))
@@ -87,33 +100,30 @@ def test_pipeline_run_against_mlflow_server_and_s3(good, s3, mlflow_server, sett
     assert bundle_digest(served)[0] == mv.tags["bundle_sha256"]
 
     # `make run` a second time: compared against the first champion on the same rows, and says so
-    second = register_bundle(good, settings, run_id="pipeline-run-2")
+    second = register_run(good, settings, run_id="pipeline-run-2")
     assert second["compared_against_champion"]["champion_version"] == "1"
     assert second["message"].startswith("Compared against champion v1 re-scored on the same")
     assert aliases(settings)["champion"] == "2"
 
 
 def test_worse_model_fails_gate_then_promote_and_rollback(good, worse, mediocre, settings):
-    register_bundle(good, settings)  # v1 champion
-    history_before = audit.history(mlflow_client(settings), settings.registered_model)
-    failed = register_bundle(worse, settings)  # v2
+    register_run(good, settings)  # v1 champion
+    history_before = audit_events(settings)
+    failed = register_run(worse, settings)  # v2
     assert failed["gate"]["verdict"] == "failed"
     assert any("vs champion v1" in reason for reason in failed["gate"]["reasons"])
     assert aliases(settings) == {"champion": "1", "challenger": "1"}
-    assert audit.history(mlflow_client(settings), settings.registered_model) == history_before
-    tags = mlflow_client(settings).get_model_version(settings.registered_model, "2").tags
+    assert audit_events(settings) == history_before
+    tags = model_version(settings, "2").tags
     assert tags["gate_verdict"] == "failed" and json.loads(tags["gate_reasons"])
 
-    register_bundle(mediocre, settings, promote=False, gate=_tolerant())  # v3 challenger
+    register_run(mediocre, settings, promote=False, gate=_tolerant())  # v3 challenger
     assert aliases(settings) == {"champion": "1", "challenger": "3"}
     promote(settings, "3", reason="canary healthy for 30 min")
     assert aliases(settings)["champion"] == "3"
     rollback(settings, reason="error budget burn")
     assert aliases(settings)["champion"] == "1"
-    moves = [
-        (e.alias, e.from_version, e.to_version, e.reason)
-        for e in audit.history(mlflow_client(settings), settings.registered_model)
-    ]
+    moves = [(e.alias, e.from_version, e.to_version, e.reason) for e in audit_events(settings)]
     assert moves[-2:] == [
         ("champion", "1", "3", "canary healthy for 30 min"),
         ("champion", "3", "1", "error budget burn"),
@@ -124,8 +134,7 @@ def test_worse_model_fails_gate_then_promote_and_rollback(good, worse, mediocre,
     assert [e["to_version"] for e in show_version(settings, "3")["promotion_history"]] == ["3", "3", "1"]
 
 
-def _tolerant():
-
+def _tolerant() -> GateConfig:
     return GateConfig(max_regression=0.1)
 
 
@@ -137,7 +146,7 @@ def test_object_store_stopped_mid_run_leaves_registry_as_it_was(good, s3, mlflow
             "CHURN_S3_ENDPOINT_URL": store.endpoint,
         }
         settings = load_settings(env)
-        register_bundle(good, settings)  # v1 champion, published to the dedicated store
+        register_run(good, settings)  # v1 champion, published to the dedicated store
         before = (version_numbers(settings), aliases(settings))
 
         def kill_store_once_registered(line: str) -> None:
@@ -145,13 +154,13 @@ def test_object_store_stopped_mid_run_leaves_registry_as_it_was(good, s3, mlflow
                 store.stop(grace_s=0)
 
         with pytest.raises(StorageError, match=store.endpoint.replace(".", r"\.")):
-            register_bundle(good, settings, progress=kill_store_once_registered)
+            register_run(good, settings, progress=kill_store_once_registered)
         assert (version_numbers(settings), aliases(settings)) == before  # the new version was undone
 
         store.start()  # same ports, same data
         half = parse_s3(f"{settings.model_store_uri}/2/")
         assert not list(store.client().list_objects(half.bucket, prefix=half.key, recursive=True))
-        again = register_bundle(good, settings)
+        again = register_run(good, settings)
         assert again["version"] == "3"  # v2 was created and deleted; numbers are never reused
         assert again["compared_against_champion"]["champion_version"] == "1"
         assert aliases(settings) == {"champion": "3", "challenger": "3"}
@@ -167,10 +176,10 @@ def test_mlflow_server_down_gives_clear_error_and_registry_survives_restart(good
     server = start_mlflow_server(tmp_path / "mlflow", f"s3://{ARTIFACT_BUCKET}/down-test", s3_env=s3.env)
     try:
         settings = load_settings(server_env(s3, server.url, tmp_path / "home"))
-        register_bundle(good, settings)  # v1 champion
+        register_run(good, settings)  # v1 champion
         server.stop()
         with pytest.raises(RegistryError, match=f"MLflow tracking server {server.url}: connect failed"):
-            register_bundle(good, settings)
+            register_run(good, settings)
 
         # down in the middle of the run: after its MLflow run was logged, before the version
         server.start()
@@ -180,16 +189,16 @@ def test_mlflow_server_down_gives_clear_error_and_registry_survives_restart(good
                 server.stop()
 
         with pytest.raises(RegistryError, match=f"{server.url}: create model version failed"):
-            register_bundle(good, settings, progress=stop_server_before_version)
+            register_run(good, settings, progress=stop_server_before_version)
 
         server.start()  # same port, same database: everything as it was, audit trail included
         assert version_numbers(settings) == ["1"] and aliases(settings) == {
             "champion": "1",
             "challenger": "1",
         }
-        events = audit.history(mlflow_client(settings), settings.registered_model)
+        events = audit_events(settings)
         assert [(e.alias, e.to_version) for e in events] == [("challenger", "1"), ("champion", "1")]
-        assert register_bundle(good, settings)["champion_after"] == "2"  # re-running succeeds
+        assert register_run(good, settings)["champion_after"] == "2"  # re-running succeeds
     finally:
         server.stop()
 
@@ -204,7 +213,7 @@ def test_two_runs_finishing_at_once_keep_aliases_consistent(good, mediocre, s3, 
     """
     env = server_env(s3, mlflow_server.url, tmp_path / "home")
     settings = load_settings(env)
-    register_bundle(mediocre, settings)  # v1
+    register_run(mediocre, settings)  # v1
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(2), ctx.Queue()
     workers = [
@@ -230,11 +239,7 @@ def test_two_runs_finishing_at_once_keep_aliases_consistent(good, mediocre, s3, 
     assert a["compared_against_champion"]["champion_version"] == "1"
     assert b["compared_against_champion"]["champion_version"] == "1"
     assert aliases(settings)["champion"] == a["version"]
-    champion_moves = [
-        (e.from_version, e.to_version)
-        for e in audit.history(mlflow_client(settings), settings.registered_model)
-        if e.alias == "champion"
-    ]
+    champion_moves = [(e.from_version, e.to_version) for e in audit_events(settings) if e.alias == "champion"]
     for (_, previous_to), (next_from, _) in itertools.pairwise(champion_moves):
         assert next_from == previous_to, champion_moves
     if b["aliases_moved"].get("champion"):  # B won the lock first, then A re-gated against B
@@ -243,25 +248,26 @@ def test_two_runs_finishing_at_once_keep_aliases_consistent(good, mediocre, s3, 
     else:  # A first; B re-gated against A, failed, and left the alias
         assert b["regated_against"]["version"] == a["version"] and "re-gate failed" in b["note"]
         assert champion_moves[-1] == ("1", a["version"])
-        tags = mlflow_client(settings).get_model_version(settings.registered_model, b["version"]).tags
+        tags = model_version(settings, b["version"]).tags
         assert "re-gate failed" in tags["promotion"]
 
 
-def test_real_pipeline_artifacts_register_against_servers(trained_bundle, settings):
+def test_real_pipeline_artifacts_register_against_servers(trained_run, settings):
     """The shared fixture's artifacts (XGBoost, real evaluate, report, profile) as the pipeline has them."""
-    out = register_bundle(trained_bundle, settings, run_id="fixture")
+    out = register_run(trained_run, settings, run_id="fixture")
     assert out["gate"]["passed"], out["gate"]
-    evaluated = json.loads(trained_bundle.metrics_path.read_text())
+    evaluated = json.loads(trained_run.artifacts.evaluation.read_text())
     # the gate's ONNX re-score of the candidate agrees with evaluate's scikit-learn numbers
     assert out["gate"]["candidate"]["roc_auc"] == pytest.approx(evaluated["roc_auc"], abs=1e-5)
-    client = mlflow_client(settings)
-    run = client.get_run(out["run_id"])
+    with connect(settings, "read run") as registry:
+        client = registry.client
+        run = client.get_run(out["run_id"])
+        logged = client.get_logged_model(
+            client.get_model_version(settings.registered_model, "1").source[len("models:/") :]
+        )
+        metadata_file = client.download_artifacts(out["run_id"], "bundle/metadata.json")  # proxied download
     for name in ("roc_auc", "pr_auc", "log_loss", "brier", "threshold", "precision", "recall", "f1"):
         assert run.data.metrics[name] == pytest.approx(evaluated[name])
-    assert run.data.tags["source_uri"] == trained_bundle.source_uri
-    logged = client.get_logged_model(
-        client.get_model_version(settings.registered_model, "1").source[len("models:/") :]
-    )
-    metadata_file = client.download_artifacts(out["run_id"], "bundle/metadata.json")  # proxied download
-    assert json.loads(Path(metadata_file).read_text())["data_hash"] == trained_bundle.data_hash
+    assert run.data.tags["source_uri"] == trained_run.lineage.source_uri
+    assert json.loads(Path(metadata_file).read_text())["data_hash"] == trained_run.lineage.data_hash
     assert logged.source_run_id == out["run_id"]

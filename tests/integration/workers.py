@@ -5,21 +5,21 @@ from __future__ import annotations
 import traceback
 
 
-def register_in_child(env: dict, bundle, run_id: str, barrier, results) -> None:
-    """Register ``bundle`` with promotion; wait at ``barrier`` once the version exists.
+def register_in_child(env: dict, run, run_id: str, barrier, results) -> None:
+    """Register the built ``run`` with promotion; wait at ``barrier`` once the version exists.
 
     The barrier makes both runs finish their gate and registration before either moves an
     alias, so the race on ``champion`` is certain, not a matter of timing luck.
     """
     try:
         from components.config import load_settings
-        from tests.integration.bundles import register_bundle
+        from tests.support.bundles import register_run
 
         def progress(line: str) -> None:
             if "publishing bundle" in line:
                 barrier.wait(timeout=120)
 
-        summary = register_bundle(bundle, load_settings(env), run_id=run_id, progress=progress)
+        summary = register_run(run, load_settings(env), run_id=run_id, progress=progress)
         results.put((run_id, "ok", summary))
     except BaseException:
         results.put((run_id, "error", traceback.format_exc()))
