@@ -56,7 +56,7 @@ def download_bundle(s3, uri: str, dest: Path) -> Path:
     return dest
 
 
-def test_pipeline_run_against_mlflow_server_and_s3(good, s3, mlflow_server, settings, tmp_path, monkeypatch):
+def test_pipeline_run_against_mlflow_server_and_s3(good, s3, settings, tmp_path):
     on_kfp = replace(good, lineage=replace(good.lineage, kfp_run_id="kfp-0f3a"))
     first = register_run(on_kfp, settings, run_id="pipeline-run-1")
     assert first["version"] == "1" and first["gate"]["passed"]
@@ -92,12 +92,10 @@ def test_pipeline_run_against_mlflow_server_and_s3(good, s3, mlflow_server, sett
     )
 
     # the serving helper resolves models:/NAME@champion through MLflow's REST API and our tag
-    from serving.storage import resolve_bundle_dir
+    from serving.storage import local_bundle
 
-    for key, value in server_env(s3, mlflow_server.url, tmp_path, settings.registered_model).items():
-        monkeypatch.setenv(key, value)
-    served = resolve_bundle_dir(f"models:/{settings.registered_model}@champion", tmp_path / "served")
-    assert bundle_digest(served)[0] == mv.tags["bundle_sha256"]
+    with local_bundle(f"models:/{settings.registered_model}@champion", settings) as served:
+        assert bundle_digest(served)[0] == mv.tags["bundle_sha256"]
 
     # `make run` a second time: compared against the first champion on the same rows, and says so
     second = register_run(good, settings, run_id="pipeline-run-2")
