@@ -6,10 +6,11 @@ ONNX Runtime floor, the ratios against the issue's targets, and a per-stage prof
 
     python benchmarks/serving.py [--bundle DIR --rows PARQUET --sklearn JOBLIB] [--seconds 5]
 
-Without ``--bundle`` it trains the real model first (``tests.conftest.train_bundle``: XGBoost on
-synthetic rows, ~15 s). "this server" is ``python -m serving`` with its lean v2 route; "kserve
-generic route" is the same server with ``--no-lean_infer_route`` (the path before the lean route).
-MLServer runs from ``.venv-mlserver`` (created on first use: its pins clash with the project's).
+Without ``--bundle`` it trains the real model first (``tests.support.bundles.build_run``, the test
+suite's run: XGBoost on 4,000 synthetic rows, seed 7, ~15 s). "this server" is ``python -m serving``
+with its lean v2 route; "kserve generic route" is the same server with ``--no-lean_infer_route``
+(the path before the lean route). MLServer runs from ``.venv-mlserver`` (created on first use: its
+pins clash with the project's).
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ from fastapi import FastAPI, Request
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from components.config import load_settings  # noqa: E402
 from components.schema import FEATURES  # noqa: E402
 from serving.bundle import open_bundle  # noqa: E402
 from serving.examples import v2_binary_request, v2_request  # noqa: E402
-from tests.support.model_server import free_port, start_model_server  # noqa: E402
+from tests.support.model_server import start_model_server  # noqa: E402
+from tests.support.server_process import ServerProcess, free_port, http_ok  # noqa: E402
 
 MLSERVER_VENV = ROOT / ".venv-mlserver"
 OURS, OURS_BINARY, GENERIC = "this server (v2 JSON)", "this server (v2 binary)", "kserve generic route"
@@ -146,23 +149,7 @@ def ensure_mlserver_venv() -> Path:
     return binary
 
 
-def wait_http(port: int, path: str, process: subprocess.Popen, log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited:\n{log.read_text()[-3000:]}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", path)
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"not ready on {port}{path}:\n{log.read_text()[-3000:]}")
-
-
-def start_mlserver(sklearn_path: Path, work: Path) -> tuple[subprocess.Popen, int]:
+def start_mlserver(sklearn_path: Path, work: Path) -> tuple[ServerProcess, int]:
     binary = ensure_mlserver_venv()
     model_dir = work / "mlserver" / "churn"
     model_dir.mkdir(parents=True)
@@ -176,10 +163,12 @@ def start_mlserver(sklearn_path: Path, work: Path) -> tuple[subprocess.Popen, in
         json.dumps({"host": "127.0.0.1", "http_port": port, "grpc_port": free_port(),
                     "metrics_port": free_port(), "debug": False})
     )  # fmt: skip
-    log = work / "mlserver.log"
-    process = spawn([str(binary), "start", str(work / "mlserver")], log)
-    wait_http(port, "/v2/models/churn/ready", process, log)
-    return process, port
+    server = ServerProcess("MLServer", work / "mlserver.log")
+    ready = f"http://127.0.0.1:{port}/v2/models/churn/ready"
+    server.launch(
+        [str(binary), "start", str(work / "mlserver")], lambda: http_ok(ready), timeout=90, cwd=ROOT
+    )
+    return server, port
 
 
 def fastapi_app():
@@ -197,32 +186,15 @@ def fastapi_app():
     return app
 
 
-def start_fastapi(sklearn_path: Path, work: Path) -> tuple[subprocess.Popen, int]:
-    port, log = free_port(), work / "fastapi.log"
-    process = spawn(
+def start_fastapi(sklearn_path: Path, work: Path) -> tuple[ServerProcess, int]:
+    port, server = free_port(), ServerProcess("FastAPI baseline", work / "fastapi.log")
+    server.launch(
         [sys.executable, "-m", "uvicorn", "benchmarks.serving:fastapi_app", "--factory", "--host",
          "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"],
-        log, CHURN_SKLEARN_MODEL=str(sklearn_path), PYTHONPATH=str(ROOT),
+        lambda: http_ok(f"http://127.0.0.1:{port}/docs"), timeout=90, cwd=ROOT,
+        env={"CHURN_SKLEARN_MODEL": str(sklearn_path), "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
-    wait_http(port, "/docs", process, log)
-    return process, port
-
-
-def spawn(command: list[str], log: Path, **env: str) -> subprocess.Popen:
-    with open(log, "wb") as out:
-        return subprocess.Popen(
-            command, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, 15)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
+    return server, port
 
 
 # ------------------------------------------------------------------------------------ measure
@@ -294,7 +266,7 @@ def profile_one_request(bundle_dir: Path, one: list[dict], n: int = 3000) -> lis
     from serving.model import ChurnModel
     from serving.validation import by_name
 
-    model = ChurnModel("churn", str(bundle_dir))
+    model = ChurnModel("churn", str(bundle_dir), load_settings())
     model.load()
     raw = orjson.dumps(v2_request(FEATURES, one))
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
@@ -376,41 +348,41 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     if args.bundle is None:
-        from tests.conftest import train_bundle
+        from tests.support.bundles import build_run
 
         print("training the benchmark model (XGBoost bundle) ...", file=sys.stderr, flush=True)
-        made = train_bundle(work / "model")
-        args.bundle, args.rows, args.sklearn = made.bundle_dir, made.test_path, made.sklearn_model_path
+        made = build_run(work / "model").artifacts
+        args.bundle, args.rows, args.sklearn = made.bundle, made.test, made.model
     frame = pd.read_parquet(args.rows)[[f.name for f in FEATURES]]
     many = pd.concat([frame] * (1000 // len(frame) + 1)).head(1000).to_dict("records")
     one = many[:1]
     load_before = os.getloadavg()
 
-    targets, processes, results = [], [], {}
+    targets, servers, results = [], [], {}
     path = "/v2/models/churn/infer"
     v2_json = json_body(lambda r: v2_request(FEATURES, r))
     try:
         ours = start_model_server(args.bundle, work / "ours.log")
-        processes.append(ours.process)
+        servers.append(ours)
         targets.append(Target(OURS, ours.http_port, path, v2_json))
         targets.append(Target(OURS_BINARY, ours.http_port, path, lambda r: v2_binary_request(FEATURES, r)))
         generic = start_model_server(args.bundle, work / "generic.log", extra_args=["--no-lean_infer_route"])
-        processes.append(generic.process)
+        servers.append(generic)
         targets.append(Target(GENERIC, generic.http_port, path, v2_json))
         if not args.skip_mlserver:
-            process, port = start_mlserver(args.sklearn, work)
-            processes.append(process)
+            mlserver, port = start_mlserver(args.sklearn, work)
+            servers.append(mlserver)
             targets.append(Target(MLSERVER, port, path, json_body(mlserver_body)))
-        process, port = start_fastapi(args.sklearn, work)
-        processes.append(process)
+        fastapi, port = start_fastapi(args.sklearn, work)
+        servers.append(fastapi)
         targets.append(Target(FASTAPI, port, "/predict", json_body(lambda r: {"instances": r})))
         for target in targets:
             print(f"measuring {target.name} ...", file=sys.stderr, flush=True)
             results[target.name] = measure(target, one, many, args.seconds)
             print(json.dumps({target.name: results[target.name]}), file=sys.stderr, flush=True)
     finally:
-        for process in processes:
-            stop(process)
+        for server in servers:
+            server.stop()
     results[FLOOR] = in_process_floor(args.bundle, one, many, args.seconds)
     profile = profile_one_request(args.bundle, one)
     report(results, profile, load_before, os.getloadavg())

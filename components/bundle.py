@@ -35,7 +35,9 @@ POSITIVE_COLUMN = 1
 
 # Keys written by earlier releases, read so bundles already in a model store stay servable.
 _LEGACY_KEYS = {"onnx_sha256": "content_sha256"}
-_IGNORED_LEGACY = ("model_version",)
+# Earlier releases wrote ``model_version``: the registry number in a published bundle, a content
+# hash prefix in a run folder. Only the first is an identity this record keeps.
+_LEGACY_VERSION = "model_version"
 
 
 class BundleError(ChurnError, RuntimeError):
@@ -94,7 +96,10 @@ class BundleMetadata:
         """Validate and load; :class:`BundleError` names ``source`` and the bad field."""
         if not isinstance(data, Mapping):
             raise BundleError(f"{source}: must hold a JSON object, got {type(data).__name__}")
-        data = {_LEGACY_KEYS.get(k, k): v for k, v in data.items() if k not in _IGNORED_LEGACY}
+        legacy_version = str(data.get(_LEGACY_VERSION, ""))
+        data = {_LEGACY_KEYS.get(k, k): v for k, v in data.items() if k != _LEGACY_VERSION}
+        if legacy_version.isdigit():
+            data.setdefault("registry_version", legacy_version)
         known = {f.name for f in fields(cls)}
         required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
         missing = [k for k in required if k not in data]

@@ -16,7 +16,8 @@ from kserve import ModelServer, model_server
 from kserve.model_server import app as kserve_app
 from kserve.protocol.dataplane import DataPlane
 
-from serving import fast_route
+from components.config import load_settings
+from serving import fast_route, metadata_route
 from serving.examples import curl_example
 from serving.model import ChurnModel
 from serving.payload_log import PayloadLog
@@ -92,9 +93,11 @@ def load_until_ready(model: ChurnModel, http_port: int, max_wait: float, stop: t
 
 def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
+    settings = load_settings()
     payload_log = (
         PayloadLog(
             args.payload_log_uri,
+            settings,
             args.payload_log_queue,
             args.payload_log_flush_rows,
             args.payload_log_flush_seconds,
@@ -102,7 +105,9 @@ def main(argv: list[str] | None = None) -> None:
         if args.payload_log_uri
         else None
     )
-    model = ChurnModel(args.model_name, args.model_dir, args.max_batch_rows, payload_log, args.ort_threads)
+    model = ChurnModel(
+        args.model_name, args.model_dir, settings, args.max_batch_rows, payload_log, args.ort_threads
+    )
     server = ModelServer(
         http_port=args.http_port,
         grpc_port=args.grpc_port,
@@ -116,6 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.enable_latency_logging:
         for name in ("kserve.trace", "uvicorn.access"):
             logging.getLogger(name).setLevel(logging.WARNING)
+    metadata_route.install(kserve_app, model)
     if args.lean_infer_route:
         fast_route.install(kserve_app, model)
     use_uvloop(args.event_loop)

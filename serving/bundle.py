@@ -1,39 +1,58 @@
-"""A model bundle on local disk: ``model.onnx`` + ``metadata.json``, opened for low-latency scoring."""
+"""A verified model bundle opened for low-latency scoring with ONNX Runtime.
+
+The bundle contract (file names, ``metadata.json`` record, hash check) is
+:mod:`components.bundle`; this module only adds what scoring needs: the session options and the
+opened :class:`Bundle` with the graph checked against the schema.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
+from components import bundle as contract
+from components.bundle import BundleError, BundleMetadata
 from components.schema import Feature
 
-MODEL_FILE = "model.onnx"
-METADATA_FILE = "metadata.json"
-
-
-class BundleError(RuntimeError):
-    """The bundle is missing, corrupt, or does not match the model contract."""
+# Prometheus label value (and payload-log null) for a bundle served straight from a run folder.
+UNREGISTERED = "unregistered"
 
 
 @dataclass(frozen=True)
 class Bundle:
-    """An opened bundle: the ONNX Runtime session plus what the metadata says about it."""
+    """An opened bundle: the ONNX Runtime session plus its verified metadata.
+
+    Identity: ``content_sha256`` is the model anywhere; ``registry_version`` the MLflow version
+    number once published (None in a run folder). ``served_version`` is what v1/v2 responses
+    call ``model_version``: the registry version, else the 12-digit content id.
+    """
 
     session: ort.InferenceSession
-    metadata: dict
+    metadata: BundleMetadata
     features: tuple[Feature, ...]
     probabilities_output: str
     positive_column: int
     threshold: float
 
     @property
-    def model_version(self) -> str:
-        return str(self.metadata["model_version"])
+    def content_id(self) -> str:
+        return self.metadata.content_id
+
+    @property
+    def registry_version(self) -> str | None:
+        return self.metadata.registry_version
+
+    @property
+    def served_version(self) -> str:
+        return self.registry_version or self.content_id
+
+    @property
+    def registry_label(self) -> str:
+        """``registry_version`` as a Prometheus label value (never empty: empty means "absent")."""
+        return self.registry_version or UNREGISTERED
 
     def score(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """P(churn) per row, float32, shape (N,)."""
@@ -69,41 +88,24 @@ def _features_from_schema(schema: dict) -> tuple[Feature, ...]:
 
 
 def open_bundle(directory: str | Path, intra_op_threads: int = 1) -> Bundle:
-    """Open and check a bundle directory; raise :class:`BundleError` with the reason if unusable."""
-    directory = Path(directory)
-    model_path, metadata_path = directory / MODEL_FILE, directory / METADATA_FILE
-    for path in (model_path, metadata_path):
-        if not path.is_file():
-            raise BundleError(f"{path} does not exist")
-    try:
-        metadata = json.loads(metadata_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise BundleError(f"{metadata_path} is not valid JSON: {exc}") from exc
-    missing = [
-        k for k in ("model_name", "model_version", "schema", "outputs", "threshold") if k not in metadata
-    ]
-    if missing:
-        raise BundleError(f"{metadata_path} lacks keys {missing}")
-    blob = model_path.read_bytes()
-    expected = metadata.get("onnx_sha256")
-    if expected and hashlib.sha256(blob).hexdigest() != expected:
-        raise BundleError(
-            f"{model_path} does not match onnx_sha256 in metadata.json (corrupt or replaced file)"
-        )
+    """Verify (:func:`components.bundle.verify`) and open a bundle; :class:`BundleError` says why not."""
+    metadata = contract.verify(Path(directory))
+    model_path = Path(directory) / contract.MODEL_FILE
     try:
         session = ort.InferenceSession(
-            blob, sess_options=session_options(intra_op_threads), providers=["CPUExecutionProvider"]
+            str(model_path),
+            sess_options=session_options(intra_op_threads),
+            providers=["CPUExecutionProvider"],
         )
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
         raise BundleError(f"ONNX Runtime cannot load {model_path}: {exc}") from exc
 
-    features = _features_from_schema(metadata["schema"])
+    features = _features_from_schema(metadata.schema)
     graph_inputs = {i.name: i.type for i in session.get_inputs()}
     wanted = {f.name: "tensor(string)" if f.is_categorical else "tensor(float)" for f in features}
     if graph_inputs != wanted:
         raise BundleError(f"ONNX inputs {graph_inputs} do not match the schema's features {wanted}")
-    outputs = metadata["outputs"]
-    probabilities = outputs.get("probabilities", "probabilities")
+    probabilities = metadata.outputs.probabilities
     if probabilities not in {o.name for o in session.get_outputs()}:
         raise BundleError(f"ONNX graph has no output {probabilities!r}")
     return Bundle(
@@ -111,6 +113,6 @@ def open_bundle(directory: str | Path, intra_op_threads: int = 1) -> Bundle:
         metadata=metadata,
         features=features,
         probabilities_output=probabilities,
-        positive_column=int(outputs.get("positive_column", 1)),
-        threshold=float(metadata["threshold"]),
+        positive_column=metadata.outputs.positive_column,
+        threshold=metadata.threshold,
     )

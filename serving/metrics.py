@@ -1,6 +1,9 @@
 """Prometheus metrics of the churn predictor (kserve's own latency histograms sit beside them).
 
-All live in the default registry, which kserve serves on ``/metrics``.
+All live in the default registry, which kserve serves on ``/metrics``. Per-version series carry
+the model's two identities as separate labels, so neither changes meaning with where the bundle
+came from: ``content_id`` (12 hex digits of the ONNX graph's sha256) and ``registry_version``
+(the MLflow version number, ``unregistered`` for a bundle served from a run folder).
 """
 
 from __future__ import annotations
@@ -12,18 +15,19 @@ import numpy as np
 from prometheus_client import REGISTRY, Counter, Gauge
 from prometheus_client.core import HistogramMetricFamily
 
+VERSION_LABELS = ("model_name", "content_id", "registry_version")
+
 REQUESTS = Counter(
     "churn_requests", "Inference requests by model version and outcome (ok, invalid, error)",
-    ["model_name", "model_version", "outcome"],
+    [*VERSION_LABELS, "outcome"],
 )  # fmt: skip
 ROWS = Counter(
-    "churn_rows", "Rows scored or rejected, by model version and outcome",
-    ["model_name", "model_version", "outcome"],
-)  # fmt: skip
+    "churn_rows", "Rows scored or rejected, by model version and outcome", [*VERSION_LABELS, "outcome"]
+)
 POSITIVES = Counter(
     "churn_positive_predictions",
     "Rows predicted to churn at the model's threshold (positive rate: divide by churn_rows_total ok)",
-    ["model_name", "model_version"],
+    VERSION_LABELS,
 )
 VALIDATION_ERRORS = Counter(
     "churn_validation_errors", "Rejected requests by validation reason", ["model_name", "reason"]
@@ -33,12 +37,12 @@ UNKNOWN_CATEGORIES = Counter(
     ["model_name", "feature"],
 )  # fmt: skip
 MODEL_LOAD_SECONDS = Gauge(
-    "churn_model_load_seconds", "Seconds the last successful model load took", ["model_name", "model_version"]
+    "churn_model_load_seconds", "Seconds the last successful model load took", VERSION_LABELS
 )
 MODEL_LOAD_FAILURES = Counter("churn_model_load_failures", "Failed model load attempts", ["model_name"])
 MODEL_INFO = Gauge(
     "churn_model_info", "1 for the loaded model version (labels describe it)",
-    ["model_name", "model_version", "model_type", "onnx_sha256", "threshold"],
+    [*VERSION_LABELS, "content_sha256", "model_type", "threshold"],
 )  # fmt: skip
 MODEL_READY = Gauge("churn_model_ready", "1 while a model is loaded and serving", ["model_name"])
 PAYLOAD_LOG_ROWS = Counter("churn_payload_log_rows", "Rows written to the payload log")
@@ -66,14 +70,14 @@ class ScoreHistogram:
         self._bounds = np.asarray(buckets, dtype=np.float64)
         self._bounds_list = list(buckets)
         self._lock = threading.Lock()
-        self._series: dict[tuple[str, str], list] = {}
+        self._series: dict[tuple[str, ...], list] = {}
 
-    def observe(self, model_name: str, model_version: str, scores: np.ndarray) -> None:
-        """Add a batch of scores in [0, 1]."""
+    def observe(self, labels: tuple[str, ...], scores: np.ndarray) -> None:
+        """Add a batch of scores in [0, 1] to the series of ``labels`` (values of ``VERSION_LABELS``)."""
         if len(scores) <= SMALL_BATCH:  # bisect beats numpy's per-call overhead (~9 µs) on a few rows
             values = scores.tolist()
             with self._lock:
-                counts, total = self._series_for(model_name, model_version)
+                counts, total = self._series_for(labels)
                 for value in values:
                     counts[bisect.bisect_left(self._bounds_list, value)] += 1
                 total[0] += sum(values)
@@ -83,20 +87,19 @@ class ScoreHistogram:
         )
         total = float(scores.sum(dtype=np.float64))
         with self._lock:
-            series = self._series_for(model_name, model_version)
+            series = self._series_for(labels)
             series[0] += counts
             series[1][0] += total
 
-    def _series_for(self, model_name: str, model_version: str) -> list:
+    def _series_for(self, labels: tuple[str, ...]) -> list:
         """``[bucket counts (numpy), [sum]]`` of one series; call under the lock."""
-        key = (model_name, model_version)
-        if key not in self._series:
-            self._series[key] = [np.zeros(len(self._bounds) + 1, np.int64), [0.0]]
-        return self._series[key]
+        if labels not in self._series:
+            self._series[labels] = [np.zeros(len(self._bounds) + 1, np.int64), [0.0]]
+        return self._series[labels]
 
     def collect(self):
         family = HistogramMetricFamily(
-            self.name, "Predicted churn probability per scored row", labels=["model_name", "model_version"]
+            self.name, "Predicted churn probability per scored row", labels=list(VERSION_LABELS)
         )
         with self._lock:
             snapshot = [(k, v[0].copy(), v[1][0]) for k, v in self._series.items()]
@@ -113,18 +116,21 @@ REGISTRY.register(SCORES)
 
 
 class VersionSeries:
-    """The request-path series of one model version, labelled once at load (``labels()`` costs ~2 µs)."""
+    """The request-path series of one model version, labelled once at load (``labels()`` costs ~2 µs).
 
-    def __init__(self, model_name: str, model_version: str):
-        self.model_name, self.model_version = model_name, model_version
+    ``labels`` are the values of ``VERSION_LABELS``: model name, content id, registry version.
+    """
+
+    def __init__(self, labels: tuple[str, str, str]):
+        self.labels = labels
         self.ok_requests, self.invalid_requests, self.error_requests = (
-            REQUESTS.labels(model_name, model_version, outcome) for outcome in ("ok", "invalid", "error")
+            REQUESTS.labels(*labels, outcome) for outcome in ("ok", "invalid", "error")
         )
-        self.ok_rows, self.error_rows = (ROWS.labels(model_name, model_version, o) for o in ("ok", "error"))
-        self.positives = POSITIVES.labels(model_name, model_version)
+        self.ok_rows, self.error_rows = (ROWS.labels(*labels, o) for o in ("ok", "error"))
+        self.positives = POSITIVES.labels(*labels)
 
     def scored(self, scores: np.ndarray, churn: np.ndarray) -> None:
         self.ok_requests.inc()
         self.ok_rows.inc(len(scores))
         self.positives.inc(int(np.count_nonzero(churn)))
-        SCORES.observe(self.model_name, self.model_version, scores)
+        SCORES.observe(self.labels, scores)

@@ -14,10 +14,11 @@ from kserve.errors import InferenceError, ModelNotReady
 from kserve.logging import logger
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
+from components.config import Settings
 from serving import metrics
 from serving.bundle import Bundle, open_bundle
 from serving.payload_log import Entry, PayloadLog
-from serving.storage import resolve_bundle_dir
+from serving.storage import local_bundle
 from serving.validation import Batch, Column, RequestError, Validator, by_name
 
 OUTPUT_TYPES = [
@@ -27,7 +28,7 @@ OUTPUT_TYPES = [
 
 
 class Scored(NamedTuple):
-    """A scored batch: the model version that scored it, the request id, P(churn) and the decision."""
+    """A scored batch: the served version (``Bundle.served_version``), request id, P(churn), decision."""
 
     version: str
     request_id: str
@@ -55,12 +56,14 @@ class ChurnModel(Model):
         self,
         name: str,
         model_dir: str,
+        settings: Settings,
         max_batch_rows: int = 10_000,
         payload_log: PayloadLog | None = None,
         intra_op_threads: int = 1,
     ):
         super().__init__(name)
         self.model_dir = model_dir
+        self.settings = settings
         self.max_batch_rows = max_batch_rows
         self.payload_log = payload_log
         self.intra_op_threads = intra_op_threads
@@ -80,8 +83,8 @@ class ChurnModel(Model):
         try:
             started = time.perf_counter()
             try:
-                directory = resolve_bundle_dir(self.model_dir)
-                bundle = open_bundle(directory, self.intra_op_threads)
+                with local_bundle(self.model_dir, self.settings) as directory:
+                    bundle = open_bundle(directory, self.intra_op_threads)
                 validator = Validator(bundle.features, self.max_batch_rows)
                 bundle.score(validator.columns(_warmup_columns(bundle)).feeds)  # first run allocates
             except Exception as exc:
@@ -89,21 +92,22 @@ class ChurnModel(Model):
                 metrics.MODEL_LOAD_FAILURES.labels(self.name).inc()
                 return False
             seconds = time.perf_counter() - started
-            self._state = (bundle, validator, metrics.VersionSeries(self.name, bundle.model_version))
+            labels = (self.name, bundle.content_id, bundle.registry_label)
+            self._state = (bundle, validator, metrics.VersionSeries(labels))
             meta = bundle.metadata
             metrics.MODEL_INFO.clear()
             metrics.MODEL_INFO.labels(
-                self.name, bundle.model_version, str(meta.get("model_type", "")),
-                str(meta.get("onnx_sha256", "")), f"{bundle.threshold:g}",
-            ).set(1)  # fmt: skip
-            metrics.MODEL_LOAD_SECONDS.labels(self.name, bundle.model_version).set(seconds)
+                *labels, meta.content_sha256, meta.model_type, f"{bundle.threshold:g}"
+            ).set(1)
+            metrics.MODEL_LOAD_SECONDS.labels(*labels).set(seconds)
             metrics.MODEL_READY.labels(self.name).set(1)
             self.ready = True
             logger.info(
-                "model %r version %s loaded from %s in %.3f s",
+                "model %r (content %s, registry version %s) loaded from %s in %.3f s",
                 self.name,
-                bundle.model_version,
-                directory,
+                bundle.content_id,
+                bundle.registry_label,
+                self.model_dir,
                 seconds,
             )
             return True
@@ -118,6 +122,18 @@ class ChurnModel(Model):
 
     def get_output_types(self) -> list[dict]:
         return OUTPUT_TYPES if self.bundle is not None else []
+
+    def identity(self) -> dict[str, str | None]:
+        """The loaded model's identities (``GET /v2/models/{name}`` ``parameters``); {} while loading."""
+        bundle = self.bundle
+        if bundle is None:
+            return {}
+        return {
+            "model_version": bundle.served_version,
+            "content_sha256": bundle.metadata.content_sha256,
+            "registry_version": bundle.registry_version,
+            "registered_model": bundle.metadata.registered_model,
+        }
 
     def predict(self, payload: InferRequest | dict, headers: dict[str, str] | None = None):
         """Validate, score, record; answer v2 with an ``InferResponse`` and v1 with ``predictions``.
@@ -166,7 +182,7 @@ class ChurnModel(Model):
         if state is None:
             raise ModelNotReady(self.name)
         bundle, validator, series = state
-        version = bundle.model_version
+        version = bundle.served_version
         try:
             batch = validate(validator)
         except RequestError as exc:
@@ -186,7 +202,17 @@ class ChurnModel(Model):
         request_id = request_id or uuid.uuid4().hex
         if self.payload_log is not None:
             self.payload_log.log(
-                Entry(time.time(), request_id, self.name, version, batch.feeds, scores, churn)
+                Entry(
+                    time.time(),
+                    request_id,
+                    self.name,
+                    version,
+                    bundle.metadata.content_sha256,
+                    bundle.registry_version,
+                    batch.feeds,
+                    scores,
+                    churn,
+                )
             )
         return Scored(version, request_id, batch.rows, scores, churn)
 

@@ -22,6 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from kserve.logging import logger
 
+from components.config import Settings
+from components.storage import is_s3, parse_s3, s3_client
 from serving.metrics import PAYLOAD_LOG_DROPPED, PAYLOAD_LOG_ROWS
 
 
@@ -32,7 +34,9 @@ class Entry:
     timestamp: float
     request_id: str
     model_name: str
-    model_version: str
+    model_version: str  # as in the response: the registry version, else the content id
+    content_sha256: str
+    registry_version: str | None  # None: served from a run folder (a null in the Parquet column)
     feeds: dict[str, np.ndarray]
     scores: np.ndarray
     labels: np.ndarray
@@ -52,13 +56,10 @@ class _LocalSink:
 
 
 class _S3Sink:
-    def __init__(self, uri: str):
-        from components.config import load_settings
-        from components.storage import parse_s3, s3_client
-
+    def __init__(self, uri: str, settings: Settings):
         location = parse_s3(uri)
         self.bucket, self.prefix = location.bucket, location.key.strip("/")
-        self.client = s3_client(load_settings())
+        self.client = s3_client(settings)
 
     def write(self, name: str, table: pa.Table) -> str:
         buffer = io.BytesIO()
@@ -72,10 +73,15 @@ class PayloadLog:
     """Bounded queue + background Parquet writer. ``log`` never blocks."""
 
     def __init__(
-        self, uri: str, max_queue: int = 1024, flush_rows: int = 10_000, flush_seconds: float = 10.0
+        self,
+        uri: str,
+        settings: Settings,
+        max_queue: int = 1024,
+        flush_rows: int = 10_000,
+        flush_seconds: float = 10.0,
     ):
         self.uri = uri
-        self.sink = _S3Sink(uri) if uri.startswith("s3://") else _LocalSink(uri)
+        self.sink = _S3Sink(uri, settings) if is_s3(uri) else _LocalSink(uri)
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self._queue: queue.Queue[Entry | None] = queue.Queue(maxsize=max_queue)
@@ -134,7 +140,7 @@ class PayloadLog:
 
 
 def to_table(entries: list[Entry]) -> pa.Table:
-    """One row per served row: timestamp, request id, model, every feature, score and decision."""
+    """One row per served row: timestamp, request id, model identity, every feature, score and decision."""
     repeat = [len(e.scores) for e in entries]
     columns: dict[str, pa.Array] = {
         "timestamp": pa.array(
@@ -144,6 +150,10 @@ def to_table(entries: list[Entry]) -> pa.Table:
         "request_id": pa.array(np.repeat([e.request_id for e in entries], repeat)),
         "model_name": pa.array(np.repeat([e.model_name for e in entries], repeat)),
         "model_version": pa.array(np.repeat([e.model_version for e in entries], repeat)),
+        "content_sha256": pa.array(np.repeat([e.content_sha256 for e in entries], repeat)),
+        "registry_version": pa.array(
+            np.repeat(np.array([e.registry_version for e in entries], dtype=object), repeat), pa.string()
+        ),
     }
     for name in entries[0].feeds:
         columns[name] = pa.array(np.concatenate([e.feeds[name].reshape(-1) for e in entries]))

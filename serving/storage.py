@@ -1,9 +1,9 @@
-"""Resolve a model location to a local bundle directory.
+"""Resolve a model location to a local bundle folder for the time it takes to open it.
 
-Accepted: a local path (or ``file://``), ``s3://bucket/prefix`` (MinIO or S3, settings from
-``components.config``), and ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION`` through the
-MLflow REST API (the version's ``bundle_uri`` tag says where the bundle was published), so the
-serving image needs no mlflow package.
+Accepted: a local path (or ``file://``), ``s3://bucket/prefix`` (MinIO or S3, through
+``components.storage``'s bounded client), and ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``
+through the MLflow REST API (the version's ``bundle_uri`` tag says where the bundle was
+published), so the serving image needs no mlflow package.
 """
 
 from __future__ import annotations
@@ -13,33 +13,31 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from components.config import load_settings
-from components.storage import parse_s3, s3_client
-from serving.bundle import METADATA_FILE, MODEL_FILE, BundleError
+from components.bundle import BUNDLE_FILES, BundleError
+from components.config import Settings
+from components.registry_names import TAG_BUNDLE_URI, is_model_uri, parse_model_uri
+from components.storage import is_s3, parse_s3, s3_client
 
-BUNDLE_URI_TAG = "bundle_uri"
 
-
-def _download_s3(uri: str, target: Path) -> Path:
+def _download_s3(uri: str, target: Path, settings: Settings) -> None:
     from minio.error import S3Error
 
     location = parse_s3(uri)
     bucket, prefix = location.bucket, location.key.strip("/")
-    client = s3_client(load_settings())
-    target.mkdir(parents=True, exist_ok=True)
-    for name in (MODEL_FILE, METADATA_FILE):
+    client = s3_client(settings)
+    for name in BUNDLE_FILES:
         key = f"{prefix}/{name}" if prefix else name
         try:
             client.fget_object(bucket, key, str(target / name))
         except S3Error as exc:
             raise BundleError(f"cannot fetch s3://{bucket}/{key}: {exc.code}") from exc
-    return target
 
 
-def _mlflow_get(path: str, params: dict[str, str]) -> dict:
-    settings = load_settings()
+def _mlflow_get(path: str, params: dict[str, str], settings: Settings) -> dict:
     base = settings.mlflow_tracking_uri.rstrip("/")
     if not base.startswith(("http://", "https://")):
         raise BundleError(
@@ -56,28 +54,35 @@ def _mlflow_get(path: str, params: dict[str, str]) -> dict:
         raise BundleError(f"cannot reach MLflow at {url}: {exc}") from exc
 
 
-def resolve_registry_uri(uri: str) -> str:
+def resolve_registry_uri(uri: str, settings: Settings) -> str:
     """``models:/NAME@ALIAS`` or ``models:/NAME/VERSION`` -> the version's ``bundle_uri`` tag."""
-    spec = uri.removeprefix("models:/")
-    if "@" in spec:
-        name, alias = spec.split("@", 1)
-        body = _mlflow_get("registered-models/alias", {"name": name, "alias": alias})
+    try:
+        ref = parse_model_uri(uri)
+    except ValueError as exc:
+        raise BundleError(str(exc)) from exc
+    if ref.alias is not None:
+        body = _mlflow_get("registered-models/alias", {"name": ref.name, "alias": ref.alias}, settings)
     else:
-        name, _, version = spec.partition("/")
-        body = _mlflow_get("model-versions/get", {"name": name, "version": version})
+        body = _mlflow_get("model-versions/get", {"name": ref.name, "version": ref.version}, settings)
     tags = {t["key"]: t["value"] for t in body.get("model_version", {}).get("tags", [])}
-    if BUNDLE_URI_TAG not in tags:
-        raise BundleError(f"{uri}: the model version has no '{BUNDLE_URI_TAG}' tag")
-    return tags[BUNDLE_URI_TAG]
+    if TAG_BUNDLE_URI not in tags:
+        raise BundleError(f"{uri}: the model version has no '{TAG_BUNDLE_URI}' tag")
+    return tags[TAG_BUNDLE_URI]
 
 
-def resolve_bundle_dir(uri: str, cache_dir: str | Path | None = None) -> Path:
-    """Return a local directory holding ``model.onnx`` and ``metadata.json`` for ``uri``."""
-    if uri.startswith("models:/"):
-        return resolve_bundle_dir(resolve_registry_uri(uri), cache_dir)
-    if uri.startswith("s3://"):
-        target = Path(cache_dir) if cache_dir else Path(tempfile.mkdtemp(prefix="churn-bundle-"))
-        return _download_s3(uri, target)
-    if uri.startswith("file://"):
-        return Path(urllib.parse.urlparse(uri).path)
-    return Path(uri)
+@contextmanager
+def local_bundle(uri: str, settings: Settings, scratch_dir: str | Path | None = None) -> Iterator[Path]:
+    """A local folder holding the bundle at ``uri`` for the duration of the ``with`` block.
+
+    A remote bundle is downloaded into a fresh folder under ``scratch_dir`` (default: the system
+    temp folder) that is removed when the block ends: ONNX Runtime holds the graph in memory
+    once the session is built, so a server reloading from s3:// keeps no copies on disk.
+    """
+    if is_model_uri(uri):
+        uri = resolve_registry_uri(uri, settings)
+    if not is_s3(uri):
+        yield Path(urllib.parse.urlparse(uri).path) if uri.startswith("file://") else Path(uri)
+        return
+    with tempfile.TemporaryDirectory(prefix="churn-bundle-", dir=scratch_dir) as target:
+        _download_s3(uri, Path(target), settings)
+        yield Path(target)

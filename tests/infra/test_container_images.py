@@ -55,3 +55,10 @@ def test_pinned_base_and_non_root(dockerfile):
             )
     users = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
     assert users and users[-1] not in {"root", "0"}, "the final stage must switch to a non-root USER"
+
+
+def test_serving_image_installs_the_serving_extra_without_copied_ranges():
+    """pyproject.toml's ``serving`` extra is the one list of the image's packages."""
+    text = (REPO / "serving" / "Dockerfile").read_text()
+    assert "['optional-dependencies']['serving']" in text and "pip install --no-cache-dir -r" in text
+    assert not re.search(r"[\w-]+\s*(>=|<=|==|~=|<|>)\s*\d", text), "a version range copied into the image"

@@ -6,33 +6,33 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from components import schema
+from components import bundle, schema
+from components.config import load_settings
 from components.export import onnx_predict_proba
 from serving.examples import v2_request
+from serving.storage import local_bundle
+from tests.integration.env import server_env
+from tests.support.bundles import register_run
 from tests.support.model_server import start_model_server
 
 
 @pytest.fixture(scope="module")
-def registered(trained_bundle, s3, mlflow_server, tmp_path_factory):
-    """The shared fixture's model registered and promoted on the real MLflow server + S3 store."""
-    from components.config import load_settings
-    from tests.integration.bundles import register_bundle
-    from tests.integration.env import server_env
-
+def registered(trained_run, s3, mlflow_server, tmp_path_factory):
+    """The suite's trained run registered and promoted on the real MLflow server + S3 store."""
     env = server_env(s3, mlflow_server.url, tmp_path_factory.mktemp("home"))
-    summary = register_bundle(trained_bundle, load_settings(env), run_id="serving-test")
+    summary = register_run(trained_run, load_settings(env), run_id="serving-test")
     assert summary["champion_after"] == summary["version"]
     return env, summary
 
 
 @pytest.mark.parametrize("source", ["models_alias", "s3_bundle"])
-def test_server_loads_the_champion_and_scores_like_onnx(registered, trained_bundle, source, tmp_path):
+def test_server_loads_the_champion_and_scores_like_onnx(registered, trained_run, source, tmp_path):
     env, summary = registered
     model_dir = {
         "models_alias": f"models:/{env['CHURN_REGISTERED_MODEL']}@champion",
         "s3_bundle": summary["bundle_uri"],
     }[source]
-    rows = pd.read_parquet(trained_bundle.test_path).head(25)
+    rows = pd.read_parquet(trained_run.artifacts.test).head(25)
     server = start_model_server(model_dir, tmp_path / "server.log", env=env)
     try:
         answer = server.post(
@@ -40,10 +40,33 @@ def test_server_loads_the_champion_and_scores_like_onnx(registered, trained_bund
         )
         assert answer.status_code == 200, answer.text
         body = answer.json()
+        identity = server.get("/v2/models/churn").json()["parameters"]
+        metrics = server.get("/metrics").text
     finally:
         server.stop()
-    # The published bundle carries the registry's version number, and the response names it.
+    # A published bundle carries its registry version: responses name it, metrics label it.
+    content = bundle.verify(trained_run.artifacts.bundle)
     assert body["model_version"] == summary["version"]
+    assert identity["registry_version"] == summary["version"]
+    assert identity["content_sha256"] == content.content_sha256
+    rows_ok = [line for line in metrics.splitlines() if line.startswith("churn_rows_total{")]
+    labels = (f'content_id="{content.content_id}"', f'registry_version="{summary["version"]}"')
+    assert any(all(label in line for label in labels) for line in rows_ok), rows_ok
     outputs = {o["name"]: o["data"] for o in body["outputs"]}
-    expected = onnx_predict_proba(trained_bundle.bundle_dir / "model.onnx", rows)
+    expected = onnx_predict_proba(trained_run.artifacts.bundle / bundle.MODEL_FILE, rows)
     assert max(abs(a - b) for a, b in zip(outputs["churn_probability"], expected, strict=True)) <= 1e-6
+
+
+def test_s3_downloads_leave_nothing_behind(registered, tmp_path):
+    """Each load from s3:// downloads into a fresh scratch folder that is gone once the load is done."""
+    env, summary = registered
+    settings, scratch = load_settings(env), tmp_path / "scratch"
+    scratch.mkdir()
+    for _ in range(3):  # a server reloading keeps no copies
+        with local_bundle(summary["bundle_uri"], settings, scratch) as directory:
+            assert directory.parent == scratch
+            assert bundle.verify(directory).registry_version == summary["version"]
+        assert list(scratch.iterdir()) == []
+    with local_bundle(f"models:/{env['CHURN_REGISTERED_MODEL']}@champion", settings, scratch) as directory:
+        assert bundle.bundle_digest(directory)[0] == summary["bundle_sha256"]
+    assert list(scratch.iterdir()) == []

@@ -11,18 +11,18 @@ import pytest
 from components.schema import FEATURES
 from serving.examples import example_row, v2_binary_request, v2_request
 from serving.fast_route import from_binary, split_strings
-from tests.serving.test_server import BAD, _body, _edit, outputs
 from tests.support.model_server import start_model_server
+from tests.support.v2_requests import BAD, body, edit, outputs
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def generic(serving_bundle, tmp_path_factory):
+def generic(bundle_dir, tmp_path_factory):
     """The same server with the lean route off: every request goes through kserve's own route."""
     work = tmp_path_factory.mktemp("serving-generic")
     srv = start_model_server(
-        serving_bundle.bundle_dir, work / "server.log",
+        bundle_dir, work / "server.log",
         extra_args=["--max_batch_rows", "50", "--no-lean_infer_route"],
     )  # fmt: skip
     yield srv
@@ -36,8 +36,8 @@ def counter(server, prefix: str) -> float:
 
 
 def test_same_answer_as_kserve_generic_route(server, generic, test_rows):
-    body = v2_request(FEATURES, test_rows.to_dict("records"), "same-1")
-    lean, slow = (srv.post("/v2/models/churn/infer", json=body) for srv in (server, generic))
+    request = v2_request(FEATURES, test_rows.to_dict("records"), "same-1")
+    lean, slow = (srv.post("/v2/models/churn/infer", json=request) for srv in (server, generic))
     assert lean.status_code == slow.status_code == 200
     assert lean.json() == slow.json()  # field for field, value for value, id included
     assert lean.headers["content-type"] == slow.headers["content-type"] == "application/json"
@@ -45,15 +45,15 @@ def test_same_answer_as_kserve_generic_route(server, generic, test_rows):
 
 def test_x_request_id_header_is_the_id_when_the_body_has_none(server, generic):
     for srv in (server, generic):
-        response = srv.post("/v2/models/churn/infer", json=_body(1), headers={"x-request-id": "hdr-7"})
+        response = srv.post("/v2/models/churn/infer", json=body(1), headers={"x-request-id": "hdr-7"})
         assert response.json()["id"] == "hdr-7"
 
 
 @pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
 def test_same_errors_as_kserve_generic_route(server, generic, case):
     make, _ = BAD[case]
-    body = make(copy.deepcopy(_body()))
-    lean, slow = (srv.post("/v2/models/churn/infer", json=body) for srv in (server, generic))
+    request = make(copy.deepcopy(body()))
+    lean, slow = (srv.post("/v2/models/churn/infer", json=request) for srv in (server, generic))
     assert (lean.status_code, lean.json()) == (slow.status_code, slow.json())
 
 
@@ -67,22 +67,22 @@ ODD = {  # (input, changes, status class both routes answer)
 @pytest.mark.parametrize("case", list(ODD), ids=list(ODD))
 def test_odd_bodies_get_the_same_status_on_both_routes(server, generic, case):
     name, changes, status_class = ODD[case]
-    body = _edit(name, **changes)(_body())
+    request = edit(name, **changes)(body())
     for srv in (server, generic):
-        response = srv.post("/v2/models/churn/infer", json=body)
+        response = srv.post("/v2/models/churn/infer", json=request)
         assert response.status_code // 100 == status_class, (srv is server, response.text)
 
 
 def test_duplicate_input_is_refused(server):
-    body = _body()
-    body["inputs"].append(copy.deepcopy(body["inputs"][0]))
-    response = server.post("/v2/models/churn/infer", json=body)
+    request = body()
+    request["inputs"].append(copy.deepcopy(request["inputs"][0]))
+    response = server.post("/v2/models/churn/infer", json=request)
     assert response.status_code == 400 and "given more than once" in response.json()["error"]
 
 
 def test_binary_extension_matches_onnx(server, test_rows, onnx_probabilities):
-    body, headers = v2_binary_request(FEATURES, test_rows.to_dict("records"), "bin-1")
-    response = server.post("/v2/models/churn/infer", data=body, headers=headers)
+    payload, headers = v2_binary_request(FEATURES, test_rows.to_dict("records"), "bin-1")
+    response = server.post("/v2/models/churn/infer", data=payload, headers=headers)
     assert response.status_code == 200, response.text
     answer = response.json()
     assert answer["id"] == "bin-1"
@@ -91,15 +91,15 @@ def test_binary_extension_matches_onnx(server, test_rows, onnx_probabilities):
 
 def test_binary_extension_is_validated(server):
     row = {**example_row(FEATURES), "tenure": 500.0}
-    body, headers = v2_binary_request(FEATURES, [row])
-    response = server.post("/v2/models/churn/infer", data=body, headers=headers)
+    payload, headers = v2_binary_request(FEATURES, [row])
+    response = server.post("/v2/models/churn/infer", data=payload, headers=headers)
     assert response.status_code == 400 and "tenure" in response.json()["error"]
 
 
 def test_requests_the_lean_route_leaves_to_kserve_still_work(server, test_rows, onnx_probabilities):
-    body = v2_request(FEATURES, test_rows.to_dict("records"))
-    body["outputs"] = [{"name": "churn_probability"}]  # requested outputs: kserve's route
-    answer = server.post("/v2/models/churn/infer", json=body).json()
+    request = v2_request(FEATURES, test_rows.to_dict("records"))
+    request["outputs"] = [{"name": "churn_probability"}]  # requested outputs: kserve's route
+    answer = server.post("/v2/models/churn/infer", json=request).json()
     assert [o["name"] for o in answer["outputs"]] == ["churn_probability"]
     np.testing.assert_allclose(answer["outputs"][0]["data"], onnx_probabilities, atol=1e-6)
     broken = server.post("/v2/models/churn/infer", data=b"{not json", headers={"Content-Type": "text/json"})
@@ -108,11 +108,11 @@ def test_requests_the_lean_route_leaves_to_kserve_still_work(server, test_rows, 
 
 def test_lean_route_keeps_kserve_and_churn_metrics(server):
     before_kserve = counter(server, 'request_predict_seconds_count{model_name="churn"}')
-    before_ours = counter(server, 'churn_rows_total{model_name="churn",model_version=')
+    before_ours = counter(server, "churn_rows_total{content_id=")
     for _ in range(3):
-        assert server.post("/v2/models/churn/infer", json=_body(2)).ok
+        assert server.post("/v2/models/churn/infer", json=body(2)).ok
     assert counter(server, 'request_predict_seconds_count{model_name="churn"}') == before_kserve + 3
-    assert counter(server, 'churn_rows_total{model_name="churn",model_version=') >= before_ours + 6
+    assert counter(server, "churn_rows_total{content_id=") >= before_ours + 6
 
 
 def test_binary_decoding_rejects_malformed_tensors():
@@ -124,11 +124,11 @@ def test_binary_decoding_rejects_malformed_tensors():
     assert from_binary(b"\x01", "BOOL") is None
 
 
-def test_latency_logging_flag_logs_lean_requests(serving_bundle, tmp_path):
+def test_latency_logging_flag_logs_lean_requests(bundle_dir, tmp_path):
     log = tmp_path / "server.log"
-    srv = start_model_server(serving_bundle.bundle_dir, log, extra_args=["--enable_latency_logging", "true"])
+    srv = start_model_server(bundle_dir, log, extra_args=["--enable_latency_logging", "true"])
     try:
-        assert srv.post("/v2/models/churn/infer", json=_body(1) | {"id": "lat-1"}).ok
+        assert srv.post("/v2/models/churn/infer", json=body(1) | {"id": "lat-1"}).ok
         deadline = time.monotonic() + 10
         while "requestId: lat-1, preprocess_ms:" not in srv.log() and time.monotonic() < deadline:
             time.sleep(0.1)

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from components.config import load_settings
 from serving.metrics import PAYLOAD_LOG_DROPPED
 from serving.payload_log import Entry, PayloadLog
 
@@ -18,11 +19,11 @@ def _entry(rows: int) -> Entry:
         "tenure": np.ones((rows, 1), np.float32),
     }
     scores = np.linspace(0, 1, rows, dtype=np.float32)
-    return Entry(time.time(), "r", "churn", "7", feeds, scores, scores >= 0.5)
+    return Entry(time.time(), "r", "churn", "7", "0" * 64, "7", feeds, scores, scores >= 0.5)
 
 
 def test_full_queue_drops_and_counts_without_blocking(tmp_path):
-    log = PayloadLog(str(tmp_path), max_queue=2, flush_rows=1, flush_seconds=60)
+    log = PayloadLog(str(tmp_path), load_settings(), max_queue=2, flush_rows=1, flush_seconds=60)
     release = threading.Event()
     real_write = log.sink.write
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import time
+from dataclasses import replace
 
 import pytest
 
+from components import bundle as contract
 from components.schema import FEATURES
 from serving.examples import example_row, v2_request
 from tests.support.model_server import start_model_server
@@ -16,15 +17,18 @@ from tests.support.model_server import start_model_server
 pytestmark = pytest.mark.integration
 
 
-def test_corrupt_model_is_not_ready_then_recovers(serving_bundle, tmp_path):
+def _replace_model(bundle, onnx_bytes: bytes) -> None:
+    """Swap ``model.onnx`` and record its hash, so the load gets past the checksum to ONNX Runtime."""
+    (bundle / contract.MODEL_FILE).write_bytes(onnx_bytes)
+    metadata = replace(contract.read_metadata(bundle), content_sha256=hashlib.sha256(onnx_bytes).hexdigest())
+    contract.write_metadata(bundle, metadata)
+
+
+def test_corrupt_model_is_not_ready_then_recovers(bundle_dir, tmp_path):
     bundle = tmp_path / "bundle"
-    shutil.copytree(serving_bundle.bundle_dir, bundle)
-    good = (bundle / "model.onnx").read_bytes()
-    garbage = b"this is not an onnx graph"
-    (bundle / "model.onnx").write_bytes(garbage)
-    meta = json.loads((bundle / "metadata.json").read_text())
-    meta["onnx_sha256"] = hashlib.sha256(garbage).hexdigest()  # get past the checksum to ONNX Runtime itself
-    (bundle / "metadata.json").write_text(json.dumps(meta))
+    shutil.copytree(bundle_dir, bundle)
+    good = (bundle / contract.MODEL_FILE).read_bytes()
+    _replace_model(bundle, b"this is not an onnx graph")
 
     server = start_model_server(bundle, tmp_path / "server.log", wait="live")
     try:
@@ -39,11 +43,22 @@ def test_corrupt_model_is_not_ready_then_recovers(serving_bundle, tmp_path):
         assert server.process.poll() is None
 
         # Fix the bundle in place: the next retry loads it.
-        (bundle / "model.onnx").write_bytes(good)
-        meta["onnx_sha256"] = hashlib.sha256(good).hexdigest()
-        (bundle / "metadata.json").write_text(json.dumps(meta))
+        _replace_model(bundle, good)
         server.wait_ready(timeout=30)
         assert server.get("/v2/health/ready").ok
+    finally:
+        server.stop()
+
+
+def test_replaced_model_file_fails_the_hash_check(bundle_dir, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(bundle_dir, bundle)
+    (bundle / contract.MODEL_FILE).write_bytes(b"not the graph metadata.json names")
+    server = start_model_server(bundle, tmp_path / "server.log", wait="live")
+    try:
+        time.sleep(1.0)
+        assert server.get("/v2/models/churn/ready").status_code == 503
+        assert "corrupt or replaced file" in server.log()
     finally:
         server.stop()
 
@@ -54,6 +69,6 @@ def test_missing_bundle_is_not_ready(tmp_path):
         assert server.get("/v2/health/ready").status_code == 503
         assert server.get("/v2/models/churn/ready").status_code == 503
         time.sleep(0.5)
-        assert "does not exist" in server.log()
+        assert f"missing {contract.MODEL_FILE}" in server.log()
     finally:
         server.stop()

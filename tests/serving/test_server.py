@@ -14,18 +14,15 @@ from kserve.protocol.infer_type import InferInput, InferRequest
 
 from components.schema import FEATURES
 from serving.examples import example_row, v2_request
+from tests.support.v2_requests import BAD, body, outputs
 
 pytestmark = pytest.mark.integration
 
 
-def infer(server, body) -> dict:
-    response = server.post(f"/v2/models/{server.model_name}/infer", json=body)
+def infer(server, request) -> dict:
+    response = server.post(f"/v2/models/{server.model_name}/infer", json=request)
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def outputs(answer: dict) -> dict:
-    return {o["name"]: o for o in answer["outputs"]}
 
 
 def kserve_request(rows: pd.DataFrame, binary: bool) -> InferRequest:
@@ -45,8 +42,10 @@ def test_v2_rest_matches_onnx_and_names_the_version(server, test_rows, onnx_prob
     assert out["churn_probability"]["datatype"] == "FP32"
     assert out["churn"]["datatype"] == "BOOL"
     np.testing.assert_allclose(out["churn_probability"]["data"], onnx_probabilities, atol=1e-6)
-    assert out["churn"]["data"] == (onnx_probabilities >= metadata["threshold"]).tolist()
-    assert answer["model_version"] == metadata["model_version"]
+    assert out["churn"]["data"] == (onnx_probabilities >= metadata.threshold).tolist()
+    # A run-folder bundle has no registry version: responses name its content id instead.
+    assert metadata.registry_version is None
+    assert answer["model_version"] == metadata.content_id
     assert answer["id"]  # generated when the request has none
 
 
@@ -88,14 +87,20 @@ def test_v1_instances(server, test_rows, onnx_probabilities, metadata):
     response = server.post("/v1/models/churn:predict", json={"instances": test_rows.to_dict("records")})
     assert response.status_code == 200, response.text
     answer = response.json()
-    assert answer["model_version"] == metadata["model_version"]
+    assert answer["model_version"] == metadata.content_id
     np.testing.assert_allclose(
         [p["churn_probability"] for p in answer["predictions"]], onnx_probabilities, atol=1e-6
     )
 
 
-def test_metadata_lists_every_input(server):
+def test_metadata_lists_every_input_and_both_identities(server, metadata):
     meta = server.get("/v2/models/churn").json()
+    assert meta["parameters"] == {
+        "model_version": metadata.content_id,
+        "content_sha256": metadata.content_sha256,
+        "registry_version": None,
+        "registered_model": None,
+    }
     assert [(i["name"], i["datatype"], i["shape"]) for i in meta["inputs"]] == [
         (f.name, f.v2_datatype, [-1, 1]) for f in FEATURES
     ]
@@ -104,48 +109,13 @@ def test_metadata_lists_every_input(server):
     assert server.get("/v2/models/churn/ready").json()["ready"] is True
 
 
-def _body(rows: int = 2) -> dict:
-    return v2_request(FEATURES, [example_row(FEATURES)] * rows)
-
-
-def _edit(name: str, **changes):
-    def edit(body):
-        for item in body["inputs"]:
-            if item["name"] == name:
-                item.update(changes)
-        return body
-
-    return edit
-
-
-BAD = {
-    "unknown input": (
-        lambda b: {**b, "inputs": [*b["inputs"], {**b["inputs"][0], "name": "shoe_size"}]},
-        "shoe_size",
-    ),
-    "missing input": (lambda b: {**b, "inputs": [i for i in b["inputs"] if i["name"] != "tenure"]}, "tenure"),
-    "wrong datatype": (_edit("Contract", datatype="FP32", data=[1.0, 2.0]), "Contract"),
-    "numeric as BYTES": (_edit("tenure", datatype="BYTES", data=["12", "13"]), "tenure"),
-    "different lengths": (_edit("MonthlyCharges", shape=[3, 1], data=[1.0, 2.0, 3.0]), "MonthlyCharges"),
-    "shape mismatch": (_edit("MonthlyCharges", shape=[2, 1], data=[1.0]), "MonthlyCharges"),
-    "NaN": (_edit("TotalCharges", data=[1.0, "NaN"]), "TotalCharges"),
-    "infinite": (_edit("TotalCharges", data=["inf", 1.0]), "TotalCharges"),
-    "above maximum": (_edit("tenure", data=[12.0, 500.0]), "tenure"),
-    "negative": (_edit("MonthlyCharges", data=[-5.0, 10.0]), "MonthlyCharges"),
-    "not a whole number": (_edit("SeniorCitizen", data=[0.5, 1.0]), "SeniorCitizen"),
-    "category not a string": (_edit("gender", data=[1, 2], datatype="BYTES"), "gender"),
-    "text in numeric": (_edit("tenure", data=["a lot", 1.0]), "tenure"),
-    "oversized batch": (lambda b: _body(51), "51 rows"),
-}
-
-
 @pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
 def test_bad_input_is_refused_and_server_keeps_serving(server, case):
     make, expected = BAD[case]
-    response = server.post("/v2/models/churn/infer", json=make(copy.deepcopy(_body())))
+    response = server.post("/v2/models/churn/infer", json=make(copy.deepcopy(body())))
     assert 400 <= response.status_code < 500, response.text
     assert expected in response.json()["error"]
-    assert outputs(infer(server, _body(1)))["churn_probability"]["shape"] == [1]
+    assert outputs(infer(server, body(1)))["churn_probability"]["shape"] == [1]
 
 
 def test_bad_v1_record_names_the_field(server):
@@ -189,13 +159,18 @@ def test_unknown_category_is_scored_and_counted(server):
     assert unknown_total() == before + 2
 
 
-def test_metrics_are_exposed(server):
-    infer(server, _body(3))
+def test_metrics_are_exposed_with_both_identities(server, metadata):
+    infer(server, body(3))
     text = server.get("/metrics").text
+    # Both identities label every per-version series (the exposition sorts labels by name).
+    version = (
+        f'content_id="{metadata.content_id}",model_name="churn",outcome="ok",registry_version="unregistered"'
+    )
     for name in (
         "request_predict_seconds_bucket",  # kserve's own
-        'churn_requests_total{model_name="churn"',
-        'churn_rows_total{model_name="churn"',
+        "churn_requests_total{" + version,
+        "churn_rows_total{" + version,
+        f'content_sha256="{metadata.content_sha256}"',  # on churn_model_info
         "churn_prediction_score_bucket",
         "churn_positive_predictions_total",
         "churn_validation_errors_total",
@@ -205,7 +180,7 @@ def test_metrics_are_exposed(server):
         assert name in text, name
 
 
-def test_payload_log_writes_served_rows(server, test_rows, onnx_probabilities):
+def test_payload_log_writes_served_rows(server, test_rows, onnx_probabilities, metadata):
     infer(server, v2_request(FEATURES, test_rows.to_dict("records"), "payload-check"))
     deadline, logged = time.monotonic() + 20, pd.DataFrame()
     while time.monotonic() < deadline:
@@ -217,8 +192,9 @@ def test_payload_log_writes_served_rows(server, test_rows, onnx_probabilities):
                 break
         time.sleep(0.3)
     assert len(logged) == len(test_rows)
-    assert {f.name for f in FEATURES} | {"timestamp", "churn_probability", "churn", "model_version"} <= set(
-        logged
-    )
+    identity = {"model_version", "content_sha256", "registry_version"}
+    assert {f.name for f in FEATURES} | {"timestamp", "churn_probability", "churn"} | identity <= set(logged)
+    assert logged.content_sha256.unique().tolist() == [metadata.content_sha256]
+    assert logged.registry_version.isna().all()
     np.testing.assert_allclose(logged.churn_probability.to_numpy(), onnx_probabilities, atol=1e-6)
     assert logged.Contract.tolist() == test_rows.Contract.tolist()

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
-from tests.support.model_server import free_port
-from tests.support.process_group import stop_group
+from tests.support.server_process import ServerProcess, free_port, http_ok
 
 
 def prometheus_binary() -> str | None:
@@ -19,13 +16,12 @@ def prometheus_binary() -> str | None:
     return shutil.which("prometheus")
 
 
-@dataclass
 class Prometheus:
     """A running Prometheus on 127.0.0.1."""
 
-    process: subprocess.Popen
-    port: int
-    log_path: Path
+    def __init__(self, workdir: Path):
+        self.server = ServerProcess("prometheus", workdir / "prometheus.log")
+        self.port = free_port()
 
     @property
     def url(self) -> str:
@@ -46,12 +42,10 @@ class Prometheus:
             if result:
                 return result
             time.sleep(0.5)
-        raise TimeoutError(
-            f"no result for {promql!r} after {timeout} s:\n{self.log_path.read_text()[-3000:]}"
-        )
+        raise TimeoutError(f"no result for {promql!r} after {timeout} s:\n{self.server.log()[-3000:]}")
 
     def stop(self) -> None:
-        stop_group(self.process, grace_s=10)
+        self.server.stop(grace_s=10)
 
 
 def start_prometheus(
@@ -68,24 +62,8 @@ def start_prometheus(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
         f"scrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: [{quoted}]\n"
     )
-    port = free_port()
-    log_path = workdir / "prometheus.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    server = Prometheus(process, port, log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{server.url}/-/ready", timeout=2).ok:
-                return server
-        except requests.ConnectionError:
-            pass
-        if process.poll() is not None:
-            break
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"Prometheus did not become ready:\n{log_path.read_text()[-3000:]}")
+    prometheus = Prometheus(workdir)
+    command = [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
+               f"--web.listen-address=127.0.0.1:{prometheus.port}"]  # fmt: skip
+    prometheus.server.launch(command, lambda: http_ok(f"{prometheus.url}/-/ready"), timeout=timeout)
+    return prometheus

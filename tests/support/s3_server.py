@@ -12,17 +12,15 @@ the gRPC unix sockets SeaweedFS leaves in the system temp folder whatever TMPDIR
 from __future__ import annotations
 
 import glob
+import io
 import json
 import os
-import subprocess
 import sysconfig
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.model_server import free_port
-from tests.support.process_group import stop_group
+from tests.support.server_process import ServerProcess, free_port
 
 ACCESS_KEY = "churn-test"
 SECRET_KEY = "churn-test-secret-key"
@@ -41,7 +39,14 @@ class SeaweedS3:
 
     root: Path
     ports: dict[str, int] = field(default_factory=dict)
-    process: subprocess.Popen | None = None
+    server: ServerProcess = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.server = ServerProcess("SeaweedFS S3", self.root / "weed.log")
+
+    @property
+    def process(self):
+        return self.server.process
 
     @property
     def endpoint(self) -> str:
@@ -58,12 +63,8 @@ class SeaweedS3:
             "AWS_REGION": "us-east-1",
         }
 
-    @property
-    def log_path(self) -> Path:
-        return self.root / "weed.log"
-
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return self.server.log()
 
     def client(self):
         from minio import Minio
@@ -108,41 +109,18 @@ class SeaweedS3:
             "-master.electionTimeout=1s",
             "-volume.minFreeSpace=1GiB", "-volume.preStopSeconds=0",
         ]  # fmt: skip
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                args,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "TMPDIR": str(self.root / "tmp")},
-                start_new_session=True,
-            )
-        try:
-            self._wait_ready(timeout)
-        except Exception:
-            self.stop()
-            raise
+        self.server.launch(
+            args, self._round_trip, timeout=timeout, grace_s=3.0, env={"TMPDIR": str(self.root / "tmp")}
+        )
         return self
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _round_trip(self) -> bool:
         """Ready = an S3 round trip works (bucket create + put + get), not merely a port open."""
-        import io
-
-        deadline = time.monotonic() + timeout
-        last: Exception | None = None
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"weed exited with {self.process.returncode}:\n{self.log()[-4000:]}")
-            try:
-                client = self.client()
-                if not client.bucket_exists("readiness"):
-                    client.make_bucket("readiness")
-                client.put_object("readiness", "probe", io.BytesIO(b"ok"), 2)
-                if client.get_object("readiness", "probe").read() == b"ok":
-                    return
-            except Exception as exc:  # not up yet: connection refused, 503 while volumes grow...
-                last = exc
-            time.sleep(0.2)
-        raise TimeoutError(f"SeaweedFS S3 not ready after {timeout} s ({last}):\n{self.log()[-4000:]}")
+        client = self.client()
+        if not client.bucket_exists("readiness"):
+            client.make_bucket("readiness")
+        client.put_object("readiness", "probe", io.BytesIO(b"ok"), 2)
+        return client.get_object("readiness", "probe").read() == b"ok"
 
     def stop(self, grace_s: float = 3.0) -> None:
         """SIGTERM the process group, SIGKILL if it lingers, then remove its leftover sockets.
@@ -150,8 +128,7 @@ class SeaweedS3:
         ``weed`` often hangs in its graceful gRPC shutdown for >15 s, hence the short grace;
         ``grace_s=0`` is an abrupt kill (a crashed store).
         """
-        stop_group(self.process, grace_s)
-        self.process = None
+        self.server.stop(grace_s)
         for port in self.ports.values():
             for sock in glob.glob(os.path.join(tempfile.gettempdir(), f"seaweedfs-*-grpc-{port}.sock")):
                 Path(sock).unlink(missing_ok=True)

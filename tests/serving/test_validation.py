@@ -1,0 +1,152 @@
+"""Validator: the vectorised all-good path and the row-by-row path agree (property-based).
+
+``Validator.columns`` tries ``_all_good`` (a whole matrix at a time) and falls back to
+``_one_by_one``, which names the first problem. The fast path may only say "not sure": whenever
+it accepts a request, the row-by-row path must accept it too and build the very same feeds; and
+on well-formed requests it must accept (or the server silently loses its fast path).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from components.schema import FEATURES
+from serving.validation import NUMERIC_DATATYPES, Batch, Column, RequestError, Validator
+
+MAX_ROWS = 6
+VALIDATOR = Validator(FEATURES, MAX_ROWS)
+CATEGORICAL = [f for f in FEATURES if f.is_categorical]
+NUMERIC = [f for f in FEATURES if not f.is_categorical]
+PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def numeric_value(feature):
+    """A value in range: whole for integer features."""
+    if feature.integer:
+        return st.integers(int(feature.minimum), int(feature.maximum)).map(float)
+    return st.floats(feature.minimum, feature.maximum, allow_nan=False, width=32)
+
+
+def packed(values: list, datatype: str | None, shape: str, container: str) -> Column:
+    """One input as a client may send it: flat, nested [[v], ...] or numpy; with or without shape."""
+    n = len(values)
+    if container == "nested":
+        data = [[v] for v in values]
+    elif container == "numpy":
+        data = np.array(values, dtype=object if datatype in (None, "BYTES") else np.float64)
+    else:
+        data = list(values)
+    return Column(data, datatype, {"none": None, "flat": [n], "column": [n, 1]}[shape])
+
+
+@st.composite
+def valid_columns(draw, rows=None) -> dict[str, Column]:
+    n = draw(rows if rows is not None else st.integers(1, MAX_ROWS))
+    shape = st.sampled_from(["none", "flat", "column"])
+    container = st.sampled_from(["flat", "nested", "numpy"])
+    columns = {}
+    for f in CATEGORICAL:
+        values = draw(st.lists(st.sampled_from(f.categories), min_size=n, max_size=n))
+        columns[f.name] = packed(values, "BYTES", draw(shape), draw(container))
+    for f in NUMERIC:
+        values = draw(st.lists(numeric_value(f), min_size=n, max_size=n))
+        datatype = draw(st.sampled_from(sorted(NUMERIC_DATATYPES)))
+        columns[f.name] = packed(values, datatype, draw(shape), draw(container))
+    return columns
+
+
+def bad_value(feature):
+    """A value the schema refuses for ``feature`` (or, for categoricals, one it only counts)."""
+    if feature.is_categorical:
+        return st.sampled_from(["Martian", "", feature.categories[0].lower(), b"Male", 3, None, 1.5, ("x",)])
+    lo, hi = feature.minimum, feature.maximum
+    values = [math.nan, math.inf, -math.inf, lo - 1, hi + 1, "12", None, True, b"1"]
+    if feature.integer:
+        values.append(lo + 0.5)
+    return st.sampled_from(values)
+
+
+@st.composite
+def spoiled_columns(draw) -> dict[str, Column]:
+    """A valid request with one input spoiled: a bad value, datatype, length, shape or no datatype."""
+    columns = draw(valid_columns())
+    feature = draw(st.sampled_from(draw(st.sampled_from([CATEGORICAL, NUMERIC]))))
+    column = columns[feature.name]
+    values = list(np.asarray(column.values, dtype=object).reshape(-1))
+    how = draw(
+        st.sampled_from(["value", "value", "value", "datatype", "length", "shape", "untyped", "empty"])
+    )
+    datatype, shape = column.datatype, column.shape
+    if how == "value":
+        values[draw(st.integers(0, len(values) - 1))] = draw(bad_value(feature))
+    elif how == "datatype":
+        datatype = draw(st.sampled_from(["FP32", "INT64", "BOOL", "BYTES", "STRING"]))
+    elif how == "length":
+        values = values + values[:1]
+        shape = None
+    elif how == "shape":
+        shape = [len(values) + draw(st.integers(1, 3)), 1]
+    elif how == "untyped":  # v1 records carry no datatype: only the row-by-row path takes them
+        datatype = None
+    else:
+        values, shape = [], None
+    columns[feature.name] = Column(values, datatype, shape)
+    return columns
+
+
+def assert_same_batch(fast: Batch, slow: Batch) -> None:
+    assert fast.rows == slow.rows
+    assert fast.unknown_categories == slow.unknown_categories
+    assert fast.feeds.keys() == slow.feeds.keys()
+    for name, array in fast.feeds.items():
+        other = slow.feeds[name]
+        assert array.dtype == other.dtype and array.shape == other.shape == (fast.rows, 1), name
+        assert array.tolist() == other.tolist(), name
+
+
+def agree(columns: dict[str, Column]) -> Batch | None:
+    """The property: if the fast path accepts, the slow path accepts with the same batch."""
+    fast = VALIDATOR._all_good(columns)
+    try:
+        slow = VALIDATOR._one_by_one(columns)
+    except RequestError:
+        slow = None
+    if fast is not None:
+        assert slow is not None, "the fast path accepted what the row-by-row path refuses"
+        assert_same_batch(fast, slow)
+    return fast
+
+
+@PROPERTY
+@given(valid_columns())
+def test_well_formed_requests_take_the_fast_path_and_match_row_by_row(columns):
+    assert agree(columns) is not None
+
+
+@PROPERTY
+@given(spoiled_columns())
+def test_spoiled_requests_get_the_row_by_row_answer_whichever_path_runs(columns):
+    """The fast path never accepts what row by row refuses; the answer (batch or error) is row by row's."""
+    agree(columns)
+    try:
+        expected = VALIDATOR._one_by_one(columns)
+    except RequestError as exc:
+        with pytest.raises(RequestError) as error:
+            VALIDATOR.columns(columns)
+        assert (error.value.label, str(error.value)) == (exc.label, str(exc))
+        return
+    assert_same_batch(VALIDATOR.columns(columns), expected)
+
+
+@settings(PROPERTY, max_examples=30)
+@given(valid_columns(rows=st.just(MAX_ROWS + 1)))
+def test_oversized_batches_are_refused_on_both_paths(columns):
+    assert VALIDATOR._all_good(columns) is None
+    with pytest.raises(RequestError) as error:
+        VALIDATOR.columns(columns)
+    assert error.value.label == "batch_too_large"
