@@ -31,9 +31,3 @@ def trained_run(tmp_path_factory):
     from tests.support.bundles import build_run
 
     return build_run(tmp_path_factory.mktemp("trained"))
-
-
-@pytest.fixture(scope="session")
-def trained_bundle(trained_run):
-    """Transitional alias of ``trained_run`` while other test packages switch over; to be removed."""
-    return trained_run
