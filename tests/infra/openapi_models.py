@@ -68,7 +68,7 @@ def model_for(manifest: dict) -> str | None:
     group_version = manifest["apiVersion"]
     version = group_version.split("/")[-1]
     group = group_version.split("/")[0] if "/" in group_version else "core"
-    prefix = {"core": "V1", "networking.k8s.io": "V1", "policy": "V1"}.get(group)
+    prefix = {"core": "V1", "apps": "V1", "networking.k8s.io": "V1", "policy": "V1"}.get(group)
     if group == "serving.kserve.io":
         prefix = version.capitalize()
     if prefix is None:

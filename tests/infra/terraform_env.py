@@ -67,6 +67,10 @@ def prepare(source: Path, workdir: Path, mirror: Path | None) -> tuple[Path, dic
     copy = workdir / "terraform"
     # symlinks=True keeps envs/<env>/*.tf -> ../common/*.tf pointing inside the copy.
     shutil.copytree(source, copy, symlinks=True, ignore=shutil.ignore_patterns(".terraform", "*.tfstate*"))
+    # The environment roots read the repository's one versions file (platform/versions.yaml).
+    versions = source.parent / "platform" / "versions.yaml"
+    (workdir / "platform").mkdir()
+    shutil.copy2(versions, workdir / "platform" / versions.name)
     cache = workdir / "plugin-cache"
     cache.mkdir()
     config = workdir / "terraform.rc"

@@ -14,6 +14,9 @@ from tests.infra import openapi_models
 from tests.infra.tools import REPO, explain, require_tool, run
 
 MANIFESTS = REPO / "manifests"
+PLATFORM_VERSIONS = yaml.safe_load((REPO / "platform" / "versions.yaml").read_text())
+# API groups every Kubernetes API server serves; any other group must be a CRD someone installs.
+BUILT_IN_GROUPS = {"", "apps", "batch", "networking.k8s.io", "policy", "rbac.authorization.k8s.io"}
 OVERLAYS = sorted(p.parent for p in (MANIFESTS / "overlays").glob("*/kustomization.yaml"))
 IDS = [p.name for p in OVERLAYS]
 SERVING_ARGS = [
@@ -73,7 +76,7 @@ def test_objects_match_the_kserve_and_kubernetes_models(overlay):
             continue
         checked.add(doc["kind"])
         assert openapi_models.errors(doc, model) == [], f"{doc['kind']}/{doc['metadata']['name']}"
-    assert {"InferenceService", "ServingRuntime", "ServiceAccount", "NetworkPolicy"} <= checked
+    assert {"InferenceService", "ServingRuntime", "ServiceAccount", "NetworkPolicy", "Deployment"} <= checked
 
 
 def test_the_model_check_catches_a_misplaced_field():
@@ -173,3 +176,101 @@ def test_overlay_keys_are_what_terraform_outputs():
     output_keys = set(re.findall(r'"([A-Z_]+)=\$\{', terraform_text("modules", "platform", "outputs.tf")))
     for overlay in OVERLAYS:
         assert set(read_env(overlay / "platform.env")) == output_keys, overlay.name
+
+
+def api_group(doc: dict) -> str:
+    return doc["apiVersion"].rpartition("/")[0]
+
+
+def bootstrap_crds() -> set[str]:
+    """`Kind.group` of every custom resource the bootstrap installs (or EKS itself serves)."""
+    kinds = set(PLATFORM_VERSIONS["eks"]["crds"])
+    return kinds | {kind for c in PLATFORM_VERSIONS["components"] for kind in c.get("crds", [])}
+
+
+def bootstrap_namespaces() -> set[str]:
+    return {"default", "kube-system"} | {c["namespace"] for c in PLATFORM_VERSIONS["components"]}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=IDS)
+def test_every_kind_is_built_in_or_installed_by_the_bootstrap(overlay):
+    """`kubectl apply -k` on a fresh cluster fails on a kind whose CRD nothing installed."""
+    crds = bootstrap_crds()
+    for doc in build(overlay):
+        if api_group(doc) not in BUILT_IN_GROUPS:
+            assert f"{doc['kind']}.{api_group(doc)}" in crds, f"{doc['kind']} ({doc['apiVersion']}): no CRD"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=IDS)
+def test_every_namespace_is_created_by_the_overlay_or_the_bootstrap(overlay):
+    docs = build(overlay)
+    created = {d["metadata"]["name"] for d in docs if d["kind"] == "Namespace"} | bootstrap_namespaces()
+    used = {d["metadata"]["namespace"] for d in docs if "namespace" in d["metadata"]}
+    for policy in (d for d in docs if d["kind"] == "NetworkPolicy"):
+        for rule in policy["spec"].get("ingress", []) + policy["spec"].get("egress", []):
+            for peer in rule.get("from", []) + rule.get("to", []):
+                used |= {v for k, v in peer.get("namespaceSelector", {}).get("matchLabels", {}).items()}
+    assert used <= created, f"namespaces nothing creates: {used - created}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=IDS)
+def test_release_names_an_image_tag_make_images_pushes(overlay):
+    """`make images` pushes <version>-<12-hex git sha> (immutable in ECR); a bare version never exists."""
+    release = read_env(overlay / "release.env")
+    assert re.fullmatch(r"\d+\.\d+\.\d+-[0-9a-f]{12}", release["SERVING_IMAGE_TAG"]), release
+    text = run(
+        ["make", "-n", "-f", "Makefile", "-f", "platform/platform.mk", "release-env", f"ENV={overlay.name}"],
+        cwd=REPO,
+    )
+    assert text.returncode == 0, explain(text)
+    assert re.search(r"SERVING_IMAGE_TAG=\d+\.\d+\.\d+-[0-9a-f]{12}", text.stdout), text.stdout
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=IDS)
+def test_network_policies_let_knative_and_prometheus_in(overlay):
+    """With enforcement on, Knative's autoscaler must reach queue-proxy's 9090 and Prometheus
+    (in the namespace the bootstrap installs it into) the metrics ports."""
+    prometheus_ns = next(c for c in PLATFORM_VERSIONS["components"] if c["name"] == "kube-prometheus-stack")
+    knative_ns = next(c for c in PLATFORM_VERSIONS["components"] if c["name"] == "knative-serving")
+    rules = one(build(overlay), "NetworkPolicy", "churn-predictor")["spec"]["ingress"]
+
+    def allowed(namespace: str) -> set[int]:
+        return {
+            port["port"]
+            for rule in rules
+            for peer in rule["from"]
+            if peer.get("namespaceSelector", {}).get("matchLabels")
+            == {"kubernetes.io/metadata.name": namespace}
+            for port in rule["ports"]
+        }
+
+    assert {8012, 9090} <= allowed(knative_ns["namespace"])
+    assert {8080, 9091} <= allowed(prometheus_ns["namespace"])
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=IDS)
+def test_mlflow_server_runs_on_rds_and_s3_with_its_own_security_group(overlay):
+    platform, release = read_env(overlay / "platform.env"), read_env(overlay / "release.env")
+    docs = build(overlay)
+    deployment = one(docs, "Deployment", "mlflow-server")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert pod["serviceAccountName"] == "mlflow-server"
+    assert container["image"] == f"{platform['MLFLOW_IMAGE']}:{release['MLFLOW_IMAGE_TAG']}"
+    secret_ref = env["MLFLOW_BACKEND_STORE_URI"]["valueFrom"]["secretKeyRef"]
+    assert secret_ref == {"name": "mlflow-backend-store", "key": "MLFLOW_BACKEND_STORE_URI"}
+    prefix = re.search(
+        r'variable "mlflow_artifact_prefix".*?default\s*=\s*"([^"]+)"',
+        terraform_text("modules", "iam", "variables.tf"),
+        re.S,
+    )[1]
+    assert (
+        env["MLFLOW_ARTIFACTS_DESTINATION"]["value"]
+        == f"s3://{platform['ARTIFACTS_BUCKET']}/{prefix.rstrip('/')}"
+    )
+    service = one(docs, "Service", "mlflow-server")
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    policy = one(docs, "SecurityGroupPolicy", "mlflow-server")["spec"]
+    assert policy["podSelector"] == deployment["spec"]["selector"]
+    assert policy["securityGroups"]["groupIds"] == [platform["MLFLOW_DB_CLIENT_SG"], platform["CLUSTER_SG"]]

@@ -39,3 +39,18 @@ output "overlay_env" {
   description = "Contents of manifests/overlays/<env>/platform.env."
   value       = module.platform.overlay_env
 }
+
+output "bootstrap" {
+  description = "Inputs of `make platform ENV=...` (platform/bootstrap.py)."
+  value       = module.platform.bootstrap
+}
+
+output "github_deploy_role_arn" {
+  description = "GitHub environment variable AWS_DEPLOY_ROLE_ARN of this environment."
+  value       = module.platform.github_deploy_role_arn
+}
+
+output "eks_addon_versions" {
+  description = "Pinned build of each EKS-managed add-on (platform/versions.yaml)."
+  value       = module.platform.eks_addon_versions
+}

@@ -28,3 +28,14 @@ variable "gpu_node_group" {
   })
   default = null
 }
+
+variable "github_repository" {
+  description = "GitHub repository (owner/name) whose CD jobs in this environment may assume the deploy role."
+  type        = string
+}
+
+variable "github_oidc_provider_arn" {
+  description = "The account's GitHub OIDC provider when another environment's root already created it; null creates it."
+  type        = string
+  default     = null
+}

@@ -9,12 +9,15 @@ terraform {
 }
 
 module "platform" {
-  source                 = "../../modules/platform"
-  environment            = "prod"
-  vpc_cidr               = "10.30.0.0/16"
-  single_nat_gateway     = false
-  endpoint_public_access = false
-  admin_role_arns        = var.admin_role_arns
+  source                   = "../../modules/platform"
+  environment              = "prod"
+  vpc_cidr                 = "10.30.0.0/16"
+  single_nat_gateway       = false
+  endpoint_public_access   = false
+  admin_role_arns          = var.admin_role_arns
+  versions                 = local.versions
+  github_repository        = var.github_repository
+  github_oidc_provider_arn = var.github_oidc_provider_arn
   node_groups = merge(
     {
       system    = { instance_types = ["m6i.large"], min_size = 3, max_size = 4, desired_size = 3 }

@@ -6,7 +6,8 @@ mock_provider "aws" {
 }
 
 variables {
-  admin_role_arns = ["arn:aws:iam::111122223333:role/platform-operators"]
+  admin_role_arns   = ["arn:aws:iam::111122223333:role/platform-operators"]
+  github_repository = "acme/churn-mlops"
   expected_node_groups = {
     # One inference node that may grow to three.
     dev = {
@@ -42,5 +43,13 @@ run "gpu_group_is_opt_in" {
   assert {
     condition     = output.node_group_scaling["gpu"] == { min_size = 0, max_size = 2, desired_size = 0 }
     error_message = "gpu_node_group must add a GPU group with its bounds."
+  }
+}
+
+run "versions_come_from_the_one_versions_file" {
+  command = plan
+  assert {
+    condition     = output.eks_addon_versions == tomap(yamldecode(file("../../../platform/versions.yaml")).eks.addons)
+    error_message = "The EKS add-ons must carry the builds pinned in platform/versions.yaml."
   }
 }

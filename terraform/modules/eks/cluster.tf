@@ -24,12 +24,16 @@ resource "aws_cloudwatch_log_group" "control_plane" {
 }
 
 module "cluster_role" {
-  source              = "../service-role"
-  name                = "${var.cluster_name}-cluster"
-  service             = "eks.amazonaws.com"
-  trust_actions       = ["sts:AssumeRole", "sts:TagSession"]
-  managed_policy_arns = ["arn:${local.partition}:iam::aws:policy/AmazonEKSClusterPolicy"]
-  tags                = var.tags
+  source        = "../service-role"
+  name          = "${var.cluster_name}-cluster"
+  service       = "eks.amazonaws.com"
+  trust_actions = ["sts:AssumeRole", "sts:TagSession"]
+  # The VPC resource controller hands out branch ENIs: security groups for pods (MLflow).
+  managed_policy_arns = [
+    "arn:${local.partition}:iam::aws:policy/AmazonEKSClusterPolicy",
+    "arn:${local.partition}:iam::aws:policy/AmazonEKSVPCResourceController",
+  ]
+  tags = var.tags
 }
 
 resource "aws_eks_cluster" "this" {

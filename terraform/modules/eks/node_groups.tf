@@ -95,5 +95,6 @@ resource "aws_eks_node_group" "this" {
     ignore_changes = [scaling_config[0].desired_size]
   }
 
-  depends_on = [module.node_role]
+  # Pod networking first (the VPC CNI add-on), then nodes: a node without it never turns Ready.
+  depends_on = [module.node_role, aws_eks_addon.vpc_cni]
 }

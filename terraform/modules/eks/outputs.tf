@@ -37,3 +37,16 @@ output "node_group_subnet_ids" {
   description = "Subnets of each node group, by pool."
   value       = { for k, g in aws_eks_node_group.this : k => g.subnet_ids }
 }
+
+output "controller_role_arns" {
+  description = "IRSA role ARNs of the Helm-installed controllers: cluster_autoscaler, load_balancer_controller."
+  value = {
+    cluster_autoscaler       = module.cluster_autoscaler_role.arn
+    load_balancer_controller = module.load_balancer_controller_role.arn
+  }
+}
+
+output "addon_versions" {
+  description = "Installed build of each EKS-managed add-on."
+  value       = tomap(merge({ "vpc-cni" = aws_eks_addon.vpc_cni.addon_version }, { for k, a in aws_eks_addon.workload : k => a.addon_version }))
+}

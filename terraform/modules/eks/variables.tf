@@ -4,9 +4,25 @@ variable "cluster_name" {
 }
 
 variable "kubernetes_version" {
-  description = "Kubernetes minor version of the control plane."
+  description = "Kubernetes minor version of the control plane (platform/versions.yaml)."
   type        = string
-  default     = "1.32"
+  validation {
+    condition     = can(regex("^1\\.[0-9]+$", var.kubernetes_version))
+    error_message = "kubernetes_version is a minor version such as 1.35."
+  }
+}
+
+variable "addon_versions" {
+  description = "Pinned build of every EKS-managed add-on (platform/versions.yaml, eks.addons)."
+  type        = map(string)
+  validation {
+    condition     = length(setsubtract(["vpc-cni", "coredns", "kube-proxy", "aws-ebs-csi-driver", "metrics-server"], keys(var.addon_versions))) == 0
+    error_message = "addon_versions needs vpc-cni, coredns, kube-proxy, aws-ebs-csi-driver and metrics-server."
+  }
+  validation {
+    condition     = alltrue([for v in values(var.addon_versions) : can(regex("^v[0-9]+\\.[0-9]+\\.[0-9]+-eksbuild\\.[0-9]+$", v))])
+    error_message = "Each add-on version is an exact EKS build, e.g. v1.20.4-eksbuild.1."
+  }
 }
 
 variable "private_subnet_ids" {

@@ -22,13 +22,10 @@ locals {
     Version = "2012-10-17"
     Statement = [
       { Sid = "ReadModels", Effect = "Allow", Action = local.object_read, Resource = "${local.models_arn}/${local.models_prefix}/*" },
-      {
-        Sid       = "ListModels"
-        Effect    = "Allow"
-        Action    = "s3:ListBucket"
-        Resource  = local.models_arn
-        Condition = { StringLike = { "s3:prefix" = ["${local.models_prefix}/*", "${local.models_prefix}/"] } }
-      },
+      # KServe's storage initializer starts with HeadBucket, which S3 authorises as s3:ListBucket
+      # with no s3:prefix at all: a prefix condition here denies every model download
+      # (tests/infra/test_iam_client_calls.py replays the real downloader's requests).
+      { Sid = "ListModels", Effect = "Allow", Action = "s3:ListBucket", Resource = local.models_arn },
       merge(local.kms_via_s3, { Action = ["kms:Decrypt"] }),
     ]
   }

@@ -19,7 +19,8 @@ module "network" {
 module "eks" {
   source                 = "../eks"
   cluster_name           = local.name
-  kubernetes_version     = var.kubernetes_version
+  kubernetes_version     = var.versions.kubernetes_version
+  addon_versions         = var.versions.addons
   private_subnet_ids     = module.network.private_subnet_ids
   endpoint_public_access = var.endpoint_public_access
   public_access_cidrs    = var.public_access_cidrs
@@ -35,15 +36,15 @@ module "storage" {
 }
 
 module "mlflow_db" {
-  source                   = "../rds"
-  count                    = var.mlflow_database == null ? 0 : 1
-  name                     = "${local.name}-mlflow"
-  vpc_id                   = module.network.vpc_id
-  private_subnet_ids       = module.network.private_subnet_ids
-  client_security_group_id = module.eks.cluster_security_group_id
-  instance_class           = var.mlflow_database.instance_class
-  multi_az                 = var.mlflow_database.multi_az
-  tags                     = local.tags
+  source             = "../rds"
+  count              = var.mlflow_database == null ? 0 : 1
+  name               = "${local.name}-mlflow"
+  vpc_id             = module.network.vpc_id
+  private_subnet_ids = module.network.private_subnet_ids
+  engine_version     = var.versions.postgres_major
+  instance_class     = var.mlflow_database.instance_class
+  multi_az           = var.mlflow_database.multi_az
+  tags               = local.tags
 }
 
 module "iam" {
@@ -55,4 +56,14 @@ module "iam" {
   kms_key_arn         = module.storage.kms_key_arn
   database_secret_arn = var.mlflow_database == null ? null : module.mlflow_db[0].master_user_secret_arn
   tags                = local.tags
+}
+
+module "github" {
+  source                = "../github-oidc"
+  name                  = "${local.name}-github-deploy"
+  repository            = var.github_repository
+  environment           = var.environment
+  existing_provider_arn = var.github_oidc_provider_arn
+  ecr_repository_arns   = values(module.storage.ecr_repository_arns)
+  tags                  = local.tags
 }

@@ -18,10 +18,24 @@ variable "single_nat_gateway" {
   default     = false
 }
 
-variable "kubernetes_version" {
-  description = "EKS Kubernetes version."
+variable "versions" {
+  description = "Pinned versions from platform/versions.yaml: Kubernetes minor, EKS add-on builds, PostgreSQL major."
+  type = object({
+    kubernetes_version = string
+    addons             = map(string)
+    postgres_major     = string
+  })
+}
+
+variable "github_repository" {
+  description = "GitHub repository (owner/name) whose CD jobs in this environment may assume the deploy role."
   type        = string
-  default     = "1.32"
+}
+
+variable "github_oidc_provider_arn" {
+  description = "The account's existing GitHub OIDC provider (one per account), or null to create it."
+  type        = string
+  default     = null
 }
 
 variable "endpoint_public_access" {

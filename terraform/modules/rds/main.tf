@@ -1,5 +1,6 @@
-# PostgreSQL for MLflow's backend store: private subnets only, reachable only from the cluster's
-# security group on 5432, TLS forced, storage and Performance Insights encrypted with a
+# PostgreSQL for MLflow's backend store: private subnets only, reachable on 5432 only from the
+# clients security group (given to the MLflow server's pods through a SecurityGroupPolicy, not to
+# every node and pod of the cluster), TLS forced, storage and Performance Insights encrypted with a
 # customer-managed key, master password generated and kept by RDS in Secrets Manager.
 module "key" {
   source                = "../kms"
@@ -22,10 +23,27 @@ resource "aws_security_group" "this" {
   tags        = var.tags
 }
 
-resource "aws_vpc_security_group_ingress_rule" "from_cluster" {
+resource "aws_security_group" "clients" {
+  # checkov:skip=CKV2_AWS_5:Attached to the MLflow server pods by a SecurityGroupPolicy (manifests/base/mlflow.yaml), which Terraform does not see.
+  name        = "${var.name}-db-clients"
+  description = "Pods allowed to reach the MLflow database (the MLflow server)"
+  vpc_id      = var.vpc_id
+  tags        = var.tags
+}
+
+resource "aws_vpc_security_group_ingress_rule" "from_clients" {
   security_group_id            = aws_security_group.this.id
-  description                  = "PostgreSQL from EKS nodes and pods"
-  referenced_security_group_id = var.client_security_group_id
+  description                  = "PostgreSQL from the MLflow server pods only"
+  referenced_security_group_id = aws_security_group.clients.id
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+}
+
+resource "aws_vpc_security_group_egress_rule" "clients_to_db" {
+  security_group_id            = aws_security_group.clients.id
+  description                  = "PostgreSQL to the MLflow database"
+  referenced_security_group_id = aws_security_group.this.id
   ip_protocol                  = "tcp"
   from_port                    = 5432
   to_port                      = 5432
@@ -33,7 +51,7 @@ resource "aws_vpc_security_group_ingress_rule" "from_cluster" {
 
 resource "aws_db_parameter_group" "this" {
   name   = var.name
-  family = "postgres${split(".", var.engine_version)[0]}"
+  family = "postgres${var.engine_version}"
   parameter {
     name  = "rds.force_ssl"
     value = "1"
@@ -60,6 +78,7 @@ module "monitoring_role" {
 }
 
 resource "aws_db_instance" "this" {
+  # checkov:skip=CKV_AWS_157:Multi-AZ is chosen per environment (var.multi_az): on in prod, off in dev and staging to halve their cost (terraform/README.md).
   identifier                          = var.name
   engine                              = "postgres"
   engine_version                      = var.engine_version

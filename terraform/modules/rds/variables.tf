@@ -13,15 +13,16 @@ variable "private_subnet_ids" {
   type        = list(string)
 }
 
-variable "client_security_group_id" {
-  description = "Security group allowed to connect on 5432 (the EKS cluster security group)."
-  type        = string
-}
-
 variable "engine_version" {
-  description = "PostgreSQL version (major.minor)."
+  description = "PostgreSQL major version; RDS applies minor upgrades itself (platform/versions.yaml)."
   type        = string
-  default     = "16.4"
+  default     = "16"
+  # A minor pin goes stale once auto_minor_version_upgrade moves the instance on, and the next
+  # apply then tries to downgrade it and fails.
+  validation {
+    condition     = can(regex("^[0-9]+$", var.engine_version))
+    error_message = "engine_version is a major version only, e.g. 16."
+  }
 }
 
 variable "instance_class" {

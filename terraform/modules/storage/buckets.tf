@@ -5,10 +5,15 @@ data "aws_caller_identity" "current" {}
 locals {
   account_id = data.aws_caller_identity.current.account_id
   # Bucket names are global: the account id keeps them unique across accounts.
+  # Lineage: a registered model version names its data by content hash and its MLflow artifacts
+  # by path, so nothing either needs may age out. Source data is written content-addressed
+  # (churn/raw/sha256=<hex>/..., `make data-upload`): objects are never overwritten and no data
+  # version expires. Only KFP's intermediate outputs under the pipeline root expire; MLflow's
+  # artifacts (mlflow/) and models are kept.
   buckets = {
-    data      = { noncurrent_days = var.noncurrent_version_days, expire_days = null }
-    artifacts = { noncurrent_days = var.noncurrent_version_days, expire_days = var.artifact_expiry_days }
-    models    = { noncurrent_days = var.model_noncurrent_version_days, expire_days = null }
+    data      = { noncurrent_days = null, expire_days = null, expire_prefix = null }
+    artifacts = { noncurrent_days = var.noncurrent_version_days, expire_days = var.artifact_expiry_days, expire_prefix = var.pipeline_root_prefix }
+    models    = { noncurrent_days = var.model_noncurrent_version_days, expire_days = null, expire_prefix = null }
   }
 }
 
@@ -102,22 +107,27 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
     }
   }
 
-  rule {
-    id     = "expire-old-versions"
-    status = "Enabled"
-    filter {}
-    noncurrent_version_expiration {
-      noncurrent_days = local.buckets[each.key].noncurrent_days
+  dynamic "rule" {
+    for_each = local.buckets[each.key].noncurrent_days == null ? [] : [local.buckets[each.key].noncurrent_days]
+    content {
+      id     = "expire-old-versions"
+      status = "Enabled"
+      filter {}
+      noncurrent_version_expiration {
+        noncurrent_days = rule.value
+      }
     }
   }
 
-  # Pipeline artifacts are reproducible from data + code: they may age out; data and models never do.
+  # KFP's intermediate outputs are reproducible from data + code: they may age out.
   dynamic "rule" {
     for_each = local.buckets[each.key].expire_days == null ? [] : [local.buckets[each.key].expire_days]
     content {
-      id     = "expire-current-versions"
+      id     = "expire-pipeline-outputs"
       status = "Enabled"
-      filter {}
+      filter {
+        prefix = local.buckets[each.key].expire_prefix
+      }
       transition {
         days          = 30
         storage_class = "STANDARD_IA"

@@ -10,7 +10,7 @@ variable "name_prefix" {
 variable "ecr_repositories" {
   description = "Image repositories to create under name_prefix/."
   type        = list(string)
-  default     = ["components", "serving"]
+  default     = ["components", "serving", "mlflow"]
 }
 
 variable "ecr_keep_images" {
@@ -20,7 +20,7 @@ variable "ecr_keep_images" {
 }
 
 variable "noncurrent_version_days" {
-  description = "Days an overwritten or deleted object version of the data and artifact buckets is kept."
+  description = "Days an overwritten or deleted object version of the artifacts bucket is kept (data versions are kept)."
   type        = number
   default     = 90
 }
@@ -32,9 +32,19 @@ variable "model_noncurrent_version_days" {
 }
 
 variable "artifact_expiry_days" {
-  description = "Days pipeline artifacts are kept (they can be rebuilt from data and code)."
+  description = "Days KFP's intermediate outputs under pipeline_root_prefix are kept (rebuilt from data and code)."
   type        = number
   default     = 180
+}
+
+variable "pipeline_root_prefix" {
+  description = "KFP pipeline root in the artifacts bucket; the only prefix whose objects expire."
+  type        = string
+  default     = "kfp/"
+  validation {
+    condition     = can(regex("^[a-z0-9-]+/$", var.pipeline_root_prefix)) && var.pipeline_root_prefix != "mlflow/"
+    error_message = "pipeline_root_prefix is one folder (e.g. kfp/), never MLflow's mlflow/."
+  }
 }
 
 variable "access_log_retention_days" {

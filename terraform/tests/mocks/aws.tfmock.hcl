@@ -49,3 +49,11 @@ mock_resource "aws_db_instance" {
 mock_resource "aws_launch_template" {
   defaults = { id = "lt-0123456789abcdef0", latest_version = 1 }
 }
+
+mock_resource "aws_security_group" {
+  defaults = { id = "sg-0123456789abcdef0", arn = "arn:aws:ec2:eu-west-1:111122223333:security-group/sg-0123456789abcdef0" }
+}
+
+mock_resource "aws_ecr_repository" {
+  defaults = { arn = "arn:aws:ecr:eu-west-1:111122223333:repository/mock", repository_url = "111122223333.dkr.ecr.eu-west-1.amazonaws.com/mock" }
+}

@@ -7,6 +7,14 @@ mock_provider "aws" {
 variables {
   admin_role_arns    = ["arn:aws:iam::111122223333:role/platform-operators"]
   cluster_name       = "churn-test"
+  kubernetes_version = "1.35"
+  addon_versions = {
+    vpc-cni            = "v1.20.4-eksbuild.1"
+    kube-proxy         = "v1.35.0-eksbuild.2"
+    coredns            = "v1.12.3-eksbuild.1"
+    aws-ebs-csi-driver = "v1.50.1-eksbuild.1"
+    metrics-server     = "v0.8.0-eksbuild.2"
+  }
   private_subnet_ids = ["subnet-private-a", "subnet-private-b", "subnet-private-c"]
   node_groups = {
     system    = { instance_types = ["t3.large"], min_size = 1, max_size = 3, desired_size = 2 }
@@ -134,4 +142,45 @@ run "node_bounds_must_be_ordered" {
     }
   }
   expect_failures = [var.node_groups]
+}
+
+run "addons_are_pinned_and_enforce_network_policy" {
+  command = plan
+  assert {
+    condition     = aws_eks_addon.vpc_cni.addon_version == var.addon_versions["vpc-cni"] && alltrue([for k, a in aws_eks_addon.workload : a.addon_version == var.addon_versions[k]])
+    error_message = "Every add-on must be pinned to its build (no silent upgrades on apply)."
+  }
+  assert {
+    condition = (
+      jsondecode(aws_eks_addon.vpc_cni.configuration_values).enableNetworkPolicy == "true" &&
+      jsondecode(aws_eks_addon.vpc_cni.configuration_values).env.ENABLE_POD_ENI == "true"
+    )
+    error_message = "The VPC CNI must enforce NetworkPolicies and give pods security groups (the MLflow database path)."
+  }
+  assert {
+    condition     = aws_eks_addon.workload["aws-ebs-csi-driver"].service_account_role_arn == module.ebs_csi_role.arn
+    error_message = "The EBS CSI driver needs its own IRSA role."
+  }
+  assert {
+    condition     = contains(module.cluster_role.managed_policy_arns, "arn:aws:iam::aws:policy/AmazonEKSVPCResourceController")
+    error_message = "Security groups for pods need the VPC resource controller policy on the cluster role."
+  }
+}
+
+run "controllers_trust_only_their_service_accounts" {
+  assert {
+    condition = (
+      jsondecode(module.cluster_autoscaler_role.trust_policy).Statement[0].Condition.StringEquals["oidc.eks.eu-west-1.amazonaws.com/id/MOCKISSUER:sub"] == "system:serviceaccount:kube-system:cluster-autoscaler" &&
+      jsondecode(module.load_balancer_controller_role.trust_policy).Statement[0].Condition.StringEquals["oidc.eks.eu-west-1.amazonaws.com/id/MOCKISSUER:sub"] == "system:serviceaccount:kube-system:aws-load-balancer-controller"
+    )
+    error_message = "Each controller role must trust exactly its service account."
+  }
+}
+
+run "unpinned_addon_rejected" {
+  command = plan
+  variables {
+    addon_versions = { vpc-cni = "latest", kube-proxy = "x", coredns = "x", aws-ebs-csi-driver = "x", metrics-server = "x" }
+  }
+  expect_failures = [var.addon_versions]
 }

@@ -11,7 +11,19 @@ variables {
     system    = { instance_types = ["m6i.large"], min_size = 2, max_size = 3, desired_size = 2 }
     inference = { instance_types = ["c6i.xlarge"], min_size = 2, max_size = 6, desired_size = 2 }
   }
-  mlflow_database = { multi_az = false }
+  mlflow_database   = { multi_az = false }
+  github_repository = "acme/churn-mlops"
+  versions = {
+    kubernetes_version = "1.35"
+    postgres_major     = "16"
+    addons = {
+      vpc-cni            = "v1.20.4-eksbuild.1"
+      kube-proxy         = "v1.35.0-eksbuild.2"
+      coredns            = "v1.12.3-eksbuild.1"
+      aws-ebs-csi-driver = "v1.50.1-eksbuild.1"
+      metrics-server     = "v0.8.0-eksbuild.2"
+    }
+  }
 }
 
 run "nodes_only_in_private_subnets" {
@@ -36,7 +48,7 @@ run "outputs_feed_the_overlays" {
   }
   assert {
     condition = alltrue([
-      for key in ["MODELS_BUCKET", "MODEL_READER_ROLE_ARN", "PIPELINE_RUNNER_ROLE_ARN", "MLFLOW_SERVER_ROLE_ARN", "SERVING_IMAGE"] :
+      for key in ["MODELS_BUCKET", "MODEL_READER_ROLE_ARN", "PIPELINE_RUNNER_ROLE_ARN", "MLFLOW_SERVER_ROLE_ARN", "SERVING_IMAGE", "MLFLOW_IMAGE", "MLFLOW_DB_CLIENT_SG", "CLUSTER_SG"] :
       strcontains(output.overlay_env, "${key}=")
     ])
     error_message = "overlay_env must hold every value the kustomize overlay replaces."
@@ -63,4 +75,12 @@ run "unknown_environment_rejected" {
     environment = "qa"
   }
   expect_failures = [var.environment]
+}
+
+run "addons_pinned_and_cluster_version_from_versions_file" {
+  command = plan
+  assert {
+    condition     = module.eks.addon_versions == var.versions.addons
+    error_message = "Every EKS add-on must carry the build pinned in platform/versions.yaml."
+  }
 }

@@ -4,10 +4,9 @@ mock_provider "aws" {
 }
 
 variables {
-  name                     = "churn-test-mlflow"
-  vpc_id                   = "vpc-0123456789abcdef0"
-  private_subnet_ids       = ["subnet-a", "subnet-b", "subnet-c"]
-  client_security_group_id = "sg-0123456789abcdef0"
+  name               = "churn-test-mlflow"
+  vpc_id             = "vpc-0123456789abcdef0"
+  private_subnet_ids = ["subnet-a", "subnet-b", "subnet-c"]
 }
 
 run "private_encrypted_tls_only_and_protected" {
@@ -32,9 +31,25 @@ run "private_encrypted_tls_only_and_protected" {
   }
   assert {
     condition = (
-      aws_vpc_security_group_ingress_rule.from_cluster.referenced_security_group_id == var.client_security_group_id &&
-      aws_vpc_security_group_ingress_rule.from_cluster.from_port == 5432 && aws_vpc_security_group_ingress_rule.from_cluster.to_port == 5432
+      aws_vpc_security_group_ingress_rule.from_clients.referenced_security_group_id == aws_security_group.clients.id &&
+      aws_vpc_security_group_ingress_rule.from_clients.from_port == 5432 && aws_vpc_security_group_ingress_rule.from_clients.to_port == 5432
     )
-    error_message = "Only the cluster's security group may reach PostgreSQL, on 5432 only."
+    error_message = "Only the database clients group (the MLflow pods) may reach PostgreSQL, on 5432 only."
   }
+}
+
+run "major_version_only_and_minor_upgrades_by_rds" {
+  command = plan
+  assert {
+    condition     = aws_db_instance.this.engine_version == "16" && aws_db_instance.this.auto_minor_version_upgrade && aws_db_parameter_group.this.family == "postgres16"
+    error_message = "Pin the major only: with auto minor upgrades a major.minor pin makes the next apply fail."
+  }
+}
+
+run "a_minor_pin_is_rejected" {
+  command = plan
+  variables {
+    engine_version = "16.4"
+  }
+  expect_failures = [var.engine_version]
 }

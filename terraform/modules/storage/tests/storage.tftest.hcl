@@ -60,19 +60,51 @@ run "buckets_are_private_encrypted_versioned_and_tls_only" {
     error_message = "Every bucket must abort incomplete multipart uploads."
   }
   assert {
-    condition     = length(aws_s3_bucket_lifecycle_configuration.this["models"].rule) == 2 && length(aws_s3_bucket_lifecycle_configuration.this["artifacts"].rule) == 3
-    error_message = "Only pipeline artifacts may expire; models and data keep their current versions."
-  }
-  assert {
     condition     = alltrue([for l in values(aws_s3_bucket_logging.this) : l.target_bucket == aws_s3_bucket.access_logs.id])
     error_message = "Every bucket must send access logs to the access-log bucket."
   }
 }
 
+# Lineage: a registered version needs its MLflow artifacts (artifacts bucket, mlflow/) and the
+# exact data it was trained on (data bucket) for as long as the version exists.
+run "retention_keeps_what_a_registered_version_needs" {
+  command = plan
+  assert {
+    condition = alltrue(flatten([
+      for r in aws_s3_bucket_lifecycle_configuration.this["artifacts"].rule : [
+        for e in r.expiration : length(r.filter) == 1 && r.filter[0].prefix == "kfp/"
+      ]
+    ]))
+    error_message = "Current artifact versions may expire only under the KFP pipeline root (kfp/), never MLflow's mlflow/."
+  }
+  assert {
+    condition = alltrue(flatten([
+      for b in ["data", "models"] : [
+        for r in aws_s3_bucket_lifecycle_configuration.this[b].rule : length(r.expiration) == 0
+      ]
+    ]))
+    error_message = "Data and models never expire."
+  }
+  assert {
+    condition = alltrue([
+      for r in aws_s3_bucket_lifecycle_configuration.this["data"].rule : length(r.noncurrent_version_expiration) == 0
+    ])
+    error_message = "No data version may expire: an old data_hash must stay reproducible."
+  }
+}
+
+run "pipeline_root_cannot_be_mlflow" {
+  command = plan
+  variables {
+    pipeline_root_prefix = "mlflow/"
+  }
+  expect_failures = [var.pipeline_root_prefix]
+}
+
 run "image_repositories_scan_on_push_with_immutable_tags" {
   assert {
-    condition     = toset(keys(aws_ecr_repository.this)) == toset(["components", "serving"])
-    error_message = "Expected the components and serving repositories."
+    condition     = toset(keys(aws_ecr_repository.this)) == toset(["components", "serving", "mlflow"])
+    error_message = "Expected the components, serving and mlflow repositories."
   }
   assert {
     condition = alltrue([

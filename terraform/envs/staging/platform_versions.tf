@@ -1,0 +1,1 @@
+../common/platform_versions.tf
