@@ -113,18 +113,20 @@ def _as_text(values: pd.Series) -> pd.Series:
 
 
 def _clean_categorical(values: pd.Series, feature: schema.Feature) -> tuple[pd.Series, pd.Series]:
-    """Match categories case- and space-insensitively; decided once per distinct value."""
-    canonical = {c.lower(): c for c in feature.categories}
+    """Canonical categories by :func:`schema.normalise_category`, decided once per distinct value."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     cleaned, reasons = [], []
-    for raw in [*uniques, ""]:  # the trailing "" stands for missing values (code -1)
-        text = str(raw).strip()
-        match = canonical.get(text.lower())
-        cleaned.append(match)
-        if not text:
+    for raw in [*uniques, None]:  # the trailing None stands for missing values (code -1)
+        category = schema.normalise_category(feature, raw)
+        if category is None:
+            cleaned.append(None)
             reasons.append(f"{feature.name} is missing")
+        elif category in feature.categories:
+            cleaned.append(category)
+            reasons.append("")
         else:
-            reasons.append("" if match else f"{feature.name} has unknown category '{text}'")
+            cleaned.append(None)
+            reasons.append(f"{feature.name} has unknown category '{category}'")
     cleaned_arr, reasons_arr = np.asarray(cleaned, dtype=object), np.asarray(reasons, dtype=object)
     return (
         pd.Series(cleaned_arr[codes], index=values.index, dtype=object),

@@ -7,8 +7,10 @@ standard library so the serving image can ship it without the training stack.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
+from functools import cache
 
 SCHEMA_VERSION = "1"
 
@@ -121,6 +123,44 @@ LABEL_VALUES: dict[str, int] = {
 def header_key(name: str) -> str:
     """Case-, space-, dash- and underscore-insensitive key used to match column headers."""
     return re.sub(r"[\s_\-]+", "", str(name)).lower()
+
+
+def _category_key(text: str) -> str:
+    """Case- and whitespace-insensitive key: whitespace runs become one space, case is folded."""
+    return " ".join(text.split()).casefold()
+
+
+@cache
+def _category_keys(feature: Feature) -> dict[str, str]:
+    return {_category_key(c): c for c in feature.categories}
+
+
+def normalise_category(feature: Feature, value: object) -> str | None:
+    """The one normalisation of a raw categorical value; ingest, serving and scoring all call it.
+
+    Rules, in order:
+
+    1. ``None``, a float NaN, or text that is empty after stripping whitespace -> ``None``
+       (missing: ingest quarantines the row, serving answers 400 naming the field).
+    2. ``bytes`` are decoded as UTF-8, undecodable bytes replaced by U+FFFD (v2 BYTES tensors
+       arrive as bytes); any other non-string value is taken as ``str(value)``.
+    3. The text matches a category of ``feature`` when both are equal after folding case
+       (``str.casefold``), stripping leading/trailing whitespace and collapsing every inner run
+       of whitespace (spaces, tabs, non-breaking spaces) to one space: ``" month-TO-month"``,
+       ``"FIBER  optic"`` -> the schema's spelling (``"Month-to-month"``, ``"Fiber optic"``).
+    4. Anything else is unknown and comes back as the text stripped of surrounding whitespace,
+       otherwise unchanged (not in ``feature.categories``; the model's one-hot encodes it as all
+       zeros, serving scores and counts it, ingest quarantines it).
+
+    Text such as ``"NaN"`` or ``"null"`` is not treated as missing: it is an unknown value.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+    text = text.strip()
+    if not text:
+        return None
+    return _category_keys(feature).get(_category_key(text), text)
 
 
 REQUIRED_COLUMNS: tuple[str, ...] = (ID_COLUMN, *FEATURE_NAMES, LABEL_COLUMN)
