@@ -8,6 +8,7 @@ opened :class:`Bundle` with the graph checked against the schema.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ class Bundle:
     def registry_version(self) -> str | None:
         return self.metadata.registry_version
 
-    @property
+    @cached_property  # read on every request
     def served_version(self) -> str:
         return self.registry_version or self.content_id
 
