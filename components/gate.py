@@ -1,9 +1,15 @@
 """The promotion quality gate: absolute floors plus no regression against the champion.
 
 The champion is never judged by the numbers it was registered with: both models are re-scored
-on the *same* new test split (see :func:`components.registry.register_model`), and only those
-paired numbers enter :func:`evaluate_gate`. A champion that could not be re-scored is an input
-too (``champion_unscorable``): the verdict is built once and never edited afterwards.
+on the *same* rows of the new test split that neither of them trained on (see
+:mod:`components.registry.scoring`), and only those paired numbers enter :func:`evaluate_gate`.
+A champion that could not be re-scored, or a comparison that was refused (too few such rows, no
+record of what the champion trained on, another data lineage), is an input too: the verdict is
+built once and never edited afterwards.
+
+Verdicts: ``passed``; ``failed`` (a floor or the regression bound was missed, or the champion
+could not be re-scored); ``refused`` (the floors hold but no fair comparison was possible).
+Neither ``failed`` nor ``refused`` moves an alias.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import pandas as pd
 
 from components.bundle import POSITIVE_COLUMN
 from components.errors import ChurnError
-from components.schema import FEATURE_NAMES, LABEL_COLUMN
+from components.schema import FEATURE_NAMES, ID_COLUMN, LABEL_COLUMN
 
 # The metrics the gate reads; both are threshold-free, so they compare models fairly even
 # when each model picked its own decision threshold.
@@ -41,6 +47,8 @@ class GateConfig:
     min_roc_auc: float = 0.70
     min_pr_auc: float = 0.40
     max_regression: float = 0.01
+    # Fewer test rows than this that neither model trained on: the comparison is refused.
+    min_disjoint_rows: int = 200
 
     def __post_init__(self) -> None:
         for name in ("min_roc_auc", "min_pr_auc", "max_regression"):
@@ -49,6 +57,11 @@ class GateConfig:
                 raise GateInputError(f"GateConfig.{name} must be a finite number, got {value!r}")
             if not 0.0 <= float(value) <= 1.0:
                 raise GateInputError(f"GateConfig.{name} must be within [0, 1], got {value!r}")
+        rows = self.min_disjoint_rows
+        # KFP hands ints over as floats (2.0): accept whole numbers, refuse anything else
+        if isinstance(rows, bool) or not isinstance(rows, (int, float)) or rows != int(rows) or rows < 1:
+            raise GateInputError(f"GateConfig.min_disjoint_rows must be a whole number >= 1, got {rows!r}")
+        object.__setattr__(self, "min_disjoint_rows", int(rows))
 
     @property
     def floors(self) -> dict[str, float]:
@@ -61,7 +74,12 @@ class GateConfig:
 
 @dataclass(frozen=True)
 class GateResult:
-    """The verdict: ``passed``, every check made (``checks``) and the failing ones (``reasons``)."""
+    """The verdict: ``passed``, every check made (``checks``) and the failing ones (``reasons``).
+
+    ``candidate`` holds the candidate's scores on its whole test split (the floors);
+    ``paired_candidate`` and ``champion`` the two models' scores on the compared rows, and
+    ``comparison`` how many rows that was and why the others were left out.
+    """
 
     passed: bool
     reasons: tuple[str, ...]
@@ -70,10 +88,16 @@ class GateResult:
     champion: dict | None = None
     champion_version: str | None = None
     config: dict = field(default_factory=dict)
+    refused: bool = False
+    paired_candidate: dict | None = None
+    comparison: dict | None = None
 
     @property
     def verdict(self) -> str:
-        return "passed" if self.passed else "failed"
+        """``passed``, ``refused`` (no fair comparison possible) or ``failed``."""
+        if self.passed:
+            return "passed"
+        return "refused" if self.refused else "failed"
 
     def to_dict(self) -> dict:
         """JSON-able form (lists, not tuples, so it round-trips through JSON unchanged)."""
@@ -82,29 +106,50 @@ class GateResult:
         return out
 
 
-def load_labelled(path: Path) -> tuple[pd.DataFrame, np.ndarray]:
-    """Read a test split (Parquet or CSV) into raw feature columns and a 0/1 label vector.
+@dataclass(frozen=True)
+class LabelledRows:
+    """Rows to score: raw feature columns ``X``, 0/1 labels ``y`` and customer ``ids``."""
 
-    Raises :class:`GateInputError` naming the missing column or the bad label values.
+    X: pd.DataFrame
+    y: np.ndarray
+    ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, keep: np.ndarray) -> LabelledRows:
+        """The rows where the boolean mask ``keep`` is true."""
+        return LabelledRows(self.X[keep].reset_index(drop=True), self.y[keep], self.ids[keep])
+
+
+def labelled_rows(df: pd.DataFrame, what: str) -> LabelledRows:
+    """Check a cleaned frame (schema columns, 0/1 label) and split it into :class:`LabelledRows`.
+
+    Raises :class:`GateInputError` naming ``what`` and the missing column or the bad labels.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise GateInputError(f"test split {path}: no such file")
-    df = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-    missing = [c for c in (*FEATURE_NAMES, LABEL_COLUMN) if c not in df.columns]
+    missing = [c for c in (ID_COLUMN, *FEATURE_NAMES, LABEL_COLUMN) if c not in df.columns]
     if missing:
-        raise GateInputError(f"test split {path}: missing column(s) {missing}")
+        raise GateInputError(f"{what}: missing column(s) {missing}")
     if df.empty:
-        raise GateInputError(f"test split {path}: no rows")
+        raise GateInputError(f"{what}: no rows")
     labels = pd.to_numeric(df[LABEL_COLUMN], errors="coerce")
     bad = ~labels.isin([0, 1])
     if bad.any():
         sample = df.loc[bad, LABEL_COLUMN].head(3).tolist()
-        raise GateInputError(f"test split {path}: column {LABEL_COLUMN!r} must be 0/1, found {sample}")
+        raise GateInputError(f"{what}: column {LABEL_COLUMN!r} must be 0/1, found {sample}")
     y = labels.to_numpy(dtype=int)
     if len(np.unique(y)) < 2:
-        raise GateInputError(f"test split {path}: column {LABEL_COLUMN!r} holds a single class")
-    return df[list(FEATURE_NAMES)].reset_index(drop=True), y
+        raise GateInputError(f"{what}: column {LABEL_COLUMN!r} holds a single class")
+    ids = df[ID_COLUMN].astype(str).to_numpy(dtype=object)
+    return LabelledRows(df[list(FEATURE_NAMES)].reset_index(drop=True), y, ids)
+
+
+def load_labelled(path: Path) -> LabelledRows:
+    """Read a test split written by ingest (Parquet) into :class:`LabelledRows`."""
+    path = Path(path)
+    if not path.is_file():
+        raise GateInputError(f"test split {path}: no such file")
+    return labelled_rows(pd.read_parquet(path), f"test split {path}")
 
 
 def score(y_true: np.ndarray, proba: np.ndarray) -> dict:
@@ -129,16 +174,28 @@ def evaluate_gate(
     champion: Mapping[str, float] | None = None,
     champion_version: str | None = None,
     *,
+    paired_candidate: Mapping[str, float] | None = None,
+    comparison: Mapping | None = None,
     champion_unscorable: str | None = None,
+    comparison_refused: str | None = None,
 ) -> GateResult:
     """Apply the floors to ``candidate`` and, if there is a champion, the regression bound.
 
-    ``candidate`` and ``champion`` must be scored on the same rows (:func:`score`).
-    ``champion_unscorable`` says why champion ``champion_version`` could not be re-scored: the
-    gate then fails with that reason (floors still checked and reported).
+    ``candidate`` holds the candidate's scores on its test split (:func:`score`), checked
+    against the floors. ``champion`` and ``paired_candidate`` (default ``candidate``) are the
+    two models scored on the same rows; ``comparison`` describes those rows. Instead of
+    champion scores, ``champion_unscorable`` (the champion could not be re-scored: fails) or
+    ``comparison_refused`` (no fair comparison possible: refused unless a floor fails) says why
+    champion ``champion_version`` was not compared.
     """
-    if champion_unscorable is not None and (champion is not None or champion_version is None):
-        raise GateInputError("champion_unscorable needs champion_version and no champion scores")
+    no_comparison = champion_unscorable or comparison_refused
+    if no_comparison is not None and (
+        champion is not None or champion_version is None or (champion_unscorable and comparison_refused)
+    ):
+        raise GateInputError(
+            "champion_unscorable / comparison_refused: at most one, with champion_version, "
+            "and no champion scores"
+        )
     checks: list[str] = []
     reasons: list[str] = []
     for metric, floor in gate.floors.items():
@@ -148,21 +205,23 @@ def evaluate_gate(
         checks.append(line)
         if not ok:
             reasons.append(line)
+    floors_ok = not reasons
+    paired = candidate if paired_candidate is None else paired_candidate
     if champion is not None:
         for metric in GATE_METRICS:
-            delta = float(candidate[metric]) - float(champion[metric])
+            delta = float(paired[metric]) - float(champion[metric])
             ok = delta >= -gate.max_regression
             line = (
-                f"{metric} {float(candidate[metric]):.4f} vs champion v{champion_version} "
+                f"{metric} {float(paired[metric]):.4f} vs champion v{champion_version} "
                 f"{float(champion[metric]):.4f} (delta {delta:+.4f}, "
                 f"{'within' if ok else 'beyond'} tolerance {gate.max_regression:.4f})"
             )
             checks.append(line)
             if not ok:
                 reasons.append(line)
-    elif champion_unscorable is not None:
-        checks.append(champion_unscorable)
-        reasons.append(champion_unscorable)
+    elif no_comparison is not None:
+        checks.append(no_comparison)
+        reasons.append(no_comparison)
     else:
         checks.append("no champion yet: floors only")
     return GateResult(
@@ -173,4 +232,7 @@ def evaluate_gate(
         champion=dict(champion) if champion is not None else None,
         champion_version=champion_version,
         config=gate.to_dict(),
+        refused=comparison_refused is not None and floors_ok,
+        paired_candidate=dict(paired) if champion is not None else None,
+        comparison=dict(comparison) if comparison is not None else None,
     )

@@ -18,6 +18,7 @@ ALIASES: tuple[str, ...] = (CHAMPION, CHALLENGER)
 TAG_STATE = "registration_state"  # STATE_PENDING until the bundle is published and verified
 STATE_PENDING = "pending"
 STATE_COMPLETE = "complete"
+STATE_FAILED = "failed"  # a registration that died part-way, closed by ``churn registry gc``
 TAG_BUNDLE_URI = "bundle_uri"  # where the version's bundle was published (a KServe storageUri)
 TAG_BUNDLE_SHA = "bundle_sha256"  # hash of the published bundle's file manifest
 TAG_CONTENT_SHA = "content_sha256"  # sha256 of model.onnx: the model's identity anywhere
@@ -25,9 +26,48 @@ TAG_GATE = "gate_verdict"
 TAG_GATE_REASONS = "gate_reasons"
 TAG_COMPARED = "compared_against"
 TAG_PROMOTION = "promotion"
-LINEAGE_TAGS: tuple[str, ...] = ("data_hash", "source_uri", "git_commit", "pipeline_run_id", "kfp_run_id")
+TAG_DATA_LINEAGE = "data_lineage"  # LINEAGE_SYNTHETIC or LINEAGE_REAL: which champion line it is in
+LINEAGE_TAGS: tuple[str, ...] = (
+    "data_hash", "source_uri", "git_commit", "pipeline_run_id", "kfp_run_id", TAG_DATA_LINEAGE,
+)  # fmt: skip
+
+# Data lineages: champions are only compared with and replaced by versions of the same lineage.
+# Each lineage is its own registered model, so aliases, gate and history never mix them.
+SYNTHETIC_SCHEME = "synthetic://"  # the embedded generator's source URIs (``ingest.synthetic_uri``)
+LINEAGE_SYNTHETIC = "synthetic"
+LINEAGE_REAL = "real"
+LINEAGES: tuple[str, ...] = (LINEAGE_REAL, LINEAGE_SYNTHETIC)
 
 MODELS_SCHEME = "models:/"
+
+
+def data_lineage(source_uri: str) -> str:
+    """The lineage of data read from ``source_uri``: the synthetic demo, or the user's own data."""
+    return LINEAGE_SYNTHETIC if str(source_uri).startswith(SYNTHETIC_SCHEME) else LINEAGE_REAL
+
+
+def registered_model_for_lineage(lineage: str, base_name: str) -> str:
+    """``base_name`` for real data, ``<base_name>-synthetic`` for the demo: ``lineage``'s registered model."""
+    if lineage not in LINEAGES:
+        raise ValueError(f"data lineage must be one of {LINEAGES}, got {lineage!r}")
+    return base_name if lineage == LINEAGE_REAL else f"{base_name}-{LINEAGE_SYNTHETIC}"
+
+
+def registered_model_for(source_uri: str, base_name: str) -> str:
+    """The registered model a run on ``source_uri`` registers under (the one place this is decided)."""
+    return registered_model_for_lineage(data_lineage(source_uri), base_name)
+
+
+def model_store_for_lineage(store_uri: str, lineage: str) -> str:
+    """The model-store root of ``lineage``: version paths of two registered models never collide.
+
+    Real data keeps ``store_uri`` itself; the demo publishes under ``<store_uri>/synthetic``
+    (version folders are digits, so the two never meet).
+    """
+    if lineage not in LINEAGES:
+        raise ValueError(f"data lineage must be one of {LINEAGES}, got {lineage!r}")
+    root = str(store_uri).rstrip("/")
+    return root if lineage == LINEAGE_REAL else f"{root}/{lineage}"
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from components.config import Settings
-from components.gate import load_labelled
+from components.gate import LabelledRows, labelled_rows
 from components.registry.audit import history
 from components.registry.client import Registry, RegistryError, connect, is_missing
 from components.registry.scoring import rescore_version
 from components.registry.tracking import KEY_METRICS
+from components.registry.trained_ids import read_trained_ids, seen_by
 from components.registry_names import (
     LINEAGE_TAGS,
     TAG_BUNDLE_SHA,
@@ -31,7 +32,6 @@ from components.registry_names import (
     TAG_PROMOTION,
     TAG_STATE,
 )
-from components.storage import fetch
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
@@ -171,16 +171,36 @@ def compare_versions(settings: Settings, a: str, b: str, data_uri: str | None = 
         "gate": [left["gate"]["verdict"], right["gate"]["verdict"]],
     }
     if data_uri:
-        with tempfile.TemporaryDirectory(prefix="churn-compare-") as tmp:
-            X, y = load_labelled(fetch(data_uri, settings, Path(tmp)))
-            with connect(settings, "re-score") as registry:
-                out["rescored"] = {
-                    "data": data_uri,
-                    "rows": len(y),
-                    "a": rescore_version(registry, a, X, y, Path(tmp)),
-                    "b": rescore_version(registry, b, X, y, Path(tmp)),
-                }
+        rows, cleaning = _labelled_source(data_uri, settings)
+        with (
+            tempfile.TemporaryDirectory(prefix="churn-compare-") as tmp,
+            connect(settings, "re-score") as registry,
+        ):
+            out["rescored"] = {
+                "data": data_uri,
+                "rows": len(rows),
+                **cleaning,
+                "a": rescore_version(registry, a, rows, Path(tmp)),
+                "b": rescore_version(registry, b, rows, Path(tmp)),
+                "seen_in_training": [_seen_in_training(registry, v, rows, Path(tmp)) for v in (a, b)],
+            }
     return out
+
+
+def _labelled_source(data_uri: str, settings: Settings) -> tuple[LabelledRows, dict]:
+    """Labelled rows from ``data_uri`` in the project's input format, cleaned exactly as ingest does."""
+    from components.ingest import clean, read_source
+
+    cleaned = clean(read_source(data_uri, settings))
+    rows = labelled_rows(cleaned.data, f"--data {data_uri}")
+    return rows, {"source_rows": cleaned.n_source, "quarantined": len(cleaned.quarantine)}
+
+
+def _seen_in_training(registry: Registry, version: str, rows: LabelledRows, work: Path) -> int | None:
+    """How many of ``rows`` version ``version`` trained on (None: no record of its training rows)."""
+    run_id = registry.get_version(version).run_id
+    trained = read_trained_ids(registry, run_id, work / f"ids-v{version}") if run_id else None
+    return None if trained is None else int(seen_by(rows.ids, trained).sum())
 
 
 def audit_history(settings: Settings) -> list[dict]:

@@ -2,10 +2,14 @@
 
 Order of work, so that a failure at any point leaves nothing half-done:
 
+0. pick the data lineage's registered model and model-store root from the source URI
+   (:mod:`components.registry.lineage`: the synthetic demo never meets a real champion);
 1. preflight: MLflow and the model store answer (bounded retries, endpoint named on failure);
 2. re-score the candidate bundle and the current champion's published bundle on the *same*
-   test rows with ONNX Runtime, and apply the gate (:mod:`components.gate`);
-3. log the MLflow run; stage the bundle in the model store (private staging area);
+   test rows, those neither model trained on, with ONNX Runtime, and apply the gate
+   (:mod:`components.registry.scoring`, :mod:`components.gate`);
+3. log the MLflow run (with the hashed ids of the train and valid splits,
+   :mod:`components.registry.trained_ids`); stage the bundle in the model store;
 4. create the model version tagged ``registration_state=pending``;
 5. publish the bundle to ``<model_store_uri>/<version>/`` (atomic, hash-verified), then tag
    ``bundle_uri`` / ``bundle_sha256`` and ``registration_state=complete``;
@@ -32,9 +36,6 @@ import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 from components.artifacts import Lineage, RunArtifacts
 from components.bundle import verify
 from components.config import Settings
@@ -42,8 +43,10 @@ from components.gate import GATE_METRICS, GateConfig, GateResult, load_labelled
 from components.model_store import ModelStore, PublishedBundle, StagedBundle
 from components.registry import tracking
 from components.registry.client import Registry, RegistryError, already_exists, connect, endpoint
+from components.registry.lineage import settings_for_source
 from components.registry.promotion import move_alias
-from components.registry.scoring import bundle_scores, gate_against
+from components.registry.scoring import Candidate, bundle_scores, gate_against
+from components.registry.trained_ids import log_trained_ids, split_ids
 from components.registry_names import (
     CHALLENGER,
     CHAMPION,
@@ -57,13 +60,14 @@ from components.registry_names import (
     TAG_GATE_REASONS,
     TAG_PROMOTION,
     TAG_STATE,
+    data_lineage,
 )
 
 log = logging.getLogger(__name__)
 
 VIA = "pipeline register"
 # The artifacts the register step reads (the rest of a run's record belongs to other steps).
-_INPUTS = ("bundle", "model", "evaluation", "report", "profile", "test")
+_INPUTS = ("bundle", "model", "evaluation", "report", "profile", "train", "valid", "test")
 
 
 def register_model(
@@ -80,9 +84,11 @@ def register_model(
 
     Returns a JSON-able summary (``docs/registry.md``). ``promote`` moves ``champion`` as well as
     ``challenger`` when the gate passes (local runs; on a cluster the rollout promotes).
-    ``progress`` receives one line per stage (default: the log).
+    ``progress`` receives one line per stage (default: the log). ``settings`` are the user's:
+    the version goes to the registered model of ``lineage.source_uri``'s data lineage.
     """
     say = progress or log.info
+    settings = settings_for_source(settings, lineage.source_uri)
     if not isinstance(gate, GateConfig):
         raise RegistryError(f"gate: expected GateConfig, got {type(gate).__name__}")
     if not lineage.data_hash:
@@ -93,7 +99,8 @@ def register_model(
             raise RegistryError(f"artifacts.{field}: {path} does not exist")
     metrics = tracking.read_metrics(artifacts.evaluation)
     verify(artifacts.bundle)  # fail on a bad bundle before anything is written
-    X, y = load_labelled(artifacts.test)
+    rows = load_labelled(artifacts.test)
+    trained = split_ids(artifacts.train, artifacts.valid)
 
     say(f"registry: connecting to {endpoint(settings)}; model store {settings.model_store_uri}")
     with (
@@ -104,15 +111,14 @@ def register_model(
         store = ModelStore(settings.model_store_uri, settings)
         store.preflight()
         try:
-            candidate = bundle_scores(artifacts.bundle, X, y)
+            scores = bundle_scores(artifacts.bundle, rows)
         except Exception as exc:  # a graph that does not run on the schema's columns
             raise RegistryError(
                 f"artifacts.bundle {artifacts.bundle}: cannot score the test split: {exc}"
             ) from exc
+        candidate = Candidate(artifacts.bundle, rows, trained, data_lineage(lineage.source_uri), scores)
         with registry.step("champion lookup"):
-            verdict = gate_against(
-                registry, registry.alias_version(CHAMPION), candidate, X, y, gate, work, say
-            )
+            verdict = gate_against(registry, registry.alias_version(CHAMPION), candidate, gate, work, say)
         say(f"gate {verdict.verdict}: " + "; ".join(verdict.checks))
 
         with registry.step("run setup"):
@@ -121,10 +127,11 @@ def register_model(
             run_tags = {**tags, "mlflow.source.git.commit": tags["git_commit"], TAG_GATE: verdict.verdict}
             experiment_id, run_id = tracking.start_run(registry, run_tags, f"churn-{lineage.pipeline_run_id}")
         version, published = _register_version(
-            registry, store, artifacts, metrics, params, verdict, tags, experiment_id, run_id, X, say
-        )
+            registry, store, artifacts, metrics, params, verdict, tags, experiment_id, run_id, candidate,
+            work, say,
+        )  # fmt: skip
         try:
-            moves = _move_aliases(registry, version, run_id, verdict, X, y, gate, promote, work, say)
+            moves = _move_aliases(registry, version, run_id, verdict, candidate, gate, promote, work, say)
         except BaseException as exc:
             # The version is complete and stays (its bundle is published and verified); only
             # the alias moves failed. Say so on the version and the run, best effort.
@@ -138,7 +145,7 @@ def register_model(
             raise
         with registry.step(f"closing run {run_id}"):
             registry.client.set_terminated(run_id, "FINISHED")
-        return _summary(settings, version, run_id, verdict, moves, published)
+        return _summary(settings, version, run_id, verdict, moves, published, candidate.lineage)
 
 
 def _ensure_registered_model(registry: Registry) -> None:
@@ -163,7 +170,8 @@ def _register_version(
     lineage_tags: dict[str, str],
     experiment_id: str,
     run_id: str,
-    X: pd.DataFrame,
+    candidate: Candidate,
+    work: Path,
     say: Callable[[str], None],
 ) -> tuple[str, PublishedBundle]:
     """Steps 3-5 of the module docstring as one transaction: all done, or undone and raised."""
@@ -173,8 +181,9 @@ def _register_version(
         with registry.step(f"logging run {run_id}"):
             logged = tracking.log_run(
                 registry, experiment_id=experiment_id, run_id=run_id, params=params, metrics=metrics,
-                gate_result=verdict, artifacts=artifacts, X=X,
+                gate_result=verdict, artifacts=artifacts, X=candidate.rows.X,
             )  # fmt: skip
+            log_trained_ids(registry, run_id, candidate.trained, work)
         say(f"staging bundle in {registry.settings.model_store_uri}")
         staged = store.stage(artifacts.bundle)
         tags = {
@@ -239,8 +248,7 @@ def _move_aliases(
     version: str,
     run_id: str,
     verdict: GateResult,
-    X: pd.DataFrame,
-    y: np.ndarray,
+    candidate: Candidate,
     gate: GateConfig,
     promote: bool,
     work: Path,
@@ -249,7 +257,7 @@ def _move_aliases(
     """``challenger``, then (with ``promote``) ``champion`` by compare-and-set (module docstring)."""
     moves: dict = {"challenger": None, "champion": None, "note": None, "regated_against": None}
     if not verdict.passed:
-        moves["note"] = "gate failed: no alias moved"
+        moves["note"] = f"gate {verdict.verdict}: no alias moved"
         return moves
     with registry.step("alias update"):
         challenger = move_alias(
@@ -263,7 +271,7 @@ def _move_aliases(
         expected = verdict.champion_version
         while True:  # each pass means another run promoted meanwhile: judge us against that one
             reason = (
-                f"gate passed vs champion v{expected} on the same test rows"
+                f"gate passed vs champion v{expected} on test rows neither trained on"
                 if expected
                 else "gate passed (first champion)"
             )
@@ -274,7 +282,7 @@ def _move_aliases(
                 break
             expected = champion.from_version
             say(f"champion moved to v{expected} since the gate ran; re-gating against it")
-            regate = gate_against(registry, expected, verdict.candidate, X, y, gate, work, say)
+            regate = gate_against(registry, expected, candidate, gate, work, say)
             moves["regated_against"] = {"version": expected, "gate": regate.to_dict()}
             if not regate.passed:
                 moves["note"] = f"champion moved to v{expected} meanwhile and re-gate failed: " + "; ".join(
@@ -293,28 +301,34 @@ def _summary(
     verdict: GateResult,
     moves: dict,
     published: PublishedBundle,
+    verdict_lineage: str,
 ) -> dict:
-    cand = verdict.candidate
     champion_before = verdict.champion_version
-    if champion_before and verdict.champion is None:
-        compared = None
-        message = f"Champion v{champion_before} could not be re-scored, so no comparison was possible."
-    elif champion_before:
-        champ = verdict.champion
+    compared = None
+    if champion_before and verdict.champion is not None:
+        cand, champ, rows = verdict.paired_candidate, verdict.champion, verdict.comparison
         compared = {
             "champion_version": champion_before,
-            "rows": cand["rows"],
+            "rows": rows["rows"],
+            "test_rows": rows["test_rows"],
+            "excluded": rows["excluded"],
             "candidate": {k: cand[k] for k in GATE_METRICS},
             "champion": {k: champ[k] for k in GATE_METRICS},
             "delta": {k: cand[k] - champ[k] for k in GATE_METRICS},
         }
         message = (
-            f"Compared against champion v{champion_before} re-scored on the same "
-            f"{cand['rows']} test rows: ROC AUC {cand['roc_auc']:.4f} (new v{version}) vs "
-            f"{champ['roc_auc']:.4f}, PR AUC {cand['pr_auc']:.4f} vs {champ['pr_auc']:.4f}."
+            f"Compared against champion v{champion_before} re-scored on the {rows['rows']} of "
+            f"{rows['test_rows']} test rows neither model trained on "
+            f"({rows['excluded']['champion_trained']} were in the champion's training data, "
+            f"{rows['excluded']['candidate_trained']} in this model's): ROC AUC {cand['roc_auc']:.4f} "
+            f"(new v{version}) vs {champ['roc_auc']:.4f}, "
+            f"PR AUC {cand['pr_auc']:.4f} vs {champ['pr_auc']:.4f}."
         )
+    elif champion_before and verdict.refused:
+        message = f"Champion v{champion_before} was not compared (refused)."
+    elif champion_before:
+        message = f"Champion v{champion_before} could not be re-scored, so no comparison was possible."
     else:
-        compared = None
         message = f"No champion yet: v{version} checked against the absolute floors only."
     champion_after = (moves["champion"] or {}).get("to") or champion_before
     if moves["regated_against"]:
@@ -329,6 +343,7 @@ def _summary(
         message += f" {moves['note'][0].upper()}{moves['note'][1:]}."
     return {
         "registered_model": settings.registered_model,
+        "data_lineage": verdict_lineage,
         "version": version,
         "run_id": run_id,
         "tracking_uri": settings.mlflow_tracking_uri,

@@ -27,6 +27,7 @@ from components.artifacts import Lineage, RunArtifacts
 from components.evaluate import headline
 from components.gate import GATE_METRICS, GateResult
 from components.registry.client import Registry, RegistryError, already_exists
+from components.registry_names import TAG_DATA_LINEAGE, data_lineage
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ def lineage_tags(lineage: Lineage) -> dict[str, str]:
         "source_uri": lineage.source_uri,
         "git_commit": git_commit(),
         "pipeline_run_id": lineage.pipeline_run_id,
+        TAG_DATA_LINEAGE: data_lineage(lineage.source_uri),
     }
     kfp_run_id = lineage.kfp_run_id or os.environ.get("KFP_RUN_ID")
     if kfp_run_id:

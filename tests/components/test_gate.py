@@ -40,3 +40,20 @@ def test_unscorable_champion_is_an_input_and_the_result_is_frozen():
         result.passed = True  # type: ignore[misc]
     with pytest.raises(GateInputError, match="champion_unscorable"):
         evaluate_gate({"roc_auc": 0.9, "pr_auc": 0.7}, gate, champion_unscorable=why)
+
+
+def test_a_refused_comparison_is_its_own_verdict():
+    gate = GateConfig(min_disjoint_rows=200)
+    why = "only 50 rows neither model trained on < minimum 200"
+    refused = evaluate_gate(
+        {"roc_auc": 0.9, "pr_auc": 0.7}, gate, champion_version="3", comparison_refused=why
+    )
+    assert refused.verdict == "refused" and not refused.passed and refused.reasons == (why,)
+    assert refused.to_dict()["verdict"] == "refused"
+    # a candidate below the floors fails, whether or not the comparison was possible
+    low = evaluate_gate({"roc_auc": 0.6, "pr_auc": 0.7}, gate, champion_version="3", comparison_refused=why)
+    assert low.verdict == "failed" and why in low.reasons
+    with pytest.raises(GateInputError, match="min_disjoint_rows"):
+        GateConfig(min_disjoint_rows=0)
+    with pytest.raises(GateInputError, match="min_disjoint_rows"):
+        GateConfig(min_disjoint_rows=2.5)

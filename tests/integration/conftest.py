@@ -9,15 +9,23 @@ its own model name and model-store prefix, so tests do not see each other's vers
 
 The registry's test models (``good``, ``mediocre``, ``worse``) are session fixtures here, built
 by the real steps (:func:`tests.support.bundles.build_run`: a small, fast logistic regression);
-the embedded-default registry tests (``tests/components/registry``) use the same ones.
+the embedded-default registry tests (``tests/components/registry``) use the same ones. Their
+lineage is a data file holding exactly the generated rows (:func:`as_file_lineage`), so they
+register under the user's registered model, as a run on the user's own data does; the
+synthetic demo's namespace has its own tests (``tests/components/registry/test_lineage.py``).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pandas as pd
 import pytest
 
 from components.config import load_settings
+from components.synthetic import generate, write_table
 from tests.integration.env import ARTIFACT_BUCKET, server_env
 from tests.support.bundles import TrainedRun, build_run
 from tests.support.mlflow_server import start_mlflow_server
@@ -26,13 +34,25 @@ from tests.support.s3_server import start_s3_server
 pytestmark = pytest.mark.integration
 
 
+def as_file_lineage(run: TrainedRun, root: Path) -> TrainedRun:
+    """``run`` with its synthetic source written to a CSV that becomes its lineage's source URI.
+
+    The file holds exactly the rows the run was built from (same generator call), so the data
+    hash and the source agree; only the lineage changes (the user's data, not the demo's).
+    """
+    query = {k: int(v[-1]) for k, v in parse_qs(urlparse(run.lineage.source_uri).query).items()}
+    path = write_table(generate(query["rows"], seed=query["seed"]), Path(root) / "source.csv")
+    return replace(run, lineage=replace(run.lineage, source_uri=str(path)))
+
+
 def _small_run(
     root, *, seed: int, shuffle_labels: bool = False, test: pd.DataFrame | None = None
 ) -> TrainedRun:
-    return build_run(
+    built = build_run(
         root, model_type="logreg", search_budget=1, cv_folds=2, n_jobs=1, rows=3000, seed=seed,
         shuffle_labels=shuffle_labels, test=test,
     )  # fmt: skip
+    return as_file_lineage(built, root)
 
 
 @pytest.fixture(scope="session")
