@@ -64,7 +64,10 @@ def test_builds_with_every_placeholder_filled(overlay):
     text = yaml.safe_dump_all(docs)
     for placeholder in read_env(overlay / "platform.env") | read_env(overlay / "release.env"):
         assert placeholder not in text, f"{placeholder} left unreplaced"
-    assert not [d for d in docs if d["kind"] == "ConfigMap"], "value ConfigMaps must stay local-only"
+    value_maps = [
+        d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] in {"platform", "release"}
+    ]
+    assert not value_maps, "value ConfigMaps must stay local-only"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=IDS)
@@ -274,3 +277,38 @@ def test_mlflow_server_runs_on_rds_and_s3_with_its_own_security_group(overlay):
     policy = one(docs, "SecurityGroupPolicy", "mlflow-server")["spec"]
     assert policy["podSelector"] == deployment["spec"]["selector"]
     assert policy["securityGroups"]["groupIds"] == [platform["MLFLOW_DB_CLIENT_SG"], platform["CLUSTER_SG"]]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=IDS)
+def test_pipeline_pods_get_the_platform_configuration(overlay):
+    """Pipeline pods (namespace kubeflow) find MLflow's Service, the model store KServe reads, and a
+    pipeline root under the only artifacts prefix that expires."""
+    platform = read_env(overlay / "platform.env")
+    docs = build(overlay)
+    config = one(docs, "ConfigMap", "churn-platform")
+    assert config["metadata"]["namespace"] == "kubeflow"
+    service = one(docs, "Service", "mlflow-server")
+    port = service["spec"]["ports"][0]["port"]
+    expected = (
+        f"http://{service['metadata']['name']}.{service['metadata']['namespace']}.svc.cluster.local:{port}"
+    )
+    assert config["data"]["MLFLOW_TRACKING_URI"] == expected
+    models_prefix = re.search(
+        r'variable "models_prefix".*?default\s*=\s*"([^"]+)"',
+        terraform_text("modules", "iam", "variables.tf"),
+        re.S,
+    )[1]
+    assert (
+        config["data"]["CHURN_MODEL_STORE_URI"]
+        == f"s3://{platform['MODELS_BUCKET']}/{models_prefix.rstrip('/')}"
+    )
+    assert config["data"]["AWS_REGION"] == platform["CLUSTER_REGION"]
+    launcher = one(docs, "ConfigMap", "kfp-launcher")["data"]
+    root_prefix = re.search(
+        r'variable "pipeline_root_prefix".*?default\s*=\s*"([^"]+)"',
+        terraform_text("modules", "storage", "variables.tf"),
+        re.S,
+    )[1]
+    assert launcher["defaultPipelineRoot"] == f"s3://{platform['ARTIFACTS_BUCKET']}/{root_prefix.rstrip('/')}"
+    provider = yaml.safe_load(launcher["providers"])["s3"]["default"]
+    assert provider["region"] == platform["CLUSTER_REGION"] and provider["credentials"] == {"fromEnv": True}

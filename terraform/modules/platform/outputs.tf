@@ -32,6 +32,7 @@ output "mlflow_database_endpoint" {
 output "overlay_env" {
   description = "KEY=VALUE lines for manifests/overlays/<env>/platform.env."
   value = join("\n", [
+    "CLUSTER_REGION=${data.aws_region.current.name}",
     "MODELS_BUCKET=${module.storage.bucket_names["models"]}",
     "ARTIFACTS_BUCKET=${module.storage.bucket_names["artifacts"]}",
     "DATA_BUCKET=${module.storage.bucket_names["data"]}",

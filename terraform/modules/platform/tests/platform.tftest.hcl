@@ -48,7 +48,7 @@ run "outputs_feed_the_overlays" {
   }
   assert {
     condition = alltrue([
-      for key in ["MODELS_BUCKET", "MODEL_READER_ROLE_ARN", "PIPELINE_RUNNER_ROLE_ARN", "MLFLOW_SERVER_ROLE_ARN", "SERVING_IMAGE", "MLFLOW_IMAGE", "MLFLOW_DB_CLIENT_SG", "CLUSTER_SG"] :
+      for key in ["MODELS_BUCKET", "MODEL_READER_ROLE_ARN", "PIPELINE_RUNNER_ROLE_ARN", "MLFLOW_SERVER_ROLE_ARN", "SERVING_IMAGE", "MLFLOW_IMAGE", "MLFLOW_DB_CLIENT_SG", "CLUSTER_SG", "CLUSTER_REGION"] :
       strcontains(output.overlay_env, "${key}=")
     ])
     error_message = "overlay_env must hold every value the kustomize overlay replaces."
