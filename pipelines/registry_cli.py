@@ -12,13 +12,20 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from datetime import datetime, timezone
 
-from components.config import load_settings
+from components.config import Settings, load_settings
 from components.gate import GATE_METRICS
-from components.registry_names import ALIASES, CHAMPION
+from components.registry_names import ALIASES, CHAMPION, LINEAGE_SYNTHETIC, registered_model_for_lineage
 
 _LISTED_METRICS = (*GATE_METRICS, "f1")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The environment's settings, on ``--model`` when given."""
+    settings = load_settings()
+    return replace(settings, registered_model=args.model) if args.model else settings
 
 
 def _json(data) -> None:
@@ -56,7 +63,7 @@ def _tag_pair(text: str) -> tuple[str, str]:
 def _cmd_list(args: argparse.Namespace) -> int:
     from components.registry import list_versions
 
-    settings = load_settings()
+    settings = _settings(args)
     rows = list_versions(
         settings, alias=args.alias, tags=dict(args.tag or []), metric_filters=args.metric, limit=args.limit
     )
@@ -65,6 +72,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
         return 0
     if not rows:
         print(f"no versions of {settings.registered_model} match (tracking: {settings.mlflow_tracking_uri})")
+        if not args.model:
+            demo = registered_model_for_lineage(LINEAGE_SYNTHETIC, settings.registered_model)
+            print(f"runs on synthetic data register under {demo}: add --model {demo}")
         return 0
     print(f"{settings.registered_model} @ {settings.mlflow_tracking_uri}")
     _table(
@@ -83,7 +93,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_show(args: argparse.Namespace) -> int:
     from components.registry import show_version
 
-    info = show_version(load_settings(), args.version)
+    info = show_version(_settings(args), args.version)
     if args.json:
         _json(info)
         return 0
@@ -130,7 +140,7 @@ def _print_events(events: list[dict]) -> None:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from components.registry import compare_versions
 
-    out = compare_versions(load_settings(), args.a, args.b, data_uri=args.data)
+    out = compare_versions(_settings(args), args.a, args.b, data_uri=args.data)
     if args.json:
         _json(out)
         return 0
@@ -147,6 +157,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             left, right = re["a"][key], re["b"][key]
             rows.append([f"{key} on --data", _fmt(left), _fmt(right), f"{right - left:+.4f}"])
         rows.append(["rows scored", str(re["rows"]), str(re["rows"]), re["data"]])
+        rows.append(["rows quarantined", str(re["quarantined"]), "", f"of {re['source_rows']} read"])
+        seen = [_fmt(n) for n in re["seen_in_training"]]
+        rows.append(["of them trained on", *seen, "- = no record of its training rows"])
     _table(["", f"v{out['a']}", f"v{out['b']}", "b - a"], rows)
     return 0
 
@@ -154,7 +167,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_promote(args: argparse.Namespace) -> int:
     from components.registry import promote
 
-    out = promote(load_settings(), args.version, reason=args.reason, alias=args.alias, force=args.force)
+    out = promote(
+        _settings(args), args.version, reason=args.reason, alias=args.alias, force=args.force,
+        break_lock=args.break_lock,
+    )  # fmt: skip
     if args.json:
         _json(out)
     elif out["moved"]:
@@ -167,7 +183,7 @@ def _cmd_promote(args: argparse.Namespace) -> int:
 def _cmd_rollback(args: argparse.Namespace) -> int:
     from components.registry import rollback
 
-    out = rollback(load_settings(), reason=args.reason)
+    out = rollback(_settings(args), reason=args.reason, break_lock=args.break_lock)
     if args.json:
         _json(out)
     else:
@@ -178,7 +194,7 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
 def _cmd_history(args: argparse.Namespace) -> int:
     from components.registry import audit_history
 
-    events = audit_history(load_settings())
+    events = audit_history(_settings(args))
     if args.json:
         _json(events)
     else:
@@ -193,7 +209,20 @@ def add_registry_parser(subparsers) -> None:
 
     def with_json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        parser.add_argument(
+            "--model",
+            metavar="NAME",
+            help="registered model (default CHURN_REGISTERED_MODEL, the lineage of your own data; "
+            "the synthetic demo's is NAME-synthetic)",
+        )
         return parser
+
+    def with_break_lock(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--break-lock",
+            action="store_true",
+            help="break a promotion lock whose holder went silent (only when you know it is gone)",
+        )
 
     ls = with_json(sub.add_parser("list", aliases=["search"], help="versions with metrics, aliases, gate"))
     ls.add_argument("--alias", help="only the version holding this alias (champion, challenger)")
@@ -217,10 +246,12 @@ def add_registry_parser(subparsers) -> None:
     pro.add_argument("--reason", required=True, help="why; recorded in the audit trail")
     pro.add_argument("--alias", default=CHAMPION, choices=ALIASES)
     pro.add_argument("--force", action="store_true", help="promote even if the quality gate failed")
+    with_break_lock(pro)
     pro.set_defaults(func=_cmd_promote)
 
     rb = with_json(sub.add_parser("rollback", help="champion back to the previous champion"))
     rb.add_argument("--reason", default="manual rollback", help="recorded in the audit trail")
+    with_break_lock(rb)
     rb.set_defaults(func=_cmd_rollback)
 
     hist = with_json(sub.add_parser("history", help="the audit trail of alias moves"))

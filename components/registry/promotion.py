@@ -64,16 +64,18 @@ def move_alias(
     via: str,
     expected: str | Expect | None = Expect.ANYWHERE,
     run_id: str | None = None,
+    break_lock: bool = False,
 ) -> AliasMove:
     """Point ``alias`` at ``to_version`` if it still points at ``expected`` (None: at nothing).
 
     Under the promotion lock; an audit event records the move and, for ``champion``, the version
     gets a ``promotion`` tag. Nothing is written when the alias is already there or points
     elsewhere than expected (see :attr:`AliasMove.conflict`; the caller decides what to do).
+    ``break_lock`` breaks a promotion lock whose holder is silent (:mod:`~components.registry.lock`).
     """
     to_version = str(to_version)
     owner = f"{via} by {actor()}" + (f" (run {run_id})" if run_id else "")
-    with promotion_lock(registry, owner=owner):
+    with promotion_lock(registry, owner=owner, break_lock=break_lock):
         current = registry.alias_version(alias)
         if current == to_version or (expected is not Expect.ANYWHERE and current != expected):
             return AliasMove(alias, current, to_version, moved=False)
@@ -97,6 +99,7 @@ def promote(
     alias: str = CHAMPION,
     force: bool = False,
     via: str = "cli promote",
+    break_lock: bool = False,
 ) -> dict:
     """Point ``alias`` at ``version`` (audited); refuses incomplete versions and unforced gate failures."""
     if not reason or not reason.strip():
@@ -112,10 +115,15 @@ def promote(
                 f"{registry.name} v{version}: quality gate {mv.tags.get(TAG_GATE)} "
                 f"({mv.tags.get(TAG_GATE_REASONS)}); use --force to promote anyway"
             )
-        return move_alias(registry, alias, str(mv.version), reason=reason.strip(), via=via).to_dict()
+        move = move_alias(
+            registry, alias, str(mv.version), reason=reason.strip(), via=via, break_lock=break_lock
+        )
+        return move.to_dict()
 
 
-def rollback(settings: Settings, *, reason: str = "rollback", via: str = "cli rollback") -> dict:
+def rollback(
+    settings: Settings, *, reason: str = "rollback", via: str = "cli rollback", break_lock: bool = False
+) -> dict:
     """Move ``champion`` back to the champion before the current one (per the audit trail)."""
     with connect(settings, "rollback") as registry:
         current = registry.alias_version(CHAMPION)
@@ -129,7 +137,9 @@ def rollback(settings: Settings, *, reason: str = "rollback", via: str = "cli ro
             raise RegistryError(
                 f"{registry.name}: champion v{current} has no previous champion to roll back to"
             )
-        move = move_alias(registry, CHAMPION, previous, reason=reason, via=via, expected=current)
+        move = move_alias(
+            registry, CHAMPION, previous, reason=reason, via=via, expected=current, break_lock=break_lock
+        )
         if move.conflict:
             raise RegistryError(
                 f"{registry.name}: champion moved from v{current} to v{move.from_version} during the "

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
+from dataclasses import replace
 
+import pandas as pd
 import pytest
 
+from components.ingest import synthetic_uri
+from components.registry import RegistryBusyError
+from components.registry.lock import LOCK_SUFFIX
 from pipelines.registry_cli import add_registry_parser
 from tests.support.bundles import register_run
 
 
-def test_registry_cli_end_to_end(good, worse, settings, monkeypatch, capsys):
+@pytest.fixture
+def parser(settings, monkeypatch) -> argparse.ArgumentParser:
+    """The ``churn`` parser with the registry commands, on the test's settings via the environment."""
     for key, value in {
         "CHURN_HOME": str(settings.home),
         "CHURN_REGISTERED_MODEL": settings.registered_model,
@@ -21,12 +29,22 @@ def test_registry_cli_end_to_end(good, worse, settings, monkeypatch, capsys):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     parser = argparse.ArgumentParser(prog="churn")
     add_registry_parser(parser.add_subparsers(dest="command", required=True))
+    return parser
 
-    def churn(*argv: str) -> str:
+
+@pytest.fixture
+def churn(parser, capsys):
+    """``churn(*argv)`` runs a registry command, expects exit 0 and returns what it printed."""
+
+    def run(*argv: str) -> str:
         args = parser.parse_args(list(argv))
         assert args.func(args) == 0
         return capsys.readouterr().out
 
+    return run
+
+
+def test_registry_cli_end_to_end(good, worse, settings, parser, churn):
     register_run(good, settings)  # v1 champion
     register_run(worse, settings)  # v2 failed gate
     register_run(good, settings, promote=False)  # v3 challenger
@@ -53,3 +71,29 @@ def test_registry_cli_end_to_end(good, worse, settings, monkeypatch, capsys):
     ]
     with pytest.raises(SystemExit):
         parser.parse_args(["registry", "promote", "3"])  # --reason is required
+
+
+def test_break_lock_and_the_demo_namespace(good, settings, registry, churn, tmp_path):
+    register_run(good, settings)  # v1
+    register_run(good, settings, promote=False)  # v2
+    long_ago = repr(time.time() - 600)
+    registry.client.create_registered_model(
+        f"{settings.registered_model}{LOCK_SUFFIX}",
+        tags={"owner": "cli promote by ana@ci-7", "host": "ci-7", "pid": "4242", "acquired_at": long_ago},
+    )
+    with pytest.raises(RegistryBusyError, match=r"held by cli promote by ana@ci-7 .*--break-lock"):
+        churn("registry", "promote", "2", "--reason", "canary healthy")
+    out = churn("registry", "promote", "2", "--reason", "canary healthy", "--break-lock")
+    assert "champion: v1 -> v2" in out
+    assert "v2 -> v1" in churn("registry", "rollback", "--break-lock")
+
+    demo_run = replace(good, lineage=replace(good.lineage, source_uri=synthetic_uri(3000, 0)))
+    register_run(demo_run, settings)
+    demo = f"{settings.registered_model}-synthetic"
+    assert [r["version"] for r in json.loads(churn("registry", "list", "--json"))] == ["2", "1"]
+    assert [r["version"] for r in json.loads(churn("registry", "list", "--model", demo, "--json"))] == ["1"]
+    test = pd.read_parquet(good.artifacts.test)
+    export = test.assign(Churn=test["Churn"].map({1: "Yes", 0: "No"})).rename(columns=str.upper)
+    export.to_csv(tmp_path / "export.csv", index=False)
+    table = churn("registry", "compare", "1", "2", "--data", str(tmp_path / "export.csv"))
+    assert "rows quarantined" in table and "of them trained on" in table

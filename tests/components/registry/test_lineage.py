@@ -37,7 +37,8 @@ def test_a_demo_run_never_replaces_the_real_champion(good, settings, aliases, re
 
     assert real["registered_model"] == settings.registered_model
     demo_settings = lineage_settings(settings, LINEAGE_SYNTHETIC)
-    assert demo["registered_model"] == demo_settings.registered_model == f"{settings.registered_model}-synthetic"
+    assert demo["registered_model"] == demo_settings.registered_model
+    assert demo_settings.registered_model == f"{settings.registered_model}-synthetic"
     assert demo["version"] == "1" and demo["compared_against_champion"] is None  # its own first champion
     assert aliases(settings) == {"champion": "1", "challenger": "1"}  # the real champion stayed
     assert aliases(demo_settings) == {"champion": "1", "challenger": "1"}

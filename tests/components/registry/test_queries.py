@@ -37,3 +37,24 @@ def test_tag_filters_quote_user_input(good, settings, registry):
         list_versions(settings, tags={"note": "both ' and \""})
     with pytest.raises(RegistryError, match="backtick"):
         list_versions(settings, tags={"no`te": "x"})
+
+
+def test_compare_takes_the_projects_own_input_format(good, mediocre, settings, tolerant, tmp_path):
+    """A Telco-style export (Yes/No labels, any header case, a bad row) is cleaned as ingest cleans it."""
+    register_run(good, settings)
+    register_run(mediocre, settings, gate=tolerant)
+    test = pd.read_parquet(good.artifacts.test)
+    raw = test.assign(Churn=test["Churn"].map({1: "Yes", 0: "No"})).rename(columns=str.lower)
+    raw.loc[0, "churn"] = "maybe"  # not a label: quarantined, not scored
+    raw.to_csv(tmp_path / "export.csv", index=False)
+    out = compare_versions(settings, "1", "2", data_uri=str(tmp_path / "export.csv"))
+    rescored = out["rescored"]
+    assert rescored["rows"] == len(test) - 1 and rescored["quarantined"] == 1
+    assert rescored["source_rows"] == len(test)
+    # both versions' trained-on ids are known: none of good's test rows were training rows of either
+    assert rescored["seen_in_training"] == [0, 0]
+    bare = compare_versions(settings, "1", "2", data_uri=str(good.artifacts.test))["rescored"]
+    assert rescored["a"]["roc_auc"] == pytest.approx(bare["a"]["roc_auc"], abs=0.01)
+    raw.drop(columns=["churn"]).to_csv(tmp_path / "unlabelled.csv", index=False)
+    with pytest.raises(Exception, match="label column 'Churn' is missing"):
+        compare_versions(settings, "1", "2", data_uri=str(tmp_path / "unlabelled.csv"))
