@@ -262,7 +262,7 @@ def profile_one_request(bundle_dir: Path, one: list[dict], n: int = 3000) -> lis
     from kserve.model_server import app
     from kserve.protocol.rest.server import RESTServer
 
-    from serving import fast_route
+    from serving import fast_route, http_edge
     from serving.model import ChurnModel
     from serving.validation import by_name
 
@@ -271,7 +271,8 @@ def profile_one_request(bundle_dir: Path, one: list[dict], n: int = 3000) -> lis
     raw = orjson.dumps(v2_request(FEATURES, one))
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
     bundle, validator, _ = model._state
-    _, inputs = fast_route.parse_request(headers, raw)
+    request = fast_route.parse_request(headers, raw)
+    inputs = request.inputs
     columns = by_name(inputs)
     batch = validator.columns(columns)
     scored = model.score(lambda v: v.columns(by_name(inputs)))
@@ -289,6 +290,7 @@ def profile_one_request(bundle_dir: Path, one: list[dict], n: int = 3000) -> lis
     server = ModelServer(http_port=free_port(), enable_grpc=False)  # (re)configures logging
     logging.getLogger("kserve.trace").setLevel(logging.WARNING)  # as the server runs by default
     server.register_model(model)
+    http_edge.install(app, 16 * 1024 * 1024)  # as serving/__main__.py does
     lean = fast_route.install(app, model)
     rest = RESTServer("kserve.model_server:app", server.dataplane, server.model_repository_extension, 0)
     rest.create_application()
@@ -322,7 +324,7 @@ def profile_one_request(bundle_dir: Path, one: list[dict], n: int = 3000) -> lis
             ("score(): validation + run + metrics + payload log",
              stage(lambda: model.score(lambda v: v.columns(by_name(inputs))))),
             ("response: orjson.dumps (fast_route.encode_response)",
-             stage(lambda: fast_route.encode_response("churn", scored))),
+             stage(lambda: fast_route.encode_response("churn", scored, request.outputs))),
             ("(event-loop round trip, subtracted from the app calls)", stage(call_baseline)),
         ]  # fmt: skip
         loop_cost = stages[-1][1]

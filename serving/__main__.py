@@ -1,23 +1,29 @@
 """``python -m serving --model_name churn --model_dir DIR|s3://...|models:/NAME@ALIAS``
 
 KServe-style entry point: kserve's own argument parser plus this predictor's flags. The server
-comes up at once; the model loads in the background (retrying with backoff), and readiness
-(``/v2/health/ready``, ``/v2/models/{name}/ready``) stays false until it has loaded.
+comes up at once on ``--host`` (loopback unless told otherwise; the image passes 0.0.0.0); the
+model loads in the background (retrying with backoff), and readiness (``/v2/health/ready``,
+``/v2/models/{name}/ready``) stays false until it has loaded. "Ready" is printed once the model is
+loaded AND the port accepts connections; a port already in use is one line and exit status 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
+import socket
+import sys
 import threading
 
 from kserve import ModelServer, model_server
+from kserve.logging import logger
 from kserve.model_server import app as kserve_app
 from kserve.protocol.dataplane import DataPlane
 
 from components.config import load_settings
-from serving import fast_route, metadata_route
+from serving import fast_route, http_edge, metadata_route
 from serving.examples import curl_example
 from serving.model import ChurnModel
 from serving.payload_log import PayloadLog
@@ -28,7 +34,18 @@ parser.add_argument(
     default="/mnt/models",
     help="bundle directory or storage URI (s3://..., models:/NAME@ALIAS)",
 )
+parser.add_argument(
+    "--host",
+    default="127.0.0.1",
+    help="address the REST server binds (0.0.0.0: every interface, as in the image)",
+)
 parser.add_argument("--max_batch_rows", type=int, default=10_000, help="largest batch accepted per request")
+parser.add_argument(
+    "--max_body_bytes", type=int, default=16 * 1024 * 1024, help="largest request body accepted (413 beyond)"
+)
+parser.add_argument(
+    "--max_request_id_chars", type=int, default=256, help="longest request id accepted (413 beyond)"
+)
 parser.add_argument(
     "--payload_log_uri", default="", help="folder or s3:// prefix for the Parquet payload log (empty: off)"
 )
@@ -78,21 +95,83 @@ def use_uvloop(event_loop: str) -> None:
         asyncio.set_event_loop(asyncio.new_event_loop())
 
 
-def load_until_ready(model: ChurnModel, http_port: int, max_wait: float, stop: threading.Event) -> None:
+class BoundModelServer(ModelServer):
+    """kserve's ModelServer with the REST server on ``host`` (kserve 0.21 always binds 0.0.0.0)."""
+
+    def __init__(self, host: str, **kwargs):
+        super().__init__(**kwargs)
+        self.host = host
+
+    async def _serve(self):
+        # start() has built the REST server but not yet bound it: uvicorn binds config.host.
+        rest = self._rest_server or getattr(self._rest_multiprocess_server, "_rest_server", None)
+        rest.config.host = self.host
+        await super()._serve()
+
+
+def port_in_use(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (e.g. "address already in use"), or None if it can."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
+    return None
+
+
+def base_url(host: str, port: int) -> str:
+    """The URL a local client uses for a server bound to ``host`` (every interface: loopback)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def wait_listening(host: str, port: int, stop: threading.Event) -> bool:
+    """Until ``host:port`` accepts a TCP connection (True), or ``stop`` is set (False)."""
+    target = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host
+    while not stop.is_set():
+        try:
+            with socket.create_connection((target, port), timeout=1):
+                return True
+        except OSError:
+            stop.wait(0.05)
+    return False
+
+
+def load_until_ready(model: ChurnModel, max_wait: float, stop: threading.Event) -> None:
     """Load in the background, backing off on failure (a bad bundle is logged, never a crash loop)."""
     wait = 1.0
     while not model.load():
         if stop.wait(wait):
             return
         wait = min(wait * 2, max_wait)
+
+
+def announce(model: ChurnModel, host: str, port: int, stop: threading.Event) -> None:
+    """Log the address once it listens; print the Ready line once the model is loaded too."""
+    if not wait_listening(host, port, stop):
+        return
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    logger.info("listening on %s (REST)", url)
+    while not model.ready:
+        if stop.wait(0.05):
+            return
     print(
-        f"\nReady. Try:\n  {curl_example(model.bundle.features, model.name, f'http://localhost:{http_port}')}\n",
+        f"\nReady. Try:\n  {curl_example(model.bundle.features, model.name, base_url(host, port))}\n",
         flush=True,
     )
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
+    busy = port_in_use(args.host, args.http_port)
+    if busy:
+        print(
+            f"error: cannot listen on {args.host}:{args.http_port}: {busy} (pass --http_port)",
+            file=sys.stderr,
+        )
+        sys.exit(1)
     settings = load_settings()
     payload_log = (
         PayloadLog(
@@ -106,9 +185,16 @@ def main(argv: list[str] | None = None) -> None:
         else None
     )
     model = ChurnModel(
-        args.model_name, args.model_dir, settings, args.max_batch_rows, payload_log, args.ort_threads
+        args.model_name,
+        args.model_dir,
+        settings,
+        args.max_batch_rows,
+        payload_log,
+        args.ort_threads,
+        args.max_request_id_chars,
     )
-    server = ModelServer(
+    server = BoundModelServer(
+        args.host,
         http_port=args.http_port,
         grpc_port=args.grpc_port,
         workers=args.workers,
@@ -121,6 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.enable_latency_logging:
         for name in ("kserve.trace", "uvicorn.access"):
             logging.getLogger(name).setLevel(logging.WARNING)
+    http_edge.install(kserve_app, args.max_body_bytes)
     metadata_route.install(kserve_app, model)
     if args.lean_infer_route:
         fast_route.install(kserve_app, model)
@@ -130,10 +217,10 @@ def main(argv: list[str] | None = None) -> None:
     server.register_model(model)
     model.enable_latency_logging = args.enable_latency_logging
     stop = threading.Event()
-    loader = threading.Thread(
-        target=load_until_ready, args=(model, args.http_port, args.load_retry_max_seconds, stop), daemon=True
-    )
-    loader.start()
+    threading.Thread(
+        target=load_until_ready, args=(model, args.load_retry_max_seconds, stop), daemon=True
+    ).start()
+    threading.Thread(target=announce, args=(model, args.host, args.http_port, stop), daemon=True).start()
     try:
         server.start([])
     finally:

@@ -8,16 +8,19 @@ little-endian tensors, BYTES as 4-byte-length-prefixed strings), scores through 
 :meth:`ChurnModel.score` (same validation, metrics, payload log) and answers pre-encoded JSON with
 the same fields, values and errors as the generic route.
 
-What it does not handle goes to kserve's own route untouched: a model still loading, compressed
-bodies, requested ``outputs`` or binary outputs, and bodies that are not a well-formed v2 request
-(so kserve's messages stay the answer for those).
+Requested ``outputs`` and binary outputs (``binary_data_output`` for all outputs, ``binary_data``
+per output, the per-output flag winning) are answered here too, binary ones in the binary tensor
+extension (``Inference-Header-Content-Length`` + the raw tensors: FP32 little-endian, BOOL one
+byte each). What it does not handle goes to kserve's own route untouched: a model still loading,
+compressed bodies, and bodies that are not a well-formed v2 request (so kserve's messages stay the
+answer for those). :mod:`serving.http_edge` in front has read the body (within its limit) already.
 """
 
 from __future__ import annotations
 
 import struct
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -26,16 +29,29 @@ from kserve.logging import trace_logger
 from kserve.metrics import POST_HIST_TIME, PRE_HIST_TIME, PREDICT_HIST_TIME
 from starlette.routing import Match, Route
 
+from serving.http_edge import read_body, replaying
 from serving.model import ChurnModel, Scored
-from serving.validation import Column, by_name
+from serving.validation import Column, RequestError, by_name
 
-REQUEST_KEYS = frozenset({"id", "model_name", "parameters", "inputs"})  # kserve's client sends model_name
+REQUEST_KEYS = frozenset(
+    {"id", "model_name", "parameters", "inputs", "outputs"}
+)  # kserve's client: model_name
 BINARY_DTYPES = {
     "FP16": "<f2", "FP32": "<f4", "FP64": "<f8", "INT8": "i1", "INT16": "<i2", "INT32": "<i4",
     "INT64": "<i8", "UINT8": "u1", "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8",
 }  # fmt: skip
 _LENGTH = struct.Struct("<I")
 JSON_HEADERS = [(b"content-type", b"application/json")]
+BINARY_HEADERS = [(b"content-type", b"application/octet-stream")]
+OUTPUT_NAMES = ("churn_probability", "churn")
+
+
+class LeanRequest(NamedTuple):
+    """A parsed v2 request: its id, named input columns and the outputs to answer as ``(name, binary)``."""
+
+    request_id: Any
+    inputs: list[tuple[str, Column]]
+    outputs: list[tuple[str, bool]]
 
 
 def install(app: FastAPI, model: ChurnModel) -> Route:
@@ -61,11 +77,15 @@ class LeanInfer:
         if request is None:
             await self.generic(scope, body, receive, send)
             return
-        request_id, inputs = request
+        for name, _ in request.outputs:
+            if name not in OUTPUT_NAMES:  # kserve's message for the same request
+                raise RequestError(
+                    "unknown_output", f"Unexpected inference output '{name}' for model '{self.model.name}'"
+                )
         parsed = time.perf_counter()
-        scored = self.model.score(lambda validator: validator.columns(by_name(inputs)), request_id)
+        scored = self.model.score(lambda v: v.columns(by_name(request.inputs)), request.request_id)
         scored_at = time.perf_counter()
-        content = encode_response(self.model.name, scored)
+        content, json_length = encode_response(self.model.name, scored, request.outputs)
         done = time.perf_counter()
         self.pre.observe(parsed - started)
         self.predict.observe(scored_at - parsed)
@@ -76,26 +96,21 @@ class LeanInfer:
                 f"explain_ms: 0, predict_ms: {(scored_at - parsed) * 1000}, "
                 f"postprocess_ms: {(done - scored_at) * 1000}"
             )
+        headers = JSON_HEADERS if json_length is None else [
+            *BINARY_HEADERS, (b"inference-header-content-length", str(json_length).encode())
+        ]  # fmt: skip
         await send(
             {
                 "type": "http.response.start",
                 "status": 200,
-                "headers": [*JSON_HEADERS, (b"content-length", str(len(content)).encode())],
+                "headers": [*headers, (b"content-length", str(len(content)).encode())],
             }
         )
         await send({"type": "http.response.body", "body": content})
 
     async def generic(self, scope: dict, body: bytes, receive, send) -> None:
         """Hand the request, body already read, to the route kserve registered for it."""
-        sent = False
-
-        async def replay() -> dict:
-            nonlocal sent
-            if sent:
-                return await receive()
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
+        replay = replaying(body, receive)
         for route in self.app.router.routes:
             if getattr(route, "app", None) is self:
                 continue
@@ -106,38 +121,56 @@ class LeanInfer:
         raise RuntimeError(f"no kserve route for {scope['path']}")  # kserve always registers one
 
 
-def encode_response(model_name: str, scored: Scored) -> bytes:
-    """The v2 JSON response, field for field as kserve's generic route writes it."""
-    return orjson.dumps(
+def encode_response(
+    model_name: str, scored: Scored, outputs: list[tuple[str, bool]]
+) -> tuple[bytes, int | None]:
+    """The v2 response and, if any output is binary, the length of its JSON header.
+
+    All-JSON answers are field for field what kserve's generic route writes; binary ones follow
+    kserve's ``InferResponse.to_rest``: a JSON header whose binary outputs carry
+    ``parameters.binary_data_size``, then those tensors' bytes in output order.
+    """
+    tensors = {
+        "churn_probability": ("FP32", scored.scores, "<f4"),
+        "churn": ("BOOL", scored.churn, "?"),
+    }
+    if not any(binary for _, binary in outputs):
+        return orjson.dumps(
+            {
+                "model_name": model_name,
+                "model_version": scored.version,
+                "id": scored.request_id,
+                "parameters": None,
+                "outputs": [
+                    {"name": name, "shape": [scored.rows], "datatype": tensors[name][0], "parameters": None,
+                     "data": tensors[name][1].tolist()}
+                    for name, _ in outputs
+                ],
+            }
+        ), None  # fmt: skip
+    described, blobs = [], []
+    for name, binary in outputs:
+        datatype, values, dtype = tensors[name]
+        output: dict = {"name": name, "shape": [scored.rows], "datatype": datatype}
+        if binary:
+            blobs.append(values.astype(dtype, copy=False).tobytes())
+            output["parameters"] = {"binary_data_size": len(blobs[-1])}
+        else:
+            output["data"] = values.tolist()
+        described.append(output)
+    header = orjson.dumps(
         {
+            "id": scored.request_id,
             "model_name": model_name,
             "model_version": scored.version,
-            "id": scored.request_id,
-            "parameters": None,
-            "outputs": [
-                {"name": "churn_probability", "shape": [scored.rows], "datatype": "FP32",
-                 "parameters": None, "data": scored.scores.tolist()},
-                {"name": "churn", "shape": [scored.rows], "datatype": "BOOL",
-                 "parameters": None, "data": scored.churn.tolist()},
-            ],
+            "outputs": described,
         }
-    )  # fmt: skip
+    )
+    return header + b"".join(blobs), len(header)
 
 
-async def read_body(receive) -> bytes:
-    message = await receive()
-    body = message.get("body", b"")
-    if not message.get("more_body"):
-        return body
-    chunks = [body]
-    while message.get("more_body"):
-        message = await receive()
-        chunks.append(message.get("body", b""))
-    return b"".join(chunks)
-
-
-def parse_request(headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[Any, list] | None:
-    """``(id, [(name, Column), ...])`` of a plain v2 request (JSON or binary extension), else None."""
+def parse_request(headers: list[tuple[bytes, bytes]], body: bytes) -> LeanRequest | None:
+    """A well-formed v2 request (JSON or binary extension) parsed, else None (kserve's route answers)."""
     json_length = header_id = None
     for key, value in headers:
         if key == b"inference-header-content-length":
@@ -154,9 +187,8 @@ def parse_request(headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[Any,
         return None
     if type(doc) is not dict or not doc.keys() <= REQUEST_KEYS or type(doc.get("inputs")) is not list:
         return None
-    if doc.get("parameters") is not None and (
-        type(doc["parameters"]) is not dict or doc["parameters"].get("binary_data_output")
-    ):
+    outputs = requested_outputs(doc)
+    if outputs is None:
         return None
     request_id = doc.get("id")
     if request_id is not None and type(request_id) is not str:
@@ -184,7 +216,38 @@ def parse_request(headers: list[tuple[bytes, bytes]], body: bytes) -> tuple[Any,
             if values is None:
                 return None
         inputs.append((name, Column(values, datatype, shape)))
-    return request_id or header_id, inputs
+    return LeanRequest(request_id or header_id, inputs, outputs)
+
+
+def requested_outputs(doc: dict) -> list[tuple[str, bool]] | None:
+    """``[(output name, binary?), ...]`` to answer (every output if none are named); None if malformed.
+
+    The binary flag is the output's ``parameters.binary_data``, else the request's
+    ``parameters.binary_data_output``, else False (JSON).
+    """
+    parameters = doc.get("parameters")
+    if parameters is None:
+        parameters = {}
+    elif type(parameters) is not dict:
+        return None
+    default = parameters.get("binary_data_output", False)
+    if type(default) is not bool:
+        return None
+    named = doc.get("outputs")
+    if not named:  # absent or []: every output, as kserve does
+        return [(name, default) for name in OUTPUT_NAMES]
+    if type(named) is not list:
+        return None
+    out = []
+    for item in named:
+        if type(item) is not dict or type(item.get("name")) is not str:
+            return None
+        own = item.get("parameters") or {}
+        flag = own.get("binary_data") if type(own) is dict else "malformed"
+        if flag is not None and type(flag) is not bool:
+            return None
+        out.append((item["name"], default if flag is None else flag))
+    return out
 
 
 def from_binary(raw: bytes, datatype: str) -> np.ndarray | list[str] | None:

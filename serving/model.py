@@ -12,14 +12,14 @@ import numpy as np
 from kserve import Model
 from kserve.errors import InferenceError, ModelNotReady
 from kserve.logging import logger
-from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
+from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse, RequestedOutput
 
 from components.config import Settings
 from serving import metrics
 from serving.bundle import Bundle, open_bundle
 from serving.payload_log import Entry, PayloadLog
 from serving.storage import local_bundle
-from serving.validation import Batch, Column, RequestError, Validator, by_name
+from serving.validation import Batch, Column, RequestError, RequestTooLarge, Validator, by_name
 
 OUTPUT_TYPES = [
     {"name": "churn_probability", "datatype": "FP32", "shape": [-1]},
@@ -60,6 +60,7 @@ class ChurnModel(Model):
         max_batch_rows: int = 10_000,
         payload_log: PayloadLog | None = None,
         intra_op_threads: int = 1,
+        max_request_id_chars: int = 256,
     ):
         super().__init__(name)
         self.model_dir = model_dir
@@ -67,6 +68,7 @@ class ChurnModel(Model):
         self.max_batch_rows = max_batch_rows
         self.payload_log = payload_log
         self.intra_op_threads = intra_op_threads
+        self.max_request_id_chars = max_request_id_chars
         # Swapped as one reference so a request never sees half a reload.
         self._state: tuple[Bundle, Validator, metrics.VersionSeries] | None = None
         self._load_lock = threading.Lock()
@@ -169,7 +171,7 @@ class ChurnModel(Model):
                 InferOutput("churn", [scored.rows], "BOOL", data=churn),
             ],
             use_binary_outputs=payload.use_binary_outputs,
-            requested_outputs=payload.request_outputs,
+            requested_outputs=_requested_outputs(payload),
         )
 
     def score(self, validate: Callable[[Validator], Batch], request_id: str | None = None) -> Scored:
@@ -184,10 +186,18 @@ class ChurnModel(Model):
         bundle, validator, series = state
         version = bundle.served_version
         try:
+            if request_id is not None and len(request_id) > self.max_request_id_chars:
+                raise RequestTooLarge(
+                    "request_id_too_long",
+                    f"request id is {len(request_id)} characters; this server takes at most "
+                    f"{self.max_request_id_chars} (--max_request_id_chars)",
+                )
             batch = validate(validator)
         except RequestError as exc:
             metrics.VALIDATION_ERRORS.labels(self.name, exc.label).inc()
             series.invalid_requests.inc()
+            if request_id is not None and len(request_id) <= self.max_request_id_chars:
+                exc.request_id = request_id  # for the error's log line
             raise
         try:
             scores = bundle.score(batch.feeds)
@@ -224,6 +234,24 @@ class ChurnModel(Model):
         if isinstance(payload, dict) and "instances" in payload:
             return validator.records(payload["instances"])
         raise RequestError("bad_request", "expected a v2 inference request, or a v1 body with 'instances'")
+
+
+def _requested_outputs(payload: InferRequest) -> list | None:
+    """The request's ``outputs``, each with its binary flag resolved as the binary extension says.
+
+    A per-output ``binary_data`` wins, else the request's ``binary_data_output``; kserve 0.21's
+    ``to_rest`` reads only the per-output flag once outputs are named.
+    """
+    if not payload.request_outputs or payload.from_grpc:
+        return payload.request_outputs
+    default = bool(payload.use_binary_outputs)
+    return [
+        RequestedOutput(
+            o.name,
+            {**(o.parameters or {}), "binary_data": default if o.binary_data is None else o.binary_data},
+        )
+        for o in payload.request_outputs
+    ]
 
 
 def _warmup_columns(bundle: Bundle) -> dict[str, Column]:

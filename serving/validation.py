@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from kserve.errors import InvalidInput
 
-from components.schema import Feature
+from components.schema import Feature, normalise_category
 
 NUMERIC_DATATYPES = frozenset(
     {"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"}
@@ -25,11 +25,23 @@ _BYTES = frozenset({"BYTES"})
 
 
 class RequestError(InvalidInput):
-    """A 400-class problem with the request. ``reason`` is a short label for the error metric."""
+    """A 400-class problem with the request. ``reason`` is a short label for the error metric.
+
+    ``request_id`` is set once the request's id is known, so the one log line can name it.
+    """
+
+    status = 400
 
     def __init__(self, reason: str, message: str):
         super().__init__(message)
         self.label = reason
+        self.request_id: str | None = None
+
+
+class RequestTooLarge(RequestError):
+    """A request past one of the server's size limits (body bytes, id length): HTTP 413."""
+
+    status = 413
 
 
 @dataclass(frozen=True)
@@ -213,17 +225,20 @@ class Validator:
         categories = self._categories[name]
         if distinct <= categories:  # the usual case: known strings, nothing more to check
             return np.array(values, dtype=object).reshape(-1, 1), 0
-        if not all(isinstance(v, str) for v in distinct):
-            bad = next((v for v in distinct if not isinstance(v, str | bytes)), None)
-            if bad is not None:
-                raise RequestError("bad_value", f"input '{name}': values must be strings, got {bad!r}")
-            # gRPC and the binary extension deliver bytes: ONNX Runtime needs str (bytes score wrongly).
-            try:
-                values = [v.decode("utf-8") if isinstance(v, bytes) else v for v in values]
-            except UnicodeDecodeError:
-                raise RequestError("bad_value", f"input '{name}': values must be UTF-8 strings") from None
-            distinct = set(values)
-        unknown = distinct - categories
+        bad = next((v for v in distinct if v is not None and not isinstance(v, str | bytes)), None)
+        if bad is not None:
+            raise RequestError("bad_value", f"input '{name}': values must be strings, got {bad!r}")
+        # Ingest's one normalisation (case, whitespace, bytes), once per distinct value: a client's
+        # "month-to-month" must score as the "Month-to-month" the model trained on.
+        normal = {v: normalise_category(feature, v) for v in distinct}
+        values = values.tolist() if isinstance(values, np.ndarray) else values
+        if None in normal.values():
+            row = next(i for i, v in enumerate(values) if normal[v] is None)
+            raise RequestError(
+                "missing_value", f"input '{name}': row {row} is blank or null (a category is required)"
+            )
+        values = [normal[v] for v in values]
+        unknown = set(normal.values()) - categories
         # Unknown categories are scored (the one-hot encoder ignores them) but counted.
         unknown_count = sum(1 for v in values if v in unknown) if unknown else 0
         return np.array(values, dtype=object).reshape(-1, 1), unknown_count

@@ -13,7 +13,8 @@ from serving.examples import v2_request
 from serving.storage import local_bundle
 from tests.integration.env import server_env
 from tests.support.bundles import register_run
-from tests.support.model_server import start_model_server
+from tests.support.model_server import REPO, start_model_server
+from tests.support.v2_requests import docs_example
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,8 @@ def test_server_loads_the_champion_and_scores_like_onnx(registered, trained_run,
         )
         assert answer.status_code == 200, answer.text
         body = answer.json()
+        documented_request, documented = docs_example(REPO / "docs" / "serving.md")
+        example = server.post("/v2/models/churn/infer", json=documented_request).json()
         identity = server.get("/v2/models/churn").json()["parameters"]
         metrics = server.get("/metrics").text
     finally:
@@ -47,6 +50,9 @@ def test_server_loads_the_champion_and_scores_like_onnx(registered, trained_run,
     # A published bundle carries its registry version: responses name it, metrics label it.
     content = bundle.verify(trained_run.artifacts.bundle)
     assert body["model_version"] == summary["version"]
+    # docs/serving.md's example shows a served champion: its model_version is the registry version.
+    assert example["model_version"] == summary["version"]
+    assert documented["model_version"].isdecimal() and list(example) == list(documented)
     assert identity["registry_version"] == summary["version"]
     assert identity["content_sha256"] == content.content_sha256
     rows_ok = [line for line in metrics.splitlines() if line.startswith("churn_rows_total{")]

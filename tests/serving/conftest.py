@@ -56,3 +56,15 @@ def server(bundle_dir, tmp_path_factory):
     srv.payload_dir = work / "payload"
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="module")
+def generic(bundle_dir, tmp_path_factory):
+    """The same server with the lean route off: every request goes through kserve's own route."""
+    work = tmp_path_factory.mktemp("serving-generic")
+    srv = start_model_server(
+        bundle_dir, work / "server.log",
+        extra_args=["--max_batch_rows", "50", "--no-lean_infer_route"],
+    )  # fmt: skip
+    yield srv
+    srv.stop()

@@ -17,18 +17,6 @@ from tests.support.v2_requests import BAD, body, edit, outputs
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def generic(bundle_dir, tmp_path_factory):
-    """The same server with the lean route off: every request goes through kserve's own route."""
-    work = tmp_path_factory.mktemp("serving-generic")
-    srv = start_model_server(
-        bundle_dir, work / "server.log",
-        extra_args=["--max_batch_rows", "50", "--no-lean_infer_route"],
-    )  # fmt: skip
-    yield srv
-    srv.stop()
-
-
 def counter(server, prefix: str) -> float:
     """Sum of every sample of a metric whose line starts with ``prefix``."""
     lines = server.get("/metrics").text.splitlines()

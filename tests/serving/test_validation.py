@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from components.schema import FEATURES
 from serving.validation import NUMERIC_DATATYPES, Batch, Column, RequestError, Validator
+from tests.support.v2_requests import spellings
 
 MAX_ROWS = 6
 VALIDATOR = Validator(FEATURES, MAX_ROWS)
@@ -61,9 +62,11 @@ def valid_columns(draw, rows=None) -> dict[str, Column]:
 
 
 def bad_value(feature):
-    """A value the schema refuses for ``feature`` (or, for categoricals, one it only counts)."""
+    """A value the schema refuses for ``feature`` (or, for categoricals, one it counts or normalises)."""
     if feature.is_categorical:
-        return st.sampled_from(["Martian", "", feature.categories[0].lower(), b"Male", 3, None, 1.5, ("x",)])
+        return st.sampled_from(
+            ["Martian", "", "  ", feature.categories[0].lower(), b"Male", 3, None, 1.5, ("x",), True]
+        )
     lo, hi = feature.minimum, feature.maximum
     values = [math.nan, math.inf, -math.inf, lo - 1, hi + 1, "12", None, True, b"1"]
     if feature.integer:
@@ -150,3 +153,36 @@ def test_oversized_batches_are_refused_on_both_paths(columns):
     with pytest.raises(RequestError) as error:
         VALIDATOR.columns(columns)
     assert error.value.label == "batch_too_large"
+
+
+def respelled(column: Column, draw) -> Column:
+    """``column`` with every value written as one of the spellings ingest reads as it (or as bytes)."""
+    values = list(np.asarray(column.values, dtype=object).reshape(-1))
+    spelled = [draw(st.sampled_from([*spellings(v), v.encode()])) for v in values]
+    return Column(spelled, column.datatype, column.shape)
+
+
+@PROPERTY
+@given(st.data())
+def test_spellings_give_the_canonical_batch_and_count_nothing_unknown(data):
+    """Case, whitespace and bytes variants of a category build the very feeds the canonical values do."""
+    columns = data.draw(valid_columns())
+    canonical = VALIDATOR.columns(columns)
+    spelled = dict(columns)
+    for feature in data.draw(st.lists(st.sampled_from(CATEGORICAL), min_size=1, unique=True)):
+        spelled[feature.name] = respelled(columns[feature.name], data.draw)
+    agree(spelled)
+    assert_same_batch(VALIDATOR.columns(spelled), canonical)
+
+
+@pytest.mark.parametrize("blank", ["", " \t ", None])
+def test_blank_category_names_the_field_and_row(blank):
+    columns = {
+        f.name: Column([f.categories[0]] * 3 if f.is_categorical else [f.minimum] * 3, f.v2_datatype)
+        for f in FEATURES
+    }
+    columns["Contract"] = Column(["One year", "Two year", blank], "BYTES")
+    with pytest.raises(RequestError) as error:
+        VALIDATOR.columns(columns)
+    assert error.value.label == "missing_value"
+    assert "input 'Contract': row 2 is blank or null" in str(error.value)

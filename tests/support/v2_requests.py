@@ -5,7 +5,12 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
 
 from components.schema import FEATURES
 from serving.examples import example_row, v2_request
@@ -52,3 +57,38 @@ BAD: dict[str, tuple[Callable[[dict], dict], str]] = {
     "text in numeric": (edit("tenure", data=["a lot", 1.0]), "tenure"),
     "oversized batch": (lambda b: body(51), "51 rows"),
 }
+
+
+def spellings(category: str) -> list[str]:
+    """Ways a client may spell ``category`` that ingest reads as it: case, outer and inner whitespace."""
+    doubled = category.replace(" ", "  \t")
+    return [category.lower(), category.upper(), f"  {category} ", f"\t{doubled}\u00a0", category.swapcase()]
+
+
+def decode(response) -> dict:
+    """A v2 response as JSON, binary-extension outputs decoded into ``data`` (FP32 and BOOL)."""
+    length = response.headers.get("inference-header-content-length")
+    if length is None:
+        return response.json()
+    header = json.loads(response.content[: int(length)])
+    offset = int(length)
+    for output in header["outputs"]:
+        size = (output.get("parameters") or {}).get("binary_data_size")
+        if size is not None:
+            dtype = {"FP32": "<f4", "BOOL": "?"}[output["datatype"]]
+            output["data"] = np.frombuffer(response.content[offset : offset + size], dtype).tolist()
+            output["binary"] = True
+            offset += size
+    assert offset == len(response.content), "binary outputs do not add up to the body"
+    return header
+
+
+def docs_example(page: Path) -> tuple[dict, dict]:
+    """The v2 request and response documented in ``page`` (docs/serving.md): the JSON block whose
+    introducing paragraph is "`request.json`:" and the one whose paragraph starts "Response"."""
+    blocks = {}
+    for match in re.finditer(r"(?:^|\n\n)((?:[^\n]+\n)+)\n```json\n(.*?)\n```", page.read_text(), re.DOTALL):
+        blocks[match.group(1).strip()] = json.loads(match.group(2))
+    request = next(doc for lead, doc in blocks.items() if lead == "`request.json`:")
+    response = next(doc for lead, doc in blocks.items() if lead.startswith("Response"))
+    return request, response
