@@ -11,9 +11,10 @@ ROWS   ?= 50000
 .DEFAULT_GOAL := help
 .PHONY: help venv system-tools run test lint format compile serve bench clean
 
-# MAKEFILE_LIST also names the overlay files included below: list this file's targets only.
+# Every makefile make read (this one and those it includes): -h drops grep's file-name prefix, which
+# otherwise stands where the target name should be once MAKEFILE_LIST holds more than one file.
 help:  ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | sed 's/:.*## /\t/' | sort
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

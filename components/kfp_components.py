@@ -61,13 +61,14 @@ def train_op(
     """Tune and fit the churn Pipeline; the model is a joblib file."""
     import logging
 
-    from components.steps import task_artifacts
+    from components.steps import print_progress, task_artifacts
     from components.train import TrainConfig
     from components.train import train as train_step
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = TrainConfig(model_type=model_type, search_budget=search_budget, cv_folds=cv_folds, seed=seed)
-    summary = train_step(task_artifacts(train=train.path, model=model.path, search=search.path), config)
+    artifacts = task_artifacts(train=train.path, model=model.path, search=search.path)
+    summary = train_step(artifacts, config, progress=print_progress)
     model.metadata.update({"model_type": model_type, "cv_roc_auc": summary["cv_roc_auc"]})
 
 
@@ -137,6 +138,8 @@ def register_op(
     evaluation: Input[Artifact],
     report: Input[HTML],
     profile: Input[Artifact],
+    train: Input[Dataset],
+    valid: Input[Dataset],
     test: Input[Dataset],
     search: Input[Artifact],
     data_hash: str,
@@ -147,6 +150,7 @@ def register_op(
     min_roc_auc: float,
     min_pr_auc: float,
     max_regression: float,
+    min_disjoint_rows: int,
     promote: bool,
     pipeline_run_id: str,
     kfp_run_id: str,
@@ -159,20 +163,21 @@ def register_op(
     from components.config import load_settings
     from components.evaluate import BusinessConfig
     from components.gate import GateConfig
-    from components.steps import register_step, registration_params, task_artifacts
+    from components.steps import print_progress, register_step, registration_params, task_artifacts
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     artifacts = task_artifacts(
         bundle=bundle.path, model=model.path, evaluation=evaluation.path, report=report.path,
-        profile=profile.path, test=test.path, search=search.path, registration=registration.path,
+        profile=profile.path, train=train.path, valid=valid.path, test=test.path, search=search.path,
+        registration=registration.path,
     )  # fmt: skip
-    gate = GateConfig(min_roc_auc, min_pr_auc, max_regression)
+    gate = GateConfig(min_roc_auc, min_pr_auc, max_regression, min_disjoint_rows)
     business = BusinessConfig(offer_cost, customer_value, offer_success_rate)
     summary = register_step(
         artifacts,
         Lineage(data_hash, source_uri, pipeline_run_id, kfp_run_id or None),
         params=registration_params(artifacts, business, gate),
-        gate=gate, promote=promote, settings=load_settings(),
+        gate=gate, promote=promote, settings=load_settings(), progress=print_progress,
     )  # fmt: skip
     registration.metadata.update({"version": summary["version"], "verdict": summary["gate"]["verdict"]})
     return summary["message"]

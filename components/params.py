@@ -50,6 +50,10 @@ class PipelineParams:
     max_regression: float = _param(
         GateConfig.max_regression, "quality gate: largest AUC drop allowed vs the champion on the same rows"
     )
+    min_disjoint_rows: int = _param(
+        GateConfig.min_disjoint_rows,
+        "quality gate: fewest test rows neither model trained on for a comparison (else 'refused')",
+    )
     # A laptop run (`churn run`) promotes a passing challenger; a submitted run leaves "champion" alone.
     promote: bool = _param(False, "move 'champion' to a version that passes the gate")
 
@@ -76,7 +80,7 @@ class PipelineParams:
         return BusinessConfig(self.offer_cost, self.customer_value, self.offer_success_rate)
 
     def gate_config(self) -> GateConfig:
-        return GateConfig(self.min_roc_auc, self.min_pr_auc, self.max_regression)
+        return GateConfig(self.min_roc_auc, self.min_pr_auc, self.max_regression, self.min_disjoint_rows)
 
     def as_arguments(self) -> dict:
         """The pipeline function's keyword arguments."""

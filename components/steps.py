@@ -25,6 +25,9 @@ from components.train import train
 
 STEPS: tuple[str, ...] = ("ingest", "train", "evaluate", "export", "register")
 REPORT_TITLE = "Churn model evaluation"
+# Marks a KFP task's progress lines in its output: `churn run` shows these on the console and
+# sends the rest of kfp.local's output to the run's log file.
+PROGRESS_MARK = "churn-progress: "
 
 # Where a task's record points for the artifacts KFP did not hand that task: a step touching one
 # fails on a path that says so, instead of reading or writing somewhere plausible.
@@ -34,6 +37,12 @@ _NOT_GIVEN = Path("/not-an-input-of-this-task")
 def task_artifacts(**given: str | Path) -> RunArtifacts:
     """The record for one KFP task, built from the artifact paths KFP gave it (by field name)."""
     return replace(RunArtifacts.in_dir(_NOT_GIVEN), **{name: Path(path) for name, path in given.items()})
+
+
+def print_progress(message: str) -> None:
+    """A KFP task body's progress callback: one marked line on stdout, flushed at once (a pipe
+    would otherwise hold it until the task ends)."""
+    print(f"{PROGRESS_MARK}{message}", flush=True)
 
 
 def evaluate_step(artifacts: RunArtifacts, business: BusinessConfig, data_hash: str) -> dict:
@@ -81,8 +90,8 @@ def run_steps(
 ) -> RunArtifacts:
     """Run every step in this process into the run folder ``root``; return its artifacts.
 
-    ``progress`` receives each step's name (one of :data:`STEPS`) as it starts, then the
-    register step's own progress lines.
+    ``progress`` receives each step's name (one of :data:`STEPS`) as it starts, and the train
+    and register steps' own progress lines.
     """
     say = progress or (lambda _message: None)
     artifacts = RunArtifacts.in_dir(root)
@@ -91,7 +100,7 @@ def run_steps(
     data = ingest(source_uri, artifacts, params.ingest_config(), settings)
     lineage = Lineage(data_hash=data["data_hash"], source_uri=source_uri, pipeline_run_id=pipeline_run_id)
     say("train")
-    train(artifacts, params.train_config())
+    train(artifacts, params.train_config(), progress=progress)
     say("evaluate")
     evaluate_step(artifacts, params.business_config(), lineage.data_hash)
     say("export")

@@ -1,20 +1,26 @@
 """Train: one scikit-learn Pipeline (features + encoders + classifier), tuned by randomised
-search with stratified k-fold CV. Same data + seed → same model and metrics."""
+search with stratified k-fold CV. Same data + seed → same model and metrics.
+
+The search is a plain loop over the sampled candidates (the same candidates, folds, scores and
+choice of the best as ``RandomizedSearchCV``), so it can report each candidate as it finishes.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import joblib
 import numpy as np
 import pandas as pd
 from scipy.stats import loguniform, randint, uniform
+from sklearn.base import clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import RandomizedSearchCV, StratifiedKFold
+from sklearn.model_selection import ParameterSampler, StratifiedKFold, cross_validate
 from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
@@ -26,6 +32,7 @@ from components.features import model_frame, preprocessor
 log = logging.getLogger(__name__)
 
 MODEL_TYPES = ("xgboost", "logreg", "random_forest")
+SCORING = {"roc_auc": "roc_auc", "neg_log_loss": "neg_log_loss"}
 
 
 @dataclass(frozen=True)
@@ -88,55 +95,65 @@ def build_pipeline(model_type: str, estimator=None) -> Pipeline:
     )
 
 
-def fit(train: pd.DataFrame, config: TrainConfig) -> tuple[Pipeline, dict]:
-    """Tune and fit on ``train``; return the refit best pipeline and a search summary."""
+def fit(
+    train: pd.DataFrame, config: TrainConfig, progress: Callable[[str], None] | None = None
+) -> tuple[Pipeline, dict]:
+    """Tune and fit on ``train``; return the refit best pipeline and a search summary.
+
+    ``progress`` (default: the log) gets one line per candidate: done / total, its CV ROC AUC,
+    the best so far and the time elapsed.
+    """
+    say = progress or log.info
     X, y = model_frame(train), train[schema.LABEL_COLUMN].to_numpy()
     positives = int(y.sum())
     if positives == 0 or positives == len(y):
         raise ValueError(f"train split has a single class ({positives} churners of {len(y)} rows)")
     estimator, space = _classifier(config, imbalance=(len(y) - positives) / positives)
-    search = RandomizedSearchCV(
-        build_pipeline(config.model_type, estimator),
-        space,
-        n_iter=config.search_budget,
-        scoring={"roc_auc": "roc_auc", "neg_log_loss": "neg_log_loss"},
-        refit="roc_auc",
-        cv=StratifiedKFold(config.cv_folds, shuffle=True, random_state=config.seed),
-        random_state=config.seed,
-        n_jobs=1,
-        verbose=1,  # progress: one line per search, fits counted by sklearn
-    )
+    base = build_pipeline(config.model_type, estimator)
+    candidates = list(ParameterSampler(space, n_iter=config.search_budget, random_state=config.seed))
+    cv = StratifiedKFold(config.cv_folds, shuffle=True, random_state=config.seed)
     log.info(
         "train: %s, %d candidates x %d folds on %d rows (%.1f%% churn)",
-        config.model_type, config.search_budget, config.cv_folds, len(y), 100 * positives / len(y),
+        config.model_type, len(candidates), config.cv_folds, len(y), 100 * positives / len(y),
     )  # fmt: skip
     started = time.perf_counter()
-    search.fit(X, y)
-    results = pd.DataFrame(search.cv_results_)
-    for _, row in results.sort_values("rank_test_roc_auc").head(3).iterrows():
-        log.info("  rank %d: cv roc_auc %.4f ± %.4f",
-                 row.rank_test_roc_auc, row.mean_test_roc_auc, row.std_test_roc_auc)  # fmt: skip
+    results: list[dict] = []
+    for number, candidate in enumerate(candidates, 1):
+        scores = cross_validate(
+            clone(base).set_params(**candidate), X, y, cv=cv, scoring=SCORING, error_score="raise"
+        )
+        results.append({"params": candidate, **{k: scores[f"test_{k}"] for k in SCORING}})
+        best = max(r["roc_auc"].mean() for r in results)
+        say(
+            f"train: candidate {number}/{len(candidates)}  cv roc_auc {scores['test_roc_auc'].mean():.4f}  "
+            f"best {best:.4f}  {time.perf_counter() - started:.0f}s elapsed"
+        )
+    # the first of the best, as RandomizedSearchCV ranks ties
+    chosen = max(results, key=lambda r: r["roc_auc"].mean())
+    model = clone(base).set_params(**chosen["params"]).fit(X, y)
     summary = {
         "config": asdict(config),
-        "best_params": {k.removeprefix("classifier__"): _plain(v) for k, v in search.best_params_.items()},
-        "cv_roc_auc": float(search.best_score_),
-        "cv_roc_auc_std": float(results.loc[search.best_index_, "std_test_roc_auc"]),
-        "cv_log_loss": float(-results.loc[search.best_index_, "mean_test_neg_log_loss"]),
+        "best_params": {k.removeprefix("classifier__"): _plain(v) for k, v in chosen["params"].items()},
+        "cv_roc_auc": float(chosen["roc_auc"].mean()),
+        "cv_roc_auc_std": float(chosen["roc_auc"].std()),
+        "cv_log_loss": float(-chosen["neg_log_loss"].mean()),
         "search_seconds": round(time.perf_counter() - started, 2),
         "train_rows": len(y),
     }
     log.info("train: best cv roc_auc %.4f in %.1fs", summary["cv_roc_auc"], summary["search_seconds"])
-    return search.best_estimator_, summary
+    return model, summary
 
 
 def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def train(artifacts: RunArtifacts, config: TrainConfig) -> dict:
+def train(
+    artifacts: RunArtifacts, config: TrainConfig, progress: Callable[[str], None] | None = None
+) -> dict:
     """Fit on ``artifacts.train``; write the joblib'd pipeline to ``.model`` and the search summary to
-    ``.search``; return the summary."""
-    model, summary = fit(pd.read_parquet(artifacts.train), config)
+    ``.search``; return the summary. ``progress`` as for :func:`fit`."""
+    model, summary = fit(pd.read_parquet(artifacts.train), config, progress)
     with storage.atomic_path(artifacts.model) as tmp:
         joblib.dump(model, tmp)
     with storage.atomic_path(artifacts.search) as tmp:

@@ -1,9 +1,15 @@
-"""`churn`: the one command-line entry point (data, pipeline, registry, serving)."""
+"""`churn`: the one command-line entry point (data, pipeline, registry, serving).
+
+Exit codes: 0 done (a run's gate passed); 1 an error, printed as one ``error: ...`` line;
+2 a usage error; 3 a run finished but its gate failed; 4 a run finished but its gate refused
+the comparison; 130 interrupted (Ctrl-C); 141 the reader of stdout went away (``| head``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -14,6 +20,20 @@ from components.params import PipelineParams
 from pipelines.registry_cli import add_registry_parser
 
 log = logging.getLogger("churn")
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+EXIT_GATE_FAILED = 3  # the run registered a version that missed a floor or regressed
+EXIT_GATE_REFUSED = 4  # the run registered a version that could not be compared fairly
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what `cmd | head` gives any tool whose reader left
+_GATE_EXIT = {"passed": EXIT_OK, "failed": EXIT_GATE_FAILED, "refused": EXIT_GATE_REFUSED}
+
+
+def gate_exit_code(verdict: str) -> int:
+    """The exit code of a finished run whose gate said ``verdict``."""
+    if verdict not in _GATE_EXIT:
+        raise ValueError(f"gate verdict {verdict!r}: expected one of {sorted(_GATE_EXIT)}")
+    return _GATE_EXIT[verdict]
 
 
 def _add_param_options(parser: argparse.ArgumentParser, defaults: PipelineParams) -> None:
@@ -82,16 +102,26 @@ def _print_summary(summary: dict) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from pipelines.local import default_run_dir, point_latest, run_local
+    from pipelines.local import LOG_FILE, new_run_dir, point_latest, run_local
+    from pipelines.run_status import INTERRUPTED
 
     params, settings = _params(args), load_settings()
-    out = Path(args.out) if args.out else default_run_dir(settings.runs_dir)
-    print(f"running the churn pipeline locally; outputs go to {out}", flush=True)
-    summary = run_local(params, out)
-    if out.resolve().parent == settings.runs_dir:
+    out = Path(args.out).resolve() if args.out else new_run_dir(settings.runs_dir)
+    print(f"running the churn pipeline locally into {out} (kfp's own log: {out / LOG_FILE})", flush=True)
+    try:
+        summary = run_local(params, out, verbose=args.verbose)
+    except KeyboardInterrupt:
+        print(f"error: interrupted; {out} is marked {INTERRUPTED!r}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if out.parent == settings.runs_dir:
         point_latest(settings.runs_dir, out)
     _print_summary(summary)
-    return 0
+    registry = summary["registry"]
+    code = gate_exit_code(registry["gate"]["verdict"])
+    if code != EXIT_OK:
+        print(f"gate {registry['gate']['verdict']}: v{registry['version']} of {registry['registered_model']} "
+              f"stays a candidate (exit {code})", file=sys.stderr)  # fmt: skip
+    return code
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
@@ -122,14 +152,22 @@ def _add_run_parser(subparsers, name: str) -> None:
     run = subparsers.add_parser(name, help="run the whole pipeline locally (kfp.local) and print a summary")
     # A laptop has no canary to wait for: local runs promote a passing challenger by default.
     _add_param_options(run, PipelineParams(promote=True))
-    run.add_argument("--out", help="run folder (default: $CHURN_HOME/runs/<UTC time>)")
+    run.add_argument("--out", help="run folder (default: a new $CHURN_HOME/runs/<UTC time>-<random>)")
+    # SUPPRESS: `churn -v run` and `churn run -v` both work (a default here would undo the first)
+    run.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                     help="show kfp.local's own output too (always in the run's kfp.log)")  # fmt: skip
     run.set_defaults(func=_cmd_run)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``churn`` parser; building it reads no settings (commands read them when they run)."""
     parser = argparse.ArgumentParser(prog="churn", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="debug logging; `run`: kfp.local's own output on screen too",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="data utilities").add_subparsers(dest="data_command", required=True)
@@ -171,9 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one command. A :class:`ChurnError` is one ``error: ...`` line on stderr and exit 1; usage
-    errors exit 2 (argparse); anything else is a bug and keeps its traceback."""
+def _run_command(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(message)s"
@@ -183,7 +219,24 @@ def main(argv: list[str] | None = None) -> int:
     except ChurnError as exc:
         log.debug("failed", exc_info=True)
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_ERROR
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; the exit codes are in this module's docstring. A :class:`ChurnError` is one
+    ``error: ...`` line on stderr; anything else is a bug and keeps its traceback."""
+    try:
+        try:
+            code = _run_command(argv)
+        except SystemExit as exc:  # argparse: --help, usage errors
+            code = EXIT_OK if exc.code is None else exc.code
+        sys.stdout.flush()  # inside the try: a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        # The reader left (`churn registry list | head`): not an error. Point stdout at /dev/null
+        # so the interpreter's final flush has nowhere to fail, and exit as a tool killed by SIGPIPE.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -1,25 +1,30 @@
 """Run the pipeline on this machine under ``kfp.local`` and gather its outputs in one folder.
 
-The run folder (``$CHURN_HOME/runs/<UTC time>/`` unless ``--out`` says otherwise) uses the
-layout of :class:`components.artifacts.RunArtifacts` for what the pipeline returns (metrics,
+The run folder (``$CHURN_HOME/runs/<UTC time>-<random>/`` unless ``--out`` says otherwise) uses
+the layout of :class:`components.artifacts.RunArtifacts` for what the pipeline returns (metrics,
 report, model bundle, data profile, quarantine, registration), plus ``summary.json`` (what
-``churn run`` printed) and ``kfp/`` (kfp.local's own pipeline root: every task's artifacts and
-executor output). ``docs/pipeline.md`` lists each file.
+``churn run`` printed), ``status.json`` (:mod:`pipelines.run_status`), ``kfp.log`` (all of
+kfp.local's output, :mod:`pipelines.run_log`) and ``kfp/`` (kfp.local's own pipeline root: every
+task's artifacts and executor output). ``docs/pipeline.md`` lists each file.
 """
 
 from __future__ import annotations
 
 import json
-import re
+import secrets
 import shutil
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TextIO
 
 from components import bundle
 from components.artifacts import RunArtifacts
 from components.errors import ChurnError
 from components.params import PipelineParams
 from components.storage import atomic_path
+from pipelines.run_log import kfp_output_to_log, task_failure
+from pipelines.run_status import FAILED, FINISHED, INTERRUPTED, RUNNING, require_state, write_status
 
 # The pipeline's outputs (see pipelines.pipeline.PipelineOutputs), named like RunArtifacts fields.
 COLLECTED: tuple[str, ...] = ("evaluation", "report", "bundle", "profile", "quarantine", "registration")
@@ -33,27 +38,36 @@ class RunFolderError(ChurnError, FileExistsError):
     """The run folder asked for already holds something: a run never mixes into another's files."""
 
 
-class PipelineRunError(ChurnError, RuntimeError):
-    """A pipeline task failed under kfp.local; the task's own error is in its log above."""
+LOG_FILE = "kfp.log"
 
 
-def _task_failure(exc: RuntimeError) -> PipelineRunError | None:
-    """kfp.local reports a failed task as a RuntimeError with coloured text; the step's own error
-    (e.g. an IngestError) is only in the task's log. ``None`` for any other RuntimeError."""
-    message = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
-    failed = re.search(r"Inner task failed: '([^']+)'", message)
-    if "finished with status FAILURE" not in message:
-        return None
-    task = failed.group(1) if failed else "a task"
-    return PipelineRunError(f"pipeline task {task!r} failed; its log above says why")
+def new_run_dir(runs_dir: Path) -> Path:
+    """Create and return a new, empty run folder ``<UTC time>-<random>`` under ``runs_dir``.
+
+    The random part keeps runs started in the same second apart; creating the folder is the
+    claim (``mkdir`` fails if it exists), so two processes never share one.
+    """
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    while True:
+        path = runs_dir / f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
 
 
-def default_run_dir(runs_dir: Path) -> Path:
-    return runs_dir / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+def run_local(
+    params: PipelineParams, out_dir: Path, *, verbose: bool = False, console: TextIO | None = None
+) -> dict:
+    """Run the whole pipeline locally; return the run summary (also written to summary.json).
 
-
-def run_local(params: PipelineParams, out_dir: Path) -> dict:
-    """Run the whole pipeline locally; return the run summary (also written to summary.json)."""
+    ``status.json`` says ``running`` from the start and ``finished``, ``failed`` or
+    ``interrupted`` at the end. Progress goes to ``console`` (default stdout), kfp.local's own
+    output to ``kfp.log`` (and to the console too when ``verbose``). A failed step raises a
+    :class:`~components.errors.ChurnError` carrying the step's own message.
+    """
     import kfp.local
 
     from pipelines.pipeline import churn_pipeline
@@ -62,18 +76,37 @@ def run_local(params: PipelineParams, out_dir: Path) -> dict:
     if out_dir.exists() and any(out_dir.iterdir()):
         raise RunFolderError(f"--out {out_dir} exists and is not empty: pick a new folder")
     out_dir.mkdir(parents=True, exist_ok=True)
-    kfp.local.init(
-        runner=kfp.local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(out_dir / "kfp"),
-        raise_on_error=True,
-    )
+    write_status(out_dir, RUNNING)
+    log_path = out_dir / LOG_FILE
     try:
-        task = churn_pipeline(**params.as_arguments())
-    except RuntimeError as exc:
-        failure = _task_failure(exc)
-        if failure is None:
-            raise
-        raise failure from exc
+        with kfp_output_to_log(log_path, console or sys.stdout, verbose) as output:
+            kfp.local.init(
+                runner=kfp.local.SubprocessRunner(use_venv=False),
+                pipeline_root=str(out_dir / "kfp"),
+                raise_on_error=True,
+            )
+            try:
+                task = churn_pipeline(**params.as_arguments())
+            except RuntimeError as exc:
+                failure = task_failure(exc, output, log_path)
+                if failure is None:
+                    raise
+                raise failure from exc
+        summary = _collect(params, task, out_dir)
+    except KeyboardInterrupt:
+        write_status(out_dir, INTERRUPTED)
+        raise
+    except Exception as exc:
+        write_status(out_dir, FAILED, error=str(exc))
+        raise
+    registry = summary["registry"]
+    write_status(out_dir, FINISHED, registered_model=registry["registered_model"],
+                 version=registry["version"], gate=registry["gate"]["verdict"])  # fmt: skip
+    return summary
+
+
+def _collect(params: PipelineParams, task, out_dir: Path) -> dict:
+    """Copy what the pipeline returned into the run-folder layout; return the summary."""
     artifacts = RunArtifacts.in_dir(out_dir)
     for name in COLLECTED:
         source, target = Path(task.outputs[name].path), getattr(artifacts, name)
@@ -105,7 +138,8 @@ def summarize(params: PipelineParams, artifacts: RunArtifacts, out_dir: Path) ->
 
 
 def point_latest(runs_dir: Path, run_dir: Path) -> None:
-    """Keep ``runs/latest`` pointing at the newest successful run."""
+    """Point ``runs/latest`` at ``run_dir``, which must be a finished run (:class:`RunStateError` if not)."""
+    require_state(run_dir, FINISHED)
     latest = runs_dir / "latest"
     tmp = runs_dir / ".latest.tmp"
     tmp.unlink(missing_ok=True)

@@ -38,6 +38,7 @@ def churn_pipeline(
     min_roc_auc: float = _D.min_roc_auc,
     min_pr_auc: float = _D.min_pr_auc,
     max_regression: float = _D.max_regression,
+    min_disjoint_rows: int = _D.min_disjoint_rows,
     promote: bool = _D.promote,
 ) -> PipelineOutputs:
     ingest = ingest_op(data_uri=data_uri, rows=rows, seed=seed, max_bad_share=max_bad_share)
@@ -74,6 +75,8 @@ def churn_pipeline(
         evaluation=evaluate.outputs["evaluation"],
         report=evaluate.outputs["report"],
         profile=ingest.outputs["profile"],
+        train=ingest.outputs["train"],
+        valid=ingest.outputs["valid"],
         test=ingest.outputs["test"],
         search=train.outputs["search"],
         data_hash=ingest.outputs["data_hash"],
@@ -84,6 +87,7 @@ def churn_pipeline(
         min_roc_auc=min_roc_auc,
         min_pr_auc=min_pr_auc,
         max_regression=max_regression,
+        min_disjoint_rows=min_disjoint_rows,
         promote=promote,
         pipeline_run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
         kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,

@@ -49,3 +49,10 @@ def test_every_parameter_is_declared_once_with_its_help():
     assert PipelineParams(data_uri="s3://b/k.csv").source_uri() == "s3://b/k.csv"
     with pytest.raises(ConfigError, match="cv_folds must be >= 2"):
         PipelineParams(cv_folds=1)
+
+
+def test_the_gates_disjoint_row_minimum_is_a_pipeline_parameter():
+    assert PipelineParams(min_disjoint_rows=50).gate_config().min_disjoint_rows == 50
+    assert "min_disjoint_rows" in PipelineParams().as_arguments()
+    with pytest.raises(ValueError, match="min_disjoint_rows"):
+        PipelineParams(min_disjoint_rows=0)

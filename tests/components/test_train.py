@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from components.evaluate import BusinessConfig, evaluate_model
@@ -39,3 +41,14 @@ def test_single_class_train_split_is_refused(splits):
     train = splits[0]
     with pytest.raises(ValueError, match="single class"):
         fit(train[train["Churn"] == 0], TrainConfig(search_budget=1))
+
+
+def test_search_reports_progress_per_candidate(splits):
+    lines: list[str] = []
+    _, summary = fit(
+        splits[0], TrainConfig(model_type="logreg", search_budget=3, cv_folds=2), progress=lines.append
+    )
+    assert [line.split()[2] for line in lines] == ["1/3", "2/3", "3/3"]
+    best = [float(re.search(r"best ([0-9.]+)", line).group(1)) for line in lines]
+    assert best == sorted(best) and best[-1] == pytest.approx(summary["cv_roc_auc"], abs=5e-5)
+    assert all(re.search(r"cv roc_auc 0\.\d{4} .* \d+s elapsed$", line) for line in lines), lines

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -20,9 +21,16 @@ def _churn(*args, env=None):
 
 def test_local_run_produces_every_artifact(tmp_path):
     out = tmp_path / "run"
-    done = _churn("run", "--rows", str(ROWS), "--budget", "1", "--cv-folds", "2", "--out", str(out))
+    done = _churn("run", "--rows", str(ROWS), "--budget", "2", "--cv-folds", "2", "--out", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "=== churn run summary ===" in done.stdout
+    # Progress instead of kfp's executor dumps: each step, and each training candidate with the best so far.
+    assert "KFP Executor" not in done.stdout + done.stderr and "KFP Executor" in (out / "kfp.log").read_text()
+    for step in ("ingest", "train", "evaluate", "export", "register"):
+        assert f"{step} done in " in done.stdout, step
+    assert re.search(r"train: candidate 1/2 .*best .*s elapsed", done.stdout), done.stdout
+    assert re.search(r"train: candidate 2/2 ", done.stdout)
+    assert json.loads((out / "status.json").read_text())["state"] == "finished"
 
     for name in ("metrics.json", "report.html", "model/model.onnx", "model/metadata.json",
                  "data_profile.json", "quarantine.csv", "registration.json", "summary.json"):  # fmt: skip
@@ -48,14 +56,32 @@ def test_local_run_produces_every_artifact(tmp_path):
     assert "confusionMatrix" in artifacts["classification"]["artifacts"][0]["metadata"]
 
 
-def test_run_on_unusable_data_fails_with_a_clear_message(tmp_path):
+def test_a_failed_run_ends_with_the_steps_own_message(tmp_path):
+    """The step's error is the last line; kfp's executor dumps are in the run's log, not on screen."""
     bad = tmp_path / "bad.csv"
     bad.write_text("customerID,tenure\n1,3\n")
-    done = _churn("run", "--data", str(bad), "--out", str(tmp_path / "run"))
-    assert done.returncode == 1
-    assert f"label column '{schema.LABEL_COLUMN}' is missing" in done.stdout + done.stderr  # the task's log
-    assert done.stderr.splitlines()[-1] == "error: pipeline task 'ingest-op' failed; its log above says why"
-    assert "Traceback" not in done.stderr.split("Task 'ingest-op' finished")[-1]
+    home = tmp_path / "home"
+    done = _churn("run", "--data", str(bad), env={**os.environ, "CHURN_HOME": str(home)})
+    assert done.returncode == 1, done.stderr[-3000:]
+    message = f"label column '{schema.LABEL_COLUMN}' is missing (found columns: ['customerID', 'tenure'])"
+    assert done.stderr.splitlines()[-1] == f"error: {message}"
+    shown = done.stdout + done.stderr
+    assert "KFP Executor" not in shown and "Traceback" not in shown and "\x1b[" not in shown
+    assert "ingest failed" in done.stdout
+    (run,) = [p for p in (home / "runs").iterdir()]
+    log = (run / "kfp.log").read_text()
+    assert "KFP Executor" in log and f"IngestError: {message}" in log and "\x1b[" not in log
+    status = json.loads((run / "status.json").read_text())
+    assert status["state"] == "failed" and status["error"] == message
+    assert not (home / "runs" / "latest").exists()
+
+
+def test_verbose_run_shows_kfps_own_output(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customerID,tenure\n1,3\n")
+    done = _churn("run", "-v", "--data", str(bad), "--out", str(tmp_path / "run"))
+    assert done.returncode == 1 and "KFP Executor" in done.stdout
+    assert done.stderr.splitlines()[-1].startswith("error: label column 'Churn' is missing")
 
 
 def test_expected_errors_are_one_line_and_exit_1(tmp_path):
