@@ -1,16 +1,21 @@
 """Ingest: read a Telco-format table, clean what is safe, quarantine what is not, split.
 
-Real exports are messy: header case varies, numerics hold blanks or text, labels come as
-Yes/No, 1/0 or True/False. Each rule below either normalises a value (safe) or quarantines the
-row with a reason (unsafe). The run fails, naming the problem, when a required column is absent
-or more than ``max_bad_share`` of the rows are bad: never train silently on garbage.
+Real exports are messy: the delimiter is ``,`` or ``;``, header case varies, numerics hold
+blanks, text or decimal commas, labels come as Yes/No, 1/0 or True/False, customers appear
+twice. Each rule below either normalises a value (safe) or quarantines the row with a reason
+(unsafe). The run fails, naming the problem, when a required column is absent, more than
+``max_bad_share`` of the rows are bad, or a split would get too few rows of a class: never
+train silently on garbage.
 """
 
 from __future__ import annotations
 
+import csv
+import gzip
 import hashlib
 import json
 import logging
+import re
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,6 +36,14 @@ REASON_COLUMN = "quarantine_reason"
 ROW_COLUMN = "source_row"  # 1-based data row number in the source file (header excluded)
 _BOOL_WORDS = {"yes": 1.0, "no": 0.0, "true": 1.0, "false": 0.0}
 _HIST_BINS = 20
+# Delimiters a CSV export may use; the one whose header names most schema columns wins.
+DELIMITERS = (",", ";", "\t", "|")
+_DECIMAL_COMMA = re.compile(r"^\s*[+-]?\d*,\d+\s*$")
+# Fewest rows of each class a split may hold: below it the validation threshold and the test
+# metrics cannot be computed. Below WARN_CLASS_ROWS they can, but are noisy: the summary says so.
+MIN_CLASS_ROWS = 5
+WARN_CLASS_ROWS = 30
+_CLASS_NAMES = {1: "churn", 0: "no churn"}
 
 
 class IngestError(ChurnError, ValueError):
@@ -63,22 +76,75 @@ class Cleaned:
     data: pd.DataFrame
     quarantine: pd.DataFrame
     n_source: int
-    n_duplicates: int
+    # Rows in ``quarantine`` by kind: "invalid" (a bad value), "duplicates" (an exact copy of an
+    # earlier row), "duplicate_ids" (an earlier row's id and label with other values) and
+    # "label_conflicts" (every row of an id seen with both labels). They sum to len(quarantine).
+    counts: dict[str, int]
     dropped_columns: tuple[str, ...]
+
+    @property
+    def n_bad(self) -> int:
+        """Rows that count against ``max_bad_share``: bad values and contradictory labels."""
+        return self.counts["invalid"] + self.counts["label_conflicts"]
 
 
 def read_table(path: Path) -> pd.DataFrame:
-    """Read CSV (everything as text, nothing guessed) or Parquet by suffix."""
+    """Read CSV (everything as text, nothing guessed) or Parquet by suffix.
+
+    A CSV's delimiter is detected (:func:`sniff_delimiter`); in a file not delimited by ``,``
+    numeric columns may use a decimal comma (:func:`_convert_decimal_commas`). What was detected is in
+    ``frame.attrs["csv"]`` (``{"delimiter": ..., "decimal": ...}``).
+    """
     path = Path(path)
     suffix = "".join(path.suffixes[-2:]) if path.suffix == ".gz" else path.suffix
     if suffix in {".parquet", ".pq"}:
         return pd.read_parquet(path)
-    if suffix in {".csv", ".csv.gz", ".txt"}:
-        try:
-            return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-        except pd.errors.EmptyDataError as exc:
-            raise IngestError(f"{path.name}: the file is empty") from exc
-    raise IngestError(f"{path.name}: unsupported file type {suffix!r} (expected .csv or .parquet)")
+    if suffix not in {".csv", ".csv.gz", ".txt"}:
+        raise IngestError(f"{path.name}: unsupported file type {suffix!r} (expected .csv or .parquet)")
+    opener = gzip.open if suffix == ".csv.gz" else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+        header = handle.readline()
+    if not header.strip():
+        raise IngestError(f"{path.name}: the file is empty")
+    delimiter = sniff_delimiter(header, path.name)
+    frame = pd.read_csv(
+        path, sep=delimiter, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig"
+    )
+    decimal = "," if delimiter != "," and _convert_decimal_commas(frame) else "."
+    frame.attrs["csv"] = {"delimiter": delimiter, "decimal": decimal}
+    return frame
+
+
+def sniff_delimiter(header: str, source: str) -> str:
+    """The delimiter of :data:`DELIMITERS` whose split of the header line names the most schema
+    columns (``,`` on a tie). Raises :class:`IngestError` when none names any."""
+
+    def known_columns(delimiter: str) -> int:
+        names = next(csv.reader([header], delimiter=delimiter), [])
+        return sum(schema.header_key(name) in schema.HEADER_KEYS for name in names)
+
+    best = max(DELIMITERS, key=known_columns)
+    if known_columns(best) == 0:
+        raise IngestError(
+            f"{source}: no header names the schema's columns with any of the delimiters "
+            f"{', '.join(repr(d) for d in DELIMITERS)} (header: {header.strip()[:120]!r})"
+        )
+    return best
+
+
+def _convert_decimal_commas(frame: pd.DataFrame) -> bool:
+    """Rewrite the numeric columns' decimal commas ("29,85") as points, in place, when they use
+    them and no numeric value holds a point (a file mixing both is left as is: its comma values
+    are then quarantined as "not a number", never guessed)."""
+    numeric = [c for c in frame.columns if schema.HEADER_KEYS.get(schema.header_key(c)) in schema.NUMERIC]
+    values = [frame[c].str for c in numeric]
+    if not any(v.match(_DECIMAL_COMMA).any() for v in values) or any(
+        v.contains(".", regex=False).any() for v in values
+    ):
+        return False
+    for column in numeric:
+        frame[column] = frame[column].str.replace(",", ".", regex=False)
+    return True
 
 
 def _match_headers(frame: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
@@ -216,20 +282,56 @@ def clean(raw: pd.DataFrame) -> Cleaned:
     quarantine[REASON_COLUMN] = reason
 
     good = out[~bad]
-    duplicated = good[schema.ID_COLUMN].duplicated(keep="first")
-    dups = frame.loc[good.index[duplicated]].copy()
-    dups[REASON_COLUMN] = f"duplicate {schema.ID_COLUMN} (first occurrence kept)"
-    data = good[~duplicated].copy()
+    repeats = _repeat_reasons(good)
+    counts = {"invalid": int(bad.sum())} | {k: int((repeats.kind == k).sum()) for k in _REPEAT_KINDS}
+    repeated = frame.loc[repeats.index].copy()
+    repeated[REASON_COLUMN] = repeats.reason
+    data = good.drop(index=repeats.index)
     data[schema.LABEL_COLUMN] = data[schema.LABEL_COLUMN].astype(np.int64)
     for name in schema.NUMERIC:
         data[name] = data[name].astype(np.float64)
     return Cleaned(
         data=data.drop(columns=[ROW_COLUMN]).reset_index(drop=True),
-        quarantine=pd.concat([quarantine, dups]).sort_values(ROW_COLUMN).astype(str),
+        quarantine=pd.concat([quarantine, repeated]).sort_values(ROW_COLUMN).astype(str),
         n_source=len(frame),
-        n_duplicates=int(duplicated.sum()),
+        counts=counts,
         dropped_columns=dropped,
     )
+
+
+_REPEAT_KINDS = ("duplicates", "duplicate_ids", "label_conflicts")
+
+
+def _repeat_reasons(good: pd.DataFrame) -> pd.DataFrame:
+    """Valid rows to quarantine because their customer id was seen before: one row per such row
+    (same index as ``good``) with its ``kind`` (of :data:`_REPEAT_KINDS`) and ``reason``.
+
+    An id seen with both labels has no trustworthy label: all its rows go. Otherwise the first
+    row of an id is kept; a later exact copy (same cleaned values) is "duplicate of row N", a
+    later row with other values "customerID X repeats row N with different values".
+    """
+    # Only rows whose id occurs more than once can be repeats: work on those few.
+    shared = good[good[schema.ID_COLUMN].duplicated(keep=False)]
+    ids = shared[schema.ID_COLUMN]
+    conflict = shared.groupby(schema.ID_COLUMN, sort=False)[schema.LABEL_COLUMN].transform("nunique") > 1
+    rest = shared[~conflict]
+    exact = rest.duplicated(subset=list(schema.REQUIRED_COLUMNS), keep="first")
+    first_copy = rest.groupby(list(schema.REQUIRED_COLUMNS), sort=False)[ROW_COLUMN].transform("first")
+    distinct = rest[~exact]
+    repeat = distinct[schema.ID_COLUMN].duplicated(keep="first")
+    first_of_id = distinct.groupby(schema.ID_COLUMN, sort=False)[ROW_COLUMN].transform("first")
+    conflict_reason = f"conflicting labels for {schema.ID_COLUMN} " + ids[conflict]
+    copy_reason = "duplicate of row " + first_copy[exact].astype(str)
+    repeat_reason = (
+        f"{schema.ID_COLUMN} " + distinct.loc[repeat, schema.ID_COLUMN]
+        + " repeats row " + first_of_id[repeat].astype(str) + " with different values"
+    )  # fmt: skip
+    parts = [
+        ("label_conflicts", conflict_reason),
+        ("duplicates", copy_reason),
+        ("duplicate_ids", repeat_reason),
+    ]
+    return pd.concat([pd.DataFrame({"kind": kind, "reason": reason}) for kind, reason in parts])
 
 
 def content_hash(data: pd.DataFrame) -> str:
@@ -271,6 +373,43 @@ def profile(data: pd.DataFrame) -> dict:
                           "churn_rate": positives / len(data)},
         "features": features,
     }  # fmt: skip
+
+
+def _split_shares(config: IngestConfig) -> dict[str, float]:
+    return {"train": 1.0 - config.test_size - config.valid_size, "valid": config.valid_size,
+            "test": config.test_size}  # fmt: skip
+
+
+def check_class_sizes(labels: pd.Series, config: IngestConfig) -> None:
+    """Fail before splitting when a split would get fewer than :data:`MIN_CLASS_ROWS` rows of a
+    class (its share of that class's rows, rounded down); the message names the smallest one."""
+    counts = labels.value_counts()
+    expected = [
+        (int(counts.get(value, 0) * share), split_name, name, share, int(counts.get(value, 0)))
+        for split_name, share in _split_shares(config).items()
+        for value, name in _CLASS_NAMES.items()
+    ]
+    fewest, split_name, name, share, total = min(expected, key=lambda item: item[0])
+    if fewest < MIN_CLASS_ROWS:
+        raise IngestError(
+            f"too few rows to train and evaluate: the {split_name} split would get {fewest} '{name}' "
+            f"rows, below the minimum of {MIN_CLASS_ROWS} per class in each split (it takes {share:.0%} "
+            f"of the {total} '{name}' rows among {len(labels)} usable rows); provide more data"
+        )
+
+
+def small_split_warnings(splits: dict[str, pd.DataFrame]) -> list[str]:
+    """One line per split and class with fewer than :data:`WARN_CLASS_ROWS` rows."""
+    warnings = []
+    for split_name, frame in splits.items():
+        counts = frame[schema.LABEL_COLUMN].value_counts()
+        for value, name in _CLASS_NAMES.items():
+            if (n := int(counts.get(value, 0))) < WARN_CLASS_ROWS:
+                warnings.append(
+                    f"the {split_name} split has only {n} '{name}' rows (fewer than {WARN_CLASS_ROWS}): "
+                    "its metrics and threshold are noisy"
+                )
+    return warnings
 
 
 def split(data: pd.DataFrame, config: IngestConfig) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -325,8 +464,7 @@ def ingest(source_uri: str, paths: RunArtifacts, config: IngestConfig, settings:
     with storage.atomic_path(paths.quarantine) as tmp:
         cleaned.quarantine.to_csv(tmp, index=False)
 
-    n_bad = len(cleaned.quarantine) - cleaned.n_duplicates
-    bad_share = n_bad / cleaned.n_source
+    bad_share = cleaned.n_bad / cleaned.n_source
     if cleaned.data.empty:
         raise IngestError(
             f"{source_uri}: no usable rows, all {cleaned.n_source} were quarantined "
@@ -337,31 +475,38 @@ def ingest(source_uri: str, paths: RunArtifacts, config: IngestConfig, settings:
             f"{source_uri}: {bad_share:.1%} of rows are bad, over the {config.max_bad_share:.1%} limit "
             f"(see {paths.quarantine}); top reasons: {_top_reasons(cleaned.quarantine)}"
         )
+    check_class_sizes(cleaned.data[schema.LABEL_COLUMN], config)
     data_hash = content_hash(cleaned.data)
     train, valid, test = split(cleaned.data, config)
     for frame, path in ((train, paths.train), (valid, paths.valid), (test, paths.test)):
         with storage.atomic_path(path) as tmp:
             frame.to_parquet(tmp, index=False)
+    warnings = small_split_warnings({"train": train, "valid": valid, "test": test})
+    for warning in warnings:
+        log.warning("ingest: %s", warning)
 
     summary = {
         "source_uri": source_uri,
+        "csv": raw.attrs.get("csv"),
         "data_hash": data_hash,
         "source_rows": cleaned.n_source,
         "rows": len(cleaned.data),
-        "quarantined": n_bad,
-        "duplicates_dropped": cleaned.n_duplicates,
+        "quarantined": len(cleaned.quarantine),
+        **cleaned.counts,
         "bad_share": bad_share,
         "dropped_columns": list(cleaned.dropped_columns),
         "splits": {"train": len(train), "valid": len(valid), "test": len(test)},
+        "warnings": warnings,
         "config": asdict(config),
     }
     report = {**summary, **profile(cleaned.data)}
-    if n_bad:
+    if len(cleaned.quarantine):
         report["quarantine_reasons"] = _top_reasons(cleaned.quarantine, k=20)
     with storage.atomic_path(paths.profile) as tmp:
         tmp.write_text(json.dumps(report, indent=2))
     log.info(
-        "ingest: %d usable rows, %d quarantined, %d duplicates dropped, hash %s",
-        len(cleaned.data), n_bad, cleaned.n_duplicates, data_hash[:12],
+        "ingest: %d usable rows, %d quarantined (%s), hash %s",
+        len(cleaned.data), len(cleaned.quarantine),
+        ", ".join(f"{n} {kind}" for kind, n in cleaned.counts.items()), data_hash[:12],
     )  # fmt: skip
     return summary

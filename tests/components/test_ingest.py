@@ -24,7 +24,7 @@ def _messy_csv(tmp_path, rows=400):
     frame.loc[4, "MonthlyCharges"] = "n/a"
     frame.loc[5, "PaymentMethod"] = "Bitcoin"
     frame.loc[6, "InternetService"] = "No"  # contradicts its add-on columns
-    frame.loc[7, schema.ID_COLUMN] = frame.loc[8, schema.ID_COLUMN]  # duplicate id: row 9 dropped
+    frame.loc[7, [schema.ID_COLUMN, "Churn"]] = frame.loc[8, [schema.ID_COLUMN, "Churn"]]  # row 9 repeats 8
     frame["ExtraColumn"] = "ignored"
     frame.columns = [c.upper() if i % 3 == 0 else f" {c.lower()} " for i, c in enumerate(frame.columns)]
     path = tmp_path / "messy.csv"
@@ -42,9 +42,9 @@ def test_messy_csv_is_cleaned_and_bad_rows_quarantined_with_reasons(tmp_path):
     assert reasons[5] == "MonthlyCharges is not a number: 'n/a'"
     assert reasons[6] == "PaymentMethod has unknown category 'Bitcoin'"
     assert "contradicts InternetService" in reasons[7]
-    assert reasons[9] == "duplicate customerID (first occurrence kept)"
+    assert reasons[9].startswith("customerID ") and reasons[9].endswith("repeats row 8 with different values")
     assert len(reasons) == 5
-    assert summary["quarantined"] == 4 and summary["duplicates_dropped"] == 1
+    assert summary["quarantined"] == 5 and summary["invalid"] == 4 and summary["duplicate_ids"] == 1
     assert summary["rows"] == 395 and [c.strip().lower() for c in summary["dropped_columns"]] == [
         "extracolumn"
     ]
@@ -104,8 +104,8 @@ def test_all_bad_file_fails_and_writes_only_the_quarantine(tmp_path):
 
 
 def test_too_many_bad_rows_fail_over_the_limit(tmp_path):
-    frame = generate(100, seed=1, with_truth=False)
-    frame.loc[:9, "MonthlyCharges"] = -5.0  # 10% bad
+    frame = generate(400, seed=1, with_truth=False)
+    frame.loc[:39, "MonthlyCharges"] = -5.0  # 10% bad
     path = tmp_path / "tenpercent.csv"
     frame.to_csv(path, index=False)
     with pytest.raises(IngestError, match=r"10\.0% of rows are bad, over the 5\.0% limit"):
@@ -146,3 +146,98 @@ def test_splits_are_stratified_and_seeded(tmp_path):
     ingest(source, second, IngestConfig(seed=1), load_settings())
     for name in ("train", "test"):
         assert pd.read_parquet(getattr(first, name)).equals(pd.read_parquet(getattr(second, name)))
+
+
+def test_duplicates_and_label_conflicts_are_counted_apart_and_listed(tmp_path):
+    frame = generate(300, seed=4, with_truth=False).astype(str)
+    ids = frame[schema.ID_COLUMN]
+    copies = frame.iloc[[0, 0, 0]].copy()  # source rows 301-303: exact copies of row 1
+    copies.iloc[0, copies.columns.get_loc("Churn")] = f" {frame.loc[0, 'Churn'].upper()}"  # same value
+    flipped = frame.iloc[[20]].copy()  # source row 304: row 21 with the opposite label
+    flipped["Churn"] = flipped["Churn"].map({"Yes": "No", "No": "Yes"})
+    changed = frame.iloc[[30]].copy()  # source row 305: row 31's id and label, another tenure
+    changed["tenure"] = str(int(changed["tenure"].iloc[0]) + 1)
+    frame.loc[40, "tenure"] = "-1"  # source row 41: invalid
+    path = tmp_path / "dups.csv"
+    pd.concat([frame, copies, flipped, changed]).to_csv(path, index=False)
+
+    paths = RunArtifacts.in_dir(tmp_path)
+    summary = ingest(str(path), paths, IngestConfig(), load_settings())
+
+    quarantine = pd.read_csv(paths.quarantine)
+    reasons = dict(zip(quarantine["source_row"], quarantine[REASON_COLUMN], strict=True))
+    assert reasons == {
+        21: f"conflicting labels for customerID {ids[20]}",
+        41: "tenure=-1.0 outside [0, 120]",
+        301: "duplicate of row 1",
+        302: "duplicate of row 1",
+        303: "duplicate of row 1",
+        304: f"conflicting labels for customerID {ids[20]}",
+        305: f"customerID {ids[30]} repeats row 31 with different values",
+    }
+    assert summary["invalid"] == 1 and summary["duplicates"] == 3
+    assert summary["duplicate_ids"] == 1 and summary["label_conflicts"] == 2
+    assert summary["quarantined"] == len(quarantine) == 7
+    assert summary["rows"] == summary["source_rows"] - 7 == 298
+    assert summary["bad_share"] == pytest.approx(3 / 305)  # invalid rows and label conflicts
+    kept = pd.concat(pd.read_parquet(p) for p in (paths.train, paths.valid, paths.test))
+    assert ids[20] not in set(kept[schema.ID_COLUMN]) and kept[schema.ID_COLUMN].is_unique
+
+
+def _csv(tmp_path, rows: int) -> str:
+    path = tmp_path / f"rows{rows}.csv"
+    generate(rows, seed=2, with_truth=False).to_csv(path, index=False)
+    return str(path)
+
+
+def test_too_few_rows_of_a_class_fail_before_any_split_is_written(tmp_path):
+    paths = RunArtifacts.in_dir(tmp_path)
+    with pytest.raises(
+        IngestError, match=r"the valid split would get [0-4] 'churn' rows?, below the minimum of 5"
+    ):
+        ingest(_csv(tmp_path, 30), paths, IngestConfig(), load_settings())
+    assert not paths.train.exists() and not paths.profile.exists()
+    with pytest.raises(IngestError, match=r"valid split would get [0-4] 'churn' row"):
+        ingest(_csv(tmp_path, 60), paths, IngestConfig(), load_settings())
+
+
+def test_small_but_usable_data_is_split_with_a_warning(tmp_path):
+    paths = RunArtifacts.in_dir(tmp_path)
+    summary = ingest(_csv(tmp_path, 240), paths, IngestConfig(), load_settings())
+    assert any(w.startswith("the valid split has only ") and "'churn' rows (fewer than 30)" in w
+               for w in summary["warnings"]), summary["warnings"]  # fmt: skip
+    assert json.loads(paths.profile.read_text())["warnings"] == summary["warnings"]
+    assert ingest(_csv(tmp_path, 3000), paths, IngestConfig(), load_settings())["warnings"] == []
+
+
+@pytest.mark.parametrize(
+    ("sep", "decimal", "encoding"),
+    [
+        (";", ",", "utf-8"),
+        (";", ".", "utf-8"),
+        ("\t", ",", "utf-8"),
+        (";", ",", "utf-8-sig"),
+        (",", ".", "utf-8-sig"),
+    ],
+    ids=["semicolon-decimal-comma", "semicolon", "tab-decimal-comma", "semicolon-bom", "comma-bom"],
+)
+def test_delimiter_and_decimal_comma_are_detected(tmp_path, sep, decimal, encoding):
+    frame = generate(300, seed=6, with_truth=False)
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    frame.to_csv(tmp_path / "export.csv", index=False, sep=sep, decimal=decimal, encoding=encoding)
+    plain = ingest(
+        str(tmp_path / "plain.csv"), RunArtifacts.in_dir(tmp_path / "a"), IngestConfig(), load_settings()
+    )
+    export = ingest(
+        str(tmp_path / "export.csv"), RunArtifacts.in_dir(tmp_path / "b"), IngestConfig(), load_settings()
+    )
+    assert export["quarantined"] == 0
+    assert export["data_hash"] == plain["data_hash"]
+    assert export["csv"] == {"delimiter": sep, "decimal": decimal}
+
+
+def test_an_undetectable_delimiter_names_the_candidates(tmp_path):
+    path = tmp_path / "colon.csv"
+    generate(50, seed=1).to_csv(path, index=False, sep=":")
+    with pytest.raises(IngestError, match=r"no header names the schema's columns with any of the delimiters"):
+        ingest(str(path), RunArtifacts.in_dir(tmp_path), IngestConfig(), load_settings())
