@@ -18,6 +18,7 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pandas as pd
 from skl2onnx import convert_sklearn
@@ -61,8 +62,17 @@ def to_onnx(model: Pipeline) -> bytes:
         raise ExportError(f"ONNX conversion of {type(model.steps[-1][1]).__name__} failed: {exc}") from exc
     onx.doc_string = f"churn model, schema v{schema.SCHEMA_VERSION}"
     onx.graph.name = "churn"  # skl2onnx names graphs with a random UUID: same model, same bytes
-
+    _sort_opset_imports(onx)
     return onx.SerializeToString()
+
+
+def _sort_opset_imports(onx: onnx.ModelProto) -> None:
+    """Order ``opset_import`` by domain. skl2onnx emits it in set-iteration order, which varies
+    with PYTHONHASHSEED, so the same model would otherwise get another content hash per process."""
+    imports = sorted(((o.domain, o.version) for o in onx.opset_import), key=lambda pair: pair[0])
+    del onx.opset_import[:]
+    for domain, version in imports:
+        onx.opset_import.add(domain=domain, version=version)
 
 
 def onnx_feed(data: pd.DataFrame) -> dict[str, np.ndarray]:

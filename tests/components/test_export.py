@@ -1,4 +1,8 @@
+import hashlib
 import json
+import os
+import subprocess
+import sys
 from dataclasses import replace
 
 import joblib
@@ -23,6 +27,30 @@ def test_onnx_matches_sklearn_for_every_model_type(splits, model_type):
 def test_export_is_reproducible(trained_run):
     model = joblib.load(trained_run.artifacts.model)
     assert to_onnx(model) == to_onnx(model)  # the content hash names a model, not a conversion
+
+
+# Prints the SHA-256 of to_onnx(model) for the joblib model given as argv[1].
+_CONVERT_IN_A_NEW_PROCESS = (
+    "import hashlib, sys, joblib; from components.export import to_onnx; "
+    "print(hashlib.sha256(to_onnx(joblib.load(sys.argv[1]))).hexdigest())"
+)
+
+
+def test_export_bytes_are_identical_across_processes(trained_run):
+    """skl2onnx orders ``opset_import`` by set iteration, which PYTHONHASHSEED changes."""
+    model = joblib.load(trained_run.artifacts.model)
+    expected = hashlib.sha256(to_onnx(model)).hexdigest()
+    digests = set()
+    for hash_seed in range(4):
+        env = {**os.environ, "PYTHONHASHSEED": str(hash_seed)}
+        done = subprocess.run(
+            [sys.executable, "-c", _CONVERT_IN_A_NEW_PROCESS, str(trained_run.artifacts.model)],
+            env=env, capture_output=True, text=True, check=True, timeout=120,
+        )  # fmt: skip
+        digests.add(done.stdout.strip())
+    assert digests == {expected}
+    domains = [o.domain for o in onnx.load_from_string(to_onnx(model)).opset_import]
+    assert domains == sorted(domains)
 
 
 def test_graph_has_one_input_per_raw_column_and_tensor_outputs(trained_run):
