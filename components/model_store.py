@@ -194,16 +194,20 @@ class ModelStore:
     # ---- cleanup ------------------------------------------------------------------------------
     def discard(self, staged: StagedBundle) -> None:
         """Remove a staging area (best effort: staging is private, leftovers are only garbage)."""
+        self.discard_token(staged.token)
+
+    def discard_token(self, token: str) -> None:
+        """Remove the staging area of ``token`` (:attr:`StagedBundle.token`), best effort."""
         try:
             if not self.s3:
-                shutil.rmtree(staged.location, ignore_errors=True)
+                shutil.rmtree(Path(self.root) / STAGING / token, ignore_errors=True)
                 return
-            bucket, prefix = self._key(STAGING, staged.token)
+            bucket, prefix = self._key(STAGING, token)
             client = s3_client(self.settings)
             for name in BUNDLE_FILES:
                 client.remove_object(bucket, f"{prefix}/{name}")
         except Exception as exc:  # cleanup must never mask the error that led here
-            log.warning("could not remove staging area %s: %s", staged.location, exc)
+            log.warning("could not remove staging area %s of %s: %s", token, self.root, exc)
 
     def remove_version(self, version: str | int) -> None:
         """Delete a version path; only used to undo a publish whose registration failed."""

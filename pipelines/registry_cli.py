@@ -1,4 +1,4 @@
-"""``churn registry ...``: list/search, show, compare, promote, rollback, history.
+"""``churn registry ...``: list/search, show, compare, promote, rollback, history, gc.
 
 Wired into the ``churn`` CLI by :func:`add_registry_parser`. Every command reads the same
 settings as the pipeline (``MLFLOW_TRACKING_URI`` etc., embedded SQLite default) and prints a
@@ -202,13 +202,33 @@ def _cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gc(args: argparse.Namespace) -> int:
+    from components.registry.cleanup import collect_garbage
+
+    done = collect_garbage(load_settings(), older_than_s=args.older_than)
+    if args.json:
+        _json(done)
+        return 0
+    for item in done["versions"]:
+        print(f"{item['model']} v{item['version']}: {item['action']} ({item['why']})")
+    for item in done["runs"]:
+        print(f"MLflow run {item['run_id']}: {item['action']} ({item['why']})")
+    for line in done["left"]:
+        print(f"left alone: {line} (--older-than SECONDS to close it anyway)")
+    if not any(done.values()):
+        print("nothing to clean up")
+    return 0
+
+
 def add_registry_parser(subparsers) -> None:
     """Add ``registry`` and its sub-commands to the ``churn`` parser's sub-parsers."""
     reg = subparsers.add_parser("registry", help="model registry: list, show, compare, promote, rollback")
     sub = reg.add_subparsers(dest="registry_command", required=True)
 
-    def with_json(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    def with_json(parser: argparse.ArgumentParser, *, model: bool = True) -> argparse.ArgumentParser:
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        if not model:
+            return parser
         parser.add_argument(
             "--model",
             metavar="NAME",
@@ -256,3 +276,13 @@ def add_registry_parser(subparsers) -> None:
 
     hist = with_json(sub.add_parser("history", help="the audit trail of alias moves"))
     hist.set_defaults(func=_cmd_history)
+
+    gc_help = "close registrations a kill left half-done (pending versions, RUNNING runs)"
+    gc = with_json(sub.add_parser("gc", help=gc_help), model=False)  # gc covers every lineage
+    gc.add_argument(
+        "--older-than",
+        type=float,
+        metavar="SECONDS",
+        help="also close those whose process cannot be proven gone (another host) but started this long ago",
+    )
+    gc.set_defaults(func=_cmd_gc)

@@ -42,7 +42,9 @@ from components.config import Settings
 from components.gate import GATE_METRICS, GateConfig, GateResult, load_labelled
 from components.model_store import ModelStore, PublishedBundle, StagedBundle
 from components.registry import tracking
+from components.registry.cleanup import HOLDER_PREFIX, TAG_MODEL, TAG_STAGING, close_abandoned
 from components.registry.client import Registry, RegistryError, already_exists, connect, endpoint
+from components.registry.holder import Holder
 from components.registry.lineage import settings_for_source
 from components.registry.promotion import move_alias
 from components.registry.scoring import Candidate, bundle_scores, gate_against
@@ -110,6 +112,10 @@ def register_model(
         work = Path(tmp)
         store = ModelStore(settings.model_store_uri, settings)
         store.preflight()
+        with registry.step("closing abandoned registrations"):
+            closed = close_abandoned(registry)  # the next run cleans up after a killed one
+        for item in closed["versions"] + closed["runs"]:
+            say(f"closed an abandoned registration: {item}")
         try:
             scores = bundle_scores(artifacts.bundle, rows)
         except Exception as exc:  # a graph that does not run on the schema's columns
@@ -124,12 +130,16 @@ def register_model(
         with registry.step("run setup"):
             _ensure_registered_model(registry)
             tags = tracking.lineage_tags(lineage)
-            run_tags = {**tags, "mlflow.source.git.commit": tags["git_commit"], TAG_GATE: verdict.verdict}
+            run_tags = {
+                **tags, "mlflow.source.git.commit": tags["git_commit"], TAG_GATE: verdict.verdict,
+                TAG_MODEL: registry.name, **Holder.current().tags(HOLDER_PREFIX),
+            }  # fmt: skip
             experiment_id, run_id = tracking.start_run(registry, run_tags, f"churn-{lineage.pipeline_run_id}")
         version, published = _register_version(
             registry, store, artifacts, metrics, params, verdict, tags, experiment_id, run_id, candidate,
             work, say,
         )  # fmt: skip
+        say(f"v{version} complete; moving aliases")
         try:
             moves = _move_aliases(registry, version, run_id, verdict, candidate, gate, promote, work, say)
         except BaseException as exc:
@@ -186,6 +196,8 @@ def _register_version(
             log_trained_ids(registry, run_id, candidate.trained, work)
         say(f"staging bundle in {registry.settings.model_store_uri}")
         staged = store.stage(artifacts.bundle)
+        registry.client.set_tag(run_id, TAG_STAGING, staged.token)  # gc's way to it if we die here
+        say("creating the model version")
         tags = {
             **lineage_tags,
             TAG_STATE: STATE_PENDING,
@@ -208,6 +220,7 @@ def _register_version(
         say(f"registered {registry.name} v{version}; publishing bundle")
         published = store.commit(staged, staged.metadata.registered(version, registry.name, run_id))
         with registry.step(f"tagging v{version}"):
+            say(f"published v{version} at {published.uri}; marking it complete")
             registry.client.set_model_version_tag(registry.name, version, TAG_BUNDLE_URI, published.uri)
             registry.client.set_model_version_tag(registry.name, version, TAG_BUNDLE_SHA, published.sha256)
             registry.client.set_model_version_tag(registry.name, version, TAG_STATE, STATE_COMPLETE)

@@ -8,6 +8,7 @@ from components.bundle import BUNDLE_FILES, bundle_digest
 from components.config import load_settings
 from components.registry import connect
 from components.storage import parse_s3
+from components.synthetic import generate, write_table
 from tests.integration.env import server_env
 from tests.support.bundles import register_run
 
@@ -25,18 +26,23 @@ def test_pipeline_run_compares_with_the_servers_champion_and_publishes(
         monkeypatch.setenv(key, value)
     settings = load_settings(env)
     register_run(good, settings)  # v1: the champion the pipeline must beat on ITS test split
+    # the same data lineage as the champion (a file of the user's, not the synthetic demo)
+    data = write_table(generate(3000, seed=11), tmp_path / "telco.csv")
 
     summary = run_local(
         PipelineParams(
-            rows=3000, model_type="logreg", search_budget=1, cv_folds=2, promote=True, max_regression=0.1
+            data_uri=str(data), model_type="logreg", search_budget=1, cv_folds=2, promote=True,
+            max_regression=0.1,
         ),
         tmp_path / "run",
-    )
+    )  # fmt: skip
     registry = summary["registry"]
     assert registry["version"] == "2"
     compared = registry["compared_against_champion"]
-    assert compared["champion_version"] == "1" and compared["rows"] == summary["data"]["splits"]["test"]
-    assert registry["message"].startswith("Compared against champion v1 re-scored on the same")
+    assert compared["champion_version"] == "1" and compared["test_rows"] == summary["data"]["splits"]["test"]
+    assert compared["rows"] == compared["test_rows"]  # other customers than the champion's: all compared
+    assert registry["message"].startswith("Compared against champion v1 re-scored on the ")
+    assert registry["registered_model"] == settings.registered_model
 
     with connect(settings, "read version") as mlflow:
         mv = mlflow.client.get_model_version(settings.registered_model, "2")

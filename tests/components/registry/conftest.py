@@ -8,6 +8,7 @@ name and model store, so tests stay independent.
 
 from __future__ import annotations
 
+import argparse
 import uuid
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from components.config import load_settings
 from components.gate import GateConfig
 from components.registry import connect
+from pipelines.registry_cli import add_registry_parser
 from tests.integration.conftest import good, mediocre, worse  # noqa: F401 (session fixtures)
 
 
@@ -59,3 +61,30 @@ def registry(settings):
     """A connected :class:`~components.registry.Registry` for direct MLflow reads."""
     with connect(settings, "test") as connected:
         yield connected
+
+
+@pytest.fixture
+def parser(settings, monkeypatch) -> argparse.ArgumentParser:
+    """The ``churn`` parser with the registry commands, on the test's settings via the environment."""
+    for key, value in {
+        "CHURN_HOME": str(settings.home),
+        "CHURN_REGISTERED_MODEL": settings.registered_model,
+        "CHURN_MODEL_STORE_URI": settings.model_store_uri,
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    parser = argparse.ArgumentParser(prog="churn")
+    add_registry_parser(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+@pytest.fixture
+def churn(parser, capsys):
+    """``churn(*argv)`` runs a registry command, expects exit 0 and returns what it printed."""
+
+    def run(*argv: str) -> str:
+        args = parser.parse_args(list(argv))
+        assert args.func(args) == 0
+        return capsys.readouterr().out
+
+    return run

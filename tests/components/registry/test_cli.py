@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import replace
@@ -13,35 +12,7 @@ import pytest
 from components.ingest import synthetic_uri
 from components.registry import RegistryBusyError
 from components.registry.lock import LOCK_SUFFIX
-from pipelines.registry_cli import add_registry_parser
 from tests.support.bundles import register_run
-
-
-@pytest.fixture
-def parser(settings, monkeypatch) -> argparse.ArgumentParser:
-    """The ``churn`` parser with the registry commands, on the test's settings via the environment."""
-    for key, value in {
-        "CHURN_HOME": str(settings.home),
-        "CHURN_REGISTERED_MODEL": settings.registered_model,
-        "CHURN_MODEL_STORE_URI": settings.model_store_uri,
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    parser = argparse.ArgumentParser(prog="churn")
-    add_registry_parser(parser.add_subparsers(dest="command", required=True))
-    return parser
-
-
-@pytest.fixture
-def churn(parser, capsys):
-    """``churn(*argv)`` runs a registry command, expects exit 0 and returns what it printed."""
-
-    def run(*argv: str) -> str:
-        args = parser.parse_args(list(argv))
-        assert args.func(args) == 0
-        return capsys.readouterr().out
-
-    return run
 
 
 def test_registry_cli_end_to_end(good, worse, settings, parser, churn):
