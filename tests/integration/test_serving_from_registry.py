@@ -30,7 +30,7 @@ def registered(trained_run, s3, mlflow_server, tmp_path_factory):
 def test_server_loads_the_champion_and_scores_like_onnx(registered, trained_run, source, tmp_path):
     env, summary = registered
     model_dir = {
-        "models_alias": f"models:/{env['CHURN_REGISTERED_MODEL']}@champion",
+        "models_alias": f"models:/{summary['registered_model']}@champion",
         "s3_bundle": summary["bundle_uri"],
     }[source]
     rows = pd.read_parquet(trained_run.artifacts.test).head(25)
@@ -73,6 +73,6 @@ def test_s3_downloads_leave_nothing_behind(registered, tmp_path):
             assert directory.parent == scratch
             assert bundle.verify(directory).registry_version == summary["version"]
         assert list(scratch.iterdir()) == []
-    with local_bundle(f"models:/{env['CHURN_REGISTERED_MODEL']}@champion", settings, scratch) as directory:
+    with local_bundle(f"models:/{summary['registered_model']}@champion", settings, scratch) as directory:
         assert bundle.bundle_digest(directory)[0] == summary["bundle_sha256"]
     assert list(scratch.iterdir()) == []
