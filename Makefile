@@ -63,7 +63,7 @@ format: $(STAMP)  ## apply ruff's formatting and safe fixes
 compile: $(STAMP)  ## write the pipeline IR YAML to build/churn_pipeline.yaml
 	$(BIN)/churn pipeline compile --out build/churn_pipeline.yaml
 
-serve: $(STAMP)  ## serve the current champion (else the latest run) on localhost:8080 (KServe v2)
+serve: $(STAMP)  ## serve the champion of the latest finished run's registered model on localhost:8080 (KServe v2)
 	$(BIN)/churn serve --http-port 8080 --grpc-port 8081
 
 bench: $(STAMP)  ## run the benchmarks

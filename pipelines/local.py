@@ -11,6 +11,7 @@ task's artifacts and executor output). ``docs/pipeline.md`` lists each file.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import sys
@@ -141,7 +142,7 @@ def point_latest(runs_dir: Path, run_dir: Path) -> None:
     """Point ``runs/latest`` at ``run_dir``, which must be a finished run (:class:`RunStateError` if not)."""
     require_state(run_dir, FINISHED)
     latest = runs_dir / "latest"
-    tmp = runs_dir / ".latest.tmp"
-    tmp.unlink(missing_ok=True)
+    # a temporary link of its own: two runs finishing at once must not rename each other's
+    tmp = runs_dir / f".latest.{os.getpid()}.{secrets.token_hex(3)}.tmp"
     tmp.symlink_to(run_dir.resolve())
     tmp.replace(latest)

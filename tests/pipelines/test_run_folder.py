@@ -1,6 +1,7 @@
 """Run folders: unique names, a status.json that says how the run ended, `latest` only on a finished run."""
 
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -50,3 +51,23 @@ def test_an_interrupted_run_is_marked_and_never_latest(tmp_path):
     assert status["state"] == INTERRUPTED and status["pid"] == proc.pid
     assert stderr.splitlines()[-1] == f"error: interrupted; {run} is marked {INTERRUPTED!r}"
     assert not (home / "runs" / "latest").exists()
+
+
+def _point_many(runs_dir, run, times):
+    for _ in range(times):
+        point_latest(runs_dir, run)
+
+
+def test_runs_finishing_at_once_both_move_latest_safely(tmp_path):
+    runs = [new_run_dir(tmp_path) for _ in range(2)]
+    for run in runs:
+        write_status(run, FINISHED)
+    ctx = multiprocessing.get_context("fork")
+    workers = [ctx.Process(target=_point_many, args=(tmp_path, run, 300)) for run in runs]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert [w.exitcode for w in workers] == [0, 0]  # no worker tripped over the other's temporary link
+    assert (tmp_path / "latest").resolve() in {run.resolve() for run in runs}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
