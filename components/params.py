@@ -15,6 +15,7 @@ from components.gate import GateConfig
 from components.ingest import IngestConfig, synthetic_uri
 from components.train import TrainConfig
 
+MIN_SYNTHETIC_ROWS = 200  # ~50 churners: 5 per class in the smallest (10%) split
 DEFAULT_ROWS = 50_000
 
 
@@ -59,8 +60,9 @@ class PipelineParams:
 
     def __post_init__(self):
         """Fail before anything runs, naming the parameter: each step's config checks its own."""
-        if not self.data_uri and self.rows < 100:
-            raise ConfigError(f"rows must be >= 100 for synthetic data, got {self.rows}")
+        # Ingest checks the exact per-split class counts; this only fails the hopeless case early.
+        if not self.data_uri and self.rows < MIN_SYNTHETIC_ROWS:
+            raise ConfigError(f"rows must be >= {MIN_SYNTHETIC_ROWS} for synthetic data, got {self.rows}")
         self.ingest_config()
         self.train_config()
         self.business_config()

@@ -80,8 +80,13 @@ def _print_summary(summary: dict) -> None:
     print("\n=== churn run summary ===")
     print(f"run folder      {summary['run_dir']}")
     print(f"data            {summary['data']['source_uri']}  hash {summary['data']['data_hash'][:16]}")
-    print(f"rows            {summary['data']['rows']} usable, {summary['data']['quarantined']} quarantined, "
-          f"splits {summary['data']['splits']}")  # fmt: skip
+    data = summary["data"]
+    kinds = ("invalid", "duplicates", "duplicate_ids", "label_conflicts")
+    breakdown = ", ".join(f"{data[k]} {k.replace('_', ' ')}" for k in kinds if data.get(k))
+    print(f"rows            {data['rows']} usable, {data['quarantined']} quarantined"
+          f"{f' ({breakdown})' if breakdown else ''}, splits {data['splits']}")  # fmt: skip
+    for warning in data.get("warnings") or ():
+        print(f"warning         {warning}")
     oracle = (
         f"  (oracle {m['oracle_roc_auc']:.4f}, gap {m['oracle_roc_auc'] - m['roc_auc']:+.4f})"
         if "oracle_roc_auc" in m

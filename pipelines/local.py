@@ -33,6 +33,11 @@ SUMMARY_METRICS = (
     "roc_auc", "oracle_roc_auc", "pr_auc", "log_loss", "brier", "threshold", "threshold_max_f1",
     "precision", "recall", "f1", "expected_profit", "profit_per_customer",
 )  # fmt: skip
+# Ingest's summary keys copied into summary.json: the quarantine counts add up to `quarantined`.
+SUMMARY_DATA = (
+    "source_uri", "csv", "data_hash", "rows", "quarantined", "invalid", "duplicates", "duplicate_ids",
+    "label_conflicts", "splits", "warnings",
+)  # fmt: skip
 
 
 class RunFolderError(ChurnError, FileExistsError):
@@ -127,7 +132,7 @@ def summarize(params: PipelineParams, artifacts: RunArtifacts, out_dir: Path) ->
     summary = {
         "run_dir": str(out_dir),
         "params": params.as_arguments(),
-        "data": {k: profile[k] for k in ("source_uri", "data_hash", "rows", "quarantined", "splits")},
+        "data": {k: profile.get(k) for k in SUMMARY_DATA},
         "metrics": {k: metrics[k] for k in SUMMARY_METRICS if k in metrics},
         "model": {"content_sha256": meta.content_sha256, "parity_max_abs_diff": meta.parity_max_abs_diff},
         "artifacts": {name: str(getattr(artifacts, name)) for name in COLLECTED},
