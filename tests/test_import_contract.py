@@ -151,3 +151,55 @@ def test_the_checker_catches_a_broken_contract(tmp_path, extra, where, source, r
     path.write_text(source)
     ok = {"serving": serving_rule(extra), "bottom": bottom_rule(extra), "upward": not_upward}[rule]
     assert len(violations([path], ok, tmp_path)) == 1
+
+
+# Layers inside components/ (docs/architecture.md): a module imports only its own layer or lower ones.
+_LAYER_MEMBERS: tuple[tuple[str, ...], ...] = (
+    ("errors", "schema", "config", "storage", "bundle", "registry_names", "artifacts"),
+    ("synthetic", "ingest", "features", "onnx_converters", "train", "evaluate", "report", "export", "gate",
+     "model_store", "params"),
+    ("registry",),
+    ("steps", "kfp_components"),
+)  # fmt: skip
+COMPONENT_LAYERS: dict[str, int] = {
+    name: layer for layer, names in enumerate(_LAYER_MEMBERS) for name in names
+}
+
+
+def component_layer(module: str) -> int | None:
+    """Layer of ``components.<name>...`` (None for the package itself or non-components modules)."""
+    parts = module.split(".")
+    if parts[0] != "components" or len(parts) < 2 or parts[1] == "__init__":
+        return None
+    return COMPONENT_LAYERS[parts[1]]
+
+
+def layer_rule(own: int) -> Callable[[str], bool]:
+    def ok(module: str) -> bool:
+        layer = component_layer(module)
+        return layer is None or layer <= own
+
+    return ok
+
+
+def test_every_components_module_has_a_layer():
+    names = {p.stem for p in (REPO / "components").glob("*.py")} - {"__init__"}
+    names |= {p.name for p in (REPO / "components").iterdir() if (p / "__init__.py").is_file()}
+    assert names == set(COMPONENT_LAYERS), "add the module to COMPONENT_LAYERS and docs/architecture.md"
+
+
+def test_components_import_only_their_own_layer_or_lower():
+    found = []
+    for path in sorted((REPO / "components").rglob("*.py")):
+        layer = component_layer(".".join(path.relative_to(REPO).with_suffix("").parts))
+        if layer is not None:
+            found += violations([path], layer_rule(layer))
+    assert found == []
+
+
+def test_the_layer_check_catches_an_upward_import(tmp_path):
+    """Broken on purpose: a step module importing the registry (layer 1 -> 2) is reported."""
+    path = tmp_path / "components" / "ingest.py"
+    path.parent.mkdir()
+    path.write_text("def f():\n    from components.registry import register_model\n")
+    assert len(violations([path], layer_rule(COMPONENT_LAYERS["ingest"]), tmp_path)) == 1
