@@ -6,8 +6,8 @@ ONNX Runtime floor, the ratios against the issue's targets, and a per-stage prof
 
     python benchmarks/serving.py [--bundle DIR --rows PARQUET --sklearn JOBLIB] [--seconds 5]
 
-Without ``--bundle`` it trains the real model first (``tests.support.bundles.build_run``, the test
-suite's run: XGBoost on 4,000 synthetic rows, seed 7, ~15 s). "this server" is ``python -m serving``
+Without ``--bundle`` it trains the real model first (``components.steps.run_steps``: XGBoost on
+4,000 synthetic rows, seed 7, search budget 2, registered in a throwaway ``CHURN_HOME``; ~15 s). "this server" is ``python -m serving``
 with its lean v2 route; "kserve generic route" is the same server with ``--no-lean_infer_route``
 (the path before the lean route). MLServer runs from ``.venv-mlserver`` (created on first use: its
 pins clash with the project's).
@@ -350,10 +350,13 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     if args.bundle is None:
-        from tests.support.bundles import build_run
+        from components.params import PipelineParams
+        from components.steps import run_steps
 
         print("training the benchmark model (XGBoost bundle) ...", file=sys.stderr, flush=True)
-        made = build_run(work / "model").artifacts
+        params = PipelineParams(rows=4000, seed=7, search_budget=2, cv_folds=3)
+        # A throwaway CHURN_HOME: the benchmark registers into its own store, never the user's.
+        made = run_steps(params, work / "model", load_settings({"CHURN_HOME": str(work / "home")}))
         args.bundle, args.rows, args.sklearn = made.bundle, made.test, made.model
     frame = pd.read_parquet(args.rows)[[f.name for f in FEATURES]]
     many = pd.concat([frame] * (1000 // len(frame) + 1)).head(1000).to_dict("records")
