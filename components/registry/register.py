@@ -196,7 +196,6 @@ def _register_version(
             log_trained_ids(registry, run_id, candidate.trained, work)
         say(f"staging bundle in {registry.settings.model_store_uri}")
         staged = store.stage(artifacts.bundle)
-        registry.client.set_tag(run_id, TAG_STAGING, staged.token)  # gc's way to it if we die here
         say("creating the model version")
         tags = {
             **lineage_tags,
@@ -208,6 +207,7 @@ def _register_version(
             **{m: f"{metrics[m]:.6f}" for m in tracking.KEY_METRICS if m in metrics},
         }
         with registry.step("create model version"), registry.global_tracking_uri():
+            registry.client.set_tag(run_id, TAG_STAGING, staged.token)  # gc's way to it if we die now
             mv = registry.client.create_model_version(
                 registry.name,
                 source=f"models:/{logged.model_id}",

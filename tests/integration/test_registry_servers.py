@@ -100,7 +100,8 @@ def test_pipeline_run_against_mlflow_server_and_s3(good, s3, settings, tmp_path)
     # `make run` a second time: compared against the first champion on the same rows, and says so
     second = register_run(good, settings, run_id="pipeline-run-2")
     assert second["compared_against_champion"]["champion_version"] == "1"
-    assert second["message"].startswith("Compared against champion v1 re-scored on the same")
+    assert second["message"].startswith("Compared against champion v1 re-scored on the ")
+    assert "test rows neither model trained on" in second["message"]
     assert aliases(settings)["champion"] == "2"
 
 
@@ -261,7 +262,7 @@ def test_real_pipeline_artifacts_register_against_servers(trained_run, settings)
         client = registry.client
         run = client.get_run(out["run_id"])
         logged = client.get_logged_model(
-            client.get_model_version(settings.registered_model, "1").source[len("models:/") :]
+            client.get_model_version(out["registered_model"], "1").source[len("models:/") :]
         )
         metadata_file = client.download_artifacts(out["run_id"], "bundle/metadata.json")  # proxied download
     for name in ("roc_auc", "pr_auc", "log_loss", "brier", "threshold", "precision", "recall", "f1"):
