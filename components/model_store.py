@@ -90,10 +90,14 @@ class ModelStore:
                 client.make_bucket(bucket)
 
     # ---- phase 1: stage ---------------------------------------------------------------------
-    def stage(self, bundle_dir: Path) -> StagedBundle:
-        """Verify the bundle and copy it to a private staging area; nothing is visible at a version path."""
+    def stage(self, bundle_dir: Path, token: str | None = None) -> StagedBundle:
+        """Verify the bundle and copy it to a private staging area; nothing is visible at a version path.
+
+        ``token`` names the staging area (default: a fresh one); a caller that records it first
+        can always find what it staged (``churn registry gc``).
+        """
         metadata = bundle.verify(bundle_dir)
-        token = uuid.uuid4().hex
+        token = token or uuid.uuid4().hex
         if not self.s3:
             staging = Path(self.root) / STAGING / token
             staging.mkdir(parents=True)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -195,7 +196,10 @@ def _register_version(
             )  # fmt: skip
             log_trained_ids(registry, run_id, candidate.trained, work)
         say(f"staging bundle in {registry.settings.model_store_uri}")
-        staged = store.stage(artifacts.bundle)
+        token = uuid.uuid4().hex
+        with registry.step("staging bundle"):
+            registry.client.set_tag(run_id, TAG_STAGING, token)  # recorded first: gc finds it after a kill
+        staged = store.stage(artifacts.bundle, token)
         say("creating the model version")
         tags = {
             **lineage_tags,
@@ -207,7 +211,6 @@ def _register_version(
             **{m: f"{metrics[m]:.6f}" for m in tracking.KEY_METRICS if m in metrics},
         }
         with registry.step("create model version"), registry.global_tracking_uri():
-            registry.client.set_tag(run_id, TAG_STAGING, staged.token)  # gc's way to it if we die now
             mv = registry.client.create_model_version(
                 registry.name,
                 source=f"models:/{logged.model_id}",

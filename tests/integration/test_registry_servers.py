@@ -187,7 +187,7 @@ def test_mlflow_server_down_gives_clear_error_and_registry_survives_restart(good
             if line.startswith("staging bundle"):
                 server.stop()
 
-        with pytest.raises(RegistryError, match=f"{server.url}: create model version failed"):
+        with pytest.raises(RegistryError, match=f"{server.url}: staging bundle failed"):
             register_run(good, settings, progress=stop_server_before_version)
 
         server.start()  # same port, same database: everything as it was, audit trail included
