@@ -74,7 +74,9 @@ def test_submit_runs_the_documented_kfp_command():
     )
     assert re.search(r"CHURN_COMPONENTS_IMAGE=reg\.example/churn-prod/components:\d+\.\d+\.\d+\S*-\w+ ", text)
     assert re.search(
-        r"kfp --endpoint https://kfp\.invalid\s+run create -e churn-prod -r churn-prod-\S+ ", text
+        # the namespace explicitly: a multi-user KFP would otherwise pick the profile from the token
+        r"kfp --endpoint https://kfp\.invalid --namespace kubeflow\s+run create -e churn-prod -r churn-prod-\S+ ",
+        text,
     )
     assert f"data_uri=s3://churn-prod-data-111122223333/churn/raw/sha256={SHA256}/telco.csv " in text
 
