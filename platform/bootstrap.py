@@ -139,26 +139,11 @@ def add_manifests(plan: Plan, component: dict) -> None:
 
 def add_kustomize(plan: Plan, component: dict) -> None:
     name = component["name"]
-    first, *rest = component["paths"]
-    plan.add(
-        name,
-        "kubectl",
-        "apply",
-        "--server-side",
-        "-k",
-        f"{component['repo']}/{first}?ref={component['version']}",
-    )
-    wait_for_crds(plan, name, component["crds"])
-    for path in rest:
-        plan.add(
-            name,
-            "kubectl",
-            "apply",
-            "--server-side",
-            "-k",
-            f"{component['repo']}/{path}?ref={component['version']}",
-        )
-    wait_for_deployments(plan, name, component["namespace"])
+    for index, path in enumerate(component["paths"]):
+        plan.add(name, "kubectl", "apply", "--server-side", "-k",
+                 f"{component['repo']}/{path}?ref={component['version']}")  # fmt: skip
+        if index == 0:  # the first path holds the CRDs the later ones create objects of
+            wait_for_crds(plan, name, component["crds"])
 
 
 def wait_for_deployments(plan: Plan, name: str, namespace: str) -> None:
