@@ -37,7 +37,14 @@ class Settings:
     s3_endpoint_url: str
     s3_access_key: str | None
     s3_secret_key: str | None
+    s3_session_token: str | None
     s3_region: str | None
+    # The pod's IRSA web identity (EKS sets both) and where to exchange it / find instance metadata.
+    aws_role_arn: str | None
+    aws_web_identity_token_file: str | None
+    aws_role_session_name: str | None
+    sts_endpoint_url: str | None
+    ec2_metadata_endpoint_url: str | None
     mlflow_tracking_uri: str
     mlflow_artifact_root: str
     experiment: str
@@ -68,7 +75,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         s3_endpoint_url=endpoint,
         s3_access_key=env.get("AWS_ACCESS_KEY_ID") or None,
         s3_secret_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+        s3_session_token=env.get("AWS_SESSION_TOKEN") or None,
         s3_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
+        aws_role_arn=env.get("AWS_ROLE_ARN") or None,
+        aws_web_identity_token_file=env.get("AWS_WEB_IDENTITY_TOKEN_FILE") or None,
+        aws_role_session_name=env.get("AWS_ROLE_SESSION_NAME") or None,
+        sts_endpoint_url=env.get("AWS_ENDPOINT_URL_STS") or env.get("AWS_ENDPOINT_URL") or None,
+        ec2_metadata_endpoint_url=env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT") or None,
         mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}",
         mlflow_artifact_root=env.get("CHURN_MLFLOW_ARTIFACT_ROOT") or (home / "mlartifacts").as_uri(),
         experiment=env.get("CHURN_EXPERIMENT", "churn"),

@@ -1,8 +1,13 @@
 """Reading and writing by URI: a local path or ``s3://bucket/key`` on any S3-compatible store.
 
 S3 goes through the ``minio`` client, configured from :class:`components.config.Settings`
-(endpoint, keys), with bounded timeouts and retries so a dead or hung store fails in seconds
-with the endpoint named, not after boto-style minutes.
+(endpoint, credentials), with bounded timeouts and retries so a dead or hung store fails in
+seconds with the endpoint named, not after boto-style minutes.
+
+Credentials, in the order the AWS SDKs use: keys from the environment (with their session token),
+else the pod's IRSA web identity (``AWS_ROLE_ARN`` + ``AWS_WEB_IDENTITY_TOKEN_FILE``, exchanged at
+STS), else the instance profile (instance metadata). With none of them a request fails before it
+is sent, with a message saying so: never an unsigned request.
 """
 
 from __future__ import annotations
@@ -43,8 +48,56 @@ def parse_s3(uri: str) -> S3Location:
     return S3Location(parsed.netloc, parsed.path.lstrip("/"))
 
 
+class _ExplainedCredentials:
+    """A minio credentials provider whose failure says what was tried and how to give credentials."""
+
+    def __init__(self, provider, tried: str):
+        self._provider = provider
+        self._tried = tried
+
+    def retrieve(self):
+        """The provider's credentials (minio caches and refreshes them through this call)."""
+        try:
+            return self._provider.retrieve()
+        except Exception as exc:  # minio raises ValueError, urllib3 MaxRetryError, OSError...
+            raise StorageError(
+                f"no S3 credentials: {self._tried} failed ({exc}). Set AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary keys), or AWS_ROLE_ARN "
+                "and AWS_WEB_IDENTITY_TOKEN_FILE (IRSA: the pod's service account), or run on an "
+                "instance with an instance profile"
+            ) from exc
+
+
+def _credentials(settings: Settings, http):
+    """A minio credentials provider: the environment's keys, else web identity / instance profile."""
+    from minio.credentials import IamAwsProvider, StaticProvider
+
+    if settings.s3_access_key or settings.s3_secret_key:
+        if not (settings.s3_access_key and settings.s3_secret_key):
+            missing = "AWS_SECRET_ACCESS_KEY" if settings.s3_access_key else "AWS_ACCESS_KEY_ID"
+            raise StorageError(f"{missing} is not set but its pair is: set both or neither")
+        return StaticProvider(settings.s3_access_key, settings.s3_secret_key, settings.s3_session_token)
+    web_identity = bool(settings.aws_web_identity_token_file)
+    provider = IamAwsProvider(
+        # minio uses one URL for both: STS for a web identity, else the instance metadata service.
+        custom_endpoint=settings.sts_endpoint_url if web_identity else settings.ec2_metadata_endpoint_url,
+        http_client=http,
+        token_file=settings.aws_web_identity_token_file,
+        role_arn=settings.aws_role_arn,
+        role_session_name=settings.aws_role_session_name,
+        region=settings.s3_region,
+    )
+    tried = (
+        f"web identity (role {settings.aws_role_arn}, token file {settings.aws_web_identity_token_file})"
+        if web_identity
+        else f"instance metadata ({settings.ec2_metadata_endpoint_url or 'http://169.254.169.254'})"
+    )
+    return _ExplainedCredentials(provider, tried)
+
+
 def s3_client(settings: Settings):
-    """A ``minio.Minio`` client for the configured endpoint with bounded timeouts and retries."""
+    """A ``minio.Minio`` client for the configured endpoint with bounded timeouts and retries,
+    signing with the first credentials the chain (environment, web identity, instance) finds."""
     import urllib3
     from minio import Minio
 
@@ -59,8 +112,7 @@ def s3_client(settings: Settings):
     )
     return Minio(
         endpoint.netloc,
-        access_key=settings.s3_access_key,
-        secret_key=settings.s3_secret_key,
+        credentials=_credentials(settings, http),
         region=settings.s3_region,
         secure=endpoint.scheme == "https",
         http_client=http,
