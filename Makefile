@@ -60,8 +60,8 @@ format: $(STAMP)  ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-compile: $(STAMP)  ## write the pipeline IR YAML to build/churn_pipeline.yaml
-	$(BIN)/churn pipeline compile --out build/churn_pipeline.yaml
+compile: $(STAMP)  ## write the pipeline IR YAML for ENV (dev|staging|prod: its step resources) to build/churn_pipeline.yaml
+	CHURN_ENV=$(ENV) $(BIN)/churn pipeline compile --out build/churn_pipeline.yaml
 
 serve: $(STAMP)  ## serve the champion of the latest finished run's registered model on localhost:8080 (KServe v2)
 	$(BIN)/churn serve --http-port 8080 --grpc-port 8081
@@ -169,7 +169,7 @@ images: images-build push  ## build and push both images to the environment's EC
 
 submit: $(STAMP)  ## compile with the pushed components image and start a KFP run (ENV=..., KFP_ENDPOINT=...)
 	@test -n "$(KFP_ENDPOINT)" || { echo "KFP_ENDPOINT=https://... is required" >&2; exit 2; }
-	CHURN_COMPONENTS_IMAGE=$(COMPONENTS_IMAGE) $(BIN)/churn pipeline compile --out build/churn_pipeline.yaml
+	CHURN_ENV=$(ENV) CHURN_COMPONENTS_IMAGE=$(COMPONENTS_IMAGE) $(BIN)/churn pipeline compile --out build/churn_pipeline.yaml
 	$(BIN)/kfp --endpoint $(KFP_ENDPOINT) --namespace $(KFP_NAMESPACE) $(if $(KFP_TOKEN),--existing-token $(KFP_TOKEN)) \
 	  run create -e churn-$(ENV) -r $(RUN_NAME) -f build/churn_pipeline.yaml $(PIPELINE_PARAMS)
 

@@ -15,6 +15,12 @@ from pathlib import Path
 from components.errors import ChurnError
 
 PACKAGE = "churn-mlops"
+# Set on every step of the compiled pipeline (pipelines/pipeline.py) to the ConfigMap its platform
+# configuration comes from; a step in a pod without that configuration must stop, not use SQLite.
+PLATFORM_CONFIG_ENV = "CHURN_PLATFORM_CONFIG"
+PLATFORM_CONFIGMAP = "churn-platform"
+# Keys of the churn-platform ConfigMap a pipeline step in a cluster cannot run without.
+REQUIRED_IN_CLUSTER = ("MLFLOW_TRACKING_URI", "CHURN_MODEL_STORE_URI")
 
 
 class ConfigError(ChurnError, ValueError):
@@ -51,6 +57,7 @@ class Settings:
     registered_model: str
     model_store_uri: str
     components_image: str
+    environment: str
     io_timeout_s: float
     io_retries: int
 
@@ -60,8 +67,14 @@ class Settings:
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read the environment (or ``env``) once into a :class:`Settings`."""
+    """Read the environment (or ``env``) once into a :class:`Settings`.
+
+    A pipeline step in a pod (``KUBERNETES_SERVICE_HOST`` and ``CHURN_PLATFORM_CONFIG`` set) gets
+    no local default for MLflow or the model store: a missing one is a :class:`ConfigError`
+    naming it. Other pods (the predictor, CI runners) and laptops keep the defaults.
+    """
     env = os.environ if env is None else env
+    _require_platform_config(env)
     home = Path(env.get("CHURN_HOME") or Path.cwd() / ".churn").resolve()
     endpoint = (
         env.get("CHURN_S3_ENDPOINT_URL")
@@ -89,9 +102,23 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         model_store_uri=env.get("CHURN_MODEL_STORE_URI") or str(home / "models"),
         components_image=env.get("CHURN_COMPONENTS_IMAGE")
         or f"ghcr.io/churn-mlops/components:{package_version()}",
+        environment=env.get("CHURN_ENV") or "dev",
         io_timeout_s=_number(env, "CHURN_IO_TIMEOUT_S", "30", float),
         io_retries=_number(env, "CHURN_IO_RETRIES", "3", int),
     )
+
+
+def _require_platform_config(env: Mapping[str, str]) -> None:
+    if not (env.get("KUBERNETES_SERVICE_HOST") and env.get(PLATFORM_CONFIG_ENV)):
+        return
+    missing = [name for name in REQUIRED_IN_CLUSTER if not env.get(name)]
+    if missing:
+        raise ConfigError(
+            f"{', '.join(missing)} not set in this pipeline pod: add {' and '.join(missing)} to the "
+            f"ConfigMap {env[PLATFORM_CONFIG_ENV]} in the pipeline's namespace (kubectl apply -k "
+            "manifests/overlays/<env>); a cluster run never falls back to the local SQLite "
+            "registry or model folder"
+        )
 
 
 def _number(env: Mapping[str, str], name: str, default: str, kind: type):

@@ -11,15 +11,18 @@ from components.params import PipelineParams
 log = logging.getLogger(__name__)
 
 
-def compile_pipeline(out: Path) -> Path:
-    """Write the pipeline's IR YAML (byte-identical for the same code and kfp version)."""
+def compile_pipeline(out: Path, environment: str | None = None) -> Path:
+    """Write the pipeline's IR YAML for ``environment`` (default: CHURN_ENV, else dev): the pipeline
+    spec, then the Kubernetes platform spec. Byte-identical for the same code and kfp version."""
     from kfp import compiler
 
-    from pipelines.pipeline import churn_pipeline
+    from components.config import load_settings
+    from pipelines.pipeline import build_pipeline
 
+    pipeline = build_pipeline(environment or load_settings().environment)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(churn_pipeline, package_path=str(out))
+    compiler.Compiler().compile(pipeline, package_path=str(out))
     return out
 
 

@@ -1,0 +1,73 @@
+"""Per-environment CPU and memory of each pipeline step, and the node pool the steps run on.
+
+The one table of it: `churn pipeline compile` (CHURN_ENV) sets these as each task's requests
+and limits and pins the tasks to the pool with a nodeSelector on the `churn.io/pool` label that
+terraform/modules/eks gives every node group.
+
+Derived from the node groups in terraform/envs/<env>/main.tf. The steps run in the `system`
+group (the inference group is kept for the predictors); in every environment that group is a
+2 vCPU / 8 GiB type (dev t3.large, staging and prod m6i.large), whose EKS allocatable is about
+1930m CPU and 7000 MiB once kubelet's reserve (CPU by cores, 255 MiB + 11 MiB per pod, 100 MiB
+eviction) is taken. A step must also leave room for the node's DaemonSets (CNI, kube-proxy, CSI,
+node exporter), so a request and a limit stay at or below 1630m CPU and 6 GiB.
+tests/infra/test_pipeline_resources.py recomputes all of that from the Terraform and checks it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from components.config import ConfigError
+
+POOL_LABEL = "churn.io/pool"
+
+
+@dataclass(frozen=True)
+class StepResources:
+    """Kubernetes quantities of one step: what the scheduler reserves, and the hard ceiling."""
+
+    cpu_request: str
+    cpu_limit: str
+    memory_request: str
+    memory_limit: str
+
+
+@dataclass(frozen=True)
+class EnvironmentResources:
+    """The node pool the steps run on and each step's resources, by task display name."""
+
+    node_pool: str
+    steps: dict[str, StepResources]
+
+
+_LIGHT = StepResources(cpu_request="250m", cpu_limit="1", memory_request="1Gi", memory_limit="2Gi")
+
+# One 2 vCPU / 8 GiB system node: training (the search and its CV folds) gets most of it.
+_ON_A_2_VCPU_8_GIB_NODE = EnvironmentResources(
+    node_pool="system",
+    steps={
+        "ingest": _LIGHT,
+        "train": StepResources(cpu_request="1", cpu_limit="1500m", memory_request="3Gi", memory_limit="6Gi"),
+        "evaluate": _LIGHT,
+        "export": _LIGHT,
+        "register": StepResources(
+            cpu_request="250m", cpu_limit="500m", memory_request="512Mi", memory_limit="1Gi"
+        ),
+    },
+)
+
+ENVIRONMENTS: dict[str, EnvironmentResources] = {
+    "dev": _ON_A_2_VCPU_8_GIB_NODE,
+    "staging": _ON_A_2_VCPU_8_GIB_NODE,
+    "prod": _ON_A_2_VCPU_8_GIB_NODE,
+}
+
+
+def for_environment(environment: str) -> EnvironmentResources:
+    """The resources of ``environment``; an unknown name is a :class:`ConfigError` naming the choices."""
+    try:
+        return ENVIRONMENTS[environment]
+    except KeyError:
+        raise ConfigError(
+            f"CHURN_ENV must be one of {', '.join(sorted(ENVIRONMENTS))}, got {environment!r}"
+        ) from None
