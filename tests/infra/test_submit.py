@@ -50,7 +50,7 @@ def compiled(tmp_path_factory) -> dict:
     env = dict(os.environ, CHURN_COMPONENTS_IMAGE=IMAGE)
     result = run([str(churn), "pipeline", "compile", "--out", str(out)], env=env, timeout=300)
     assert result.returncode == 0, explain(result)
-    return yaml.safe_load(out.read_text())
+    return next(yaml.safe_load_all(out.read_text()))  # the pipeline spec; then its platform spec
 
 
 def test_compiled_pipeline_uses_the_components_image(compiled):
@@ -75,7 +75,8 @@ def test_submit_runs_the_documented_kfp_command():
     assert re.search(r"CHURN_COMPONENTS_IMAGE=reg\.example/churn-prod/components:\d+\.\d+\.\d+\S*-\w+ ", text)
     assert re.search(
         # the namespace explicitly: a multi-user KFP would otherwise pick the profile from the token
-        r"kfp --endpoint https://kfp\.invalid --namespace kubeflow\s+run create -e churn-prod -r churn-prod-\S+ ",
+        r"kfp --endpoint https://kfp\.invalid --namespace kubeflow\s+"
+        r"run create -e churn-prod -r churn-prod-\S+ ",
         text,
     )
     assert f"data_uri=s3://churn-prod-data-111122223333/churn/raw/sha256={SHA256}/telco.csv " in text
