@@ -1,0 +1,403 @@
+"""Batch scoring: a customer table in, a ranked list out (``churn score``, the churn-scoring pipeline).
+
+A table (CSV or Parquet) is read in chunks -- Parquet by row group, at most ``chunk_rows`` rows
+at a time, CSV by ``chunk_rows`` lines -- so memory does not grow with the file. Each chunk is
+cleaned by ingest's own rules (:func:`components.ingest.clean`: header matching, the schema's one
+category normalisation, numeric checks, consistency checks, repeated ids *within the chunk*);
+no label is needed. Rows that fail go to a quarantine file with their reasons and are never
+scored. The rest are scored by the bundle's ONNX graph on ONNX Runtime, exactly as the model
+server scores them, and optionally explained (:mod:`components.reasons`).
+
+Scoring is two passes so the output can be sorted by rank without holding the rows:
+
+1. :func:`score_part` writes the scored rows of one input (or one shard's row groups) to an
+   Arrow IPC *part* file, in source order;
+2. :func:`write_ranked` memory-maps the parts, ranks every row by churn probability (1 = most
+   likely to churn; ties in source order) and writes the output in rank order, chunk by chunk,
+   to a temporary file renamed into place only when complete (no partial output on a crash).
+
+A sharded run (the ``churn-scoring`` pipeline) runs pass 1 per shard and pass 2 once on the
+parts in shard order, which is why its output is byte-identical to a single-shard run.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from components import bundle, schema, storage
+from components.artifacts import RunArtifacts
+from components.bundle import MODEL_FILE, BundleMetadata
+from components.config import ConfigError, Settings
+from components.errors import ChurnError
+from components.evaluate import BusinessConfig
+from components.export import onnx_predict_proba, session
+from components.ingest import REASON_COLUMN, ROW_COLUMN, IngestError, clean, sniff_delimiter
+from components.reasons import top_reasons
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("parquet", "csv")
+PROBABILITY = "churn_probability"
+DECISION = "decision"  # 1 = make the offer: probability at or above the bundle's threshold
+PROFIT = "expected_profit"  # of making the offer: p * success rate * customer value - offer cost
+RANK = "rank"
+REGISTRY_VERSION = "registry_version"
+CONTENT_SHA = "content_sha256"
+QUARANTINE_SUFFIX = ".quarantine.csv"
+# ingest.clean needs a label column; scoring has none. Every row gets this placeholder, which clean
+# accepts and this module drops again: it decides nothing (no label is read or written).
+_PLACEHOLDER_LABEL = "No"
+
+
+class ScoreError(ChurnError, ValueError):
+    """The input cannot be scored (missing columns, a chunk with no valid row, too many bad rows)."""
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """How the table is read and how many bad rows are tolerated."""
+
+    chunk_rows: int = 100_000
+    max_bad_share: float = 0.05
+    output_format: str = "parquet"
+
+    def __post_init__(self):
+        if self.chunk_rows < 1:
+            raise ConfigError(f"chunk_rows must be >= 1, got {self.chunk_rows}")
+        if not 0 <= self.max_bad_share < 1:
+            raise ConfigError(f"max_bad_share must be in [0, 1), got {self.max_bad_share}")
+        if self.output_format not in FORMATS:
+            raise ConfigError(
+                f"output_format must be one of {', '.join(FORMATS)}, got {self.output_format!r}"
+            )
+
+
+@dataclass(frozen=True)
+class ScoringModel:
+    """A local bundle and what scoring needs beside its graph.
+
+    ``business_source`` says where the business inputs were read (the run folder's metrics.json
+    or the MLflow run's params); ``explain`` turns cleaned rows into reason columns (None: no
+    reason codes).
+    """
+
+    bundle_dir: Path
+    metadata: BundleMetadata
+    business: BusinessConfig
+    business_source: str
+    explain: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+
+
+@dataclass(frozen=True)
+class PartSummary:
+    """What :func:`score_part` did: rows read, scored and quarantined (JSON-able via :meth:`to_dict`)."""
+
+    rows: int
+    scored: int
+    quarantined: int
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows, "scored": self.scored, "quarantined": self.quarantined}
+
+
+def business_from_evaluation(evaluation: dict, source: str) -> BusinessConfig:
+    """The business inputs an evaluation (``metrics.json``) was computed with; names ``source`` if absent."""
+    try:
+        return BusinessConfig(**evaluation["business"])
+    except (KeyError, TypeError) as exc:
+        raise ScoreError(
+            f"{source}: no business inputs (a 'business' record of {BusinessConfig.__name__})"
+        ) from exc
+
+
+def scoring_model(
+    bundle_dir: Path, business: BusinessConfig, business_source: str, sklearn_model=None
+) -> ScoringModel:
+    """A :class:`ScoringModel` for a verified local bundle; reasons from ``sklearn_model`` when given."""
+    explain = None if sklearn_model is None else partial(top_reasons, sklearn_model)
+    return ScoringModel(Path(bundle_dir), bundle.verify(bundle_dir), business, business_source, explain)
+
+
+def run_folder_model(bundle_dir: Path, *, with_reasons: bool) -> ScoringModel | None:
+    """The model of a bundle that sits in a run folder (``<run>/model``), else None.
+
+    Business inputs come from the run's ``metrics.json``; reason codes from its fitted Pipeline
+    ``sklearn/model.joblib`` (:class:`~components.artifacts.RunArtifacts` layout).
+    """
+    bundle_dir = Path(bundle_dir).resolve()
+    run = RunArtifacts.in_dir(bundle_dir.parent)
+    if run.bundle != bundle_dir or not run.evaluation.is_file():
+        return None
+    business = business_from_evaluation(json.loads(run.evaluation.read_text()), str(run.evaluation))
+    sklearn_model = None
+    if with_reasons:
+        if not run.model.is_file():
+            raise ScoreError(f"reason codes need the fitted Pipeline {run.model}: it is missing")
+        sklearn_model = joblib.load(run.model)
+    return scoring_model(bundle_dir, business, str(run.evaluation), sklearn_model)
+
+
+def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        header = handle.readline()
+    if not header.strip():
+        raise ScoreError(f"{path.name}: the file is empty")
+    reader = pd.read_csv(
+        path, sep=sniff_delimiter(header, path.name), dtype=str, keep_default_na=False,
+        skipinitialspace=True, encoding="utf-8-sig", chunksize=chunk_rows,
+    )  # fmt: skip
+    with reader:
+        yield from reader
+
+
+def row_group_rows(path: Path) -> list[int]:
+    """Rows in each row group of a Parquet file (the shard planner and row numbering use it)."""
+    metadata = pq.ParquetFile(path).metadata
+    return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+
+
+def read_chunks(
+    path: Path, chunk_rows: int, row_groups: Sequence[int] | None = None
+) -> Iterator[pd.DataFrame]:
+    """The table at ``path`` in chunks of at most ``chunk_rows`` rows, all values as read.
+
+    Parquet is read row group by row group (``row_groups``: only those, in that order), so a
+    chunk never spans two row groups and the chunks of a shard are the same as in a whole-file
+    run. CSV is read as text, its delimiter detected as ingest does.
+    """
+    path = Path(path)
+    if path.suffix in {".parquet", ".pq"}:
+        reader = pq.ParquetFile(path)
+        for group in range(reader.num_row_groups) if row_groups is None else row_groups:
+            for batch in reader.iter_batches(batch_size=chunk_rows, row_groups=[group]):
+                yield batch.to_pandas()
+    elif path.suffix in {".csv", ".txt"}:
+        if row_groups is not None:
+            raise ScoreError(f"{path.name}: row-group shards need a Parquet file")
+        yield from _csv_chunks(path, chunk_rows)
+    else:
+        raise ScoreError(f"{path.name}: unsupported file type {path.suffix!r} (expected .csv or .parquet)")
+
+
+def clean_chunk(raw: pd.DataFrame, first_row: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Ingest's cleaning of one chunk without a label: ``(valid rows, quarantined rows)``.
+
+    Quarantined rows keep their raw values, ``source_row`` (1-based data row of the whole input,
+    ``first_row`` being this chunk's first) and ``quarantine_reason``. A missing column raises
+    :class:`ScoreError` naming it.
+    """
+    label_key = schema.header_key(schema.LABEL_COLUMN)
+    unlabelled = raw[[c for c in raw.columns if schema.header_key(c) != label_key]]
+    try:
+        cleaned = clean(unlabelled.assign(**{schema.LABEL_COLUMN: _PLACEHOLDER_LABEL}))
+    except IngestError as exc:
+        raise ScoreError(str(exc)) from exc
+    quarantine = cleaned.quarantine.drop(columns=[schema.LABEL_COLUMN])
+    quarantine[ROW_COLUMN] = quarantine[ROW_COLUMN].astype(int) + (first_row - 1)
+    return cleaned.data.drop(columns=[schema.LABEL_COLUMN]), quarantine
+
+
+def score_rows(model: ScoringModel, sess, data: pd.DataFrame) -> pd.DataFrame:
+    """Scored columns (id, probability, decision, expected profit, reasons, model identity) of clean rows."""
+    p = onnx_predict_proba(sess, data)
+    business = model.business
+    out = pd.DataFrame(
+        {
+            schema.ID_COLUMN: data[schema.ID_COLUMN].astype(str).to_numpy(),
+            PROBABILITY: p,
+            DECISION: (p >= model.metadata.threshold).astype(np.int8),
+            PROFIT: p * business.offer_success_rate * business.customer_value - business.offer_cost,
+        }
+    )
+    if model.explain is not None:
+        out = pd.concat([out, model.explain(data).reset_index(drop=True)], axis=1)
+    out[REGISTRY_VERSION] = model.metadata.registry_version or ""
+    out[CONTENT_SHA] = model.metadata.content_sha256
+    return out
+
+
+def _append_quarantine(path: Path, quarantine: pd.DataFrame) -> None:
+    """Append rows to the quarantine CSV; the first call writes the header, even with no rows."""
+    first = path.stat().st_size == 0
+    quarantine.to_csv(path, mode="a", header=first, index=False, quoting=csv.QUOTE_MINIMAL)
+
+
+def _top_reasons(quarantine: pd.DataFrame, k: int = 3) -> str:
+    reasons = quarantine[REASON_COLUMN].str.split("; ").explode().value_counts().head(k)
+    return "; ".join(f"{reason} ({n} rows)" for reason, n in reasons.items())
+
+
+def score_part(
+    source: Path,
+    model: ScoringModel,
+    config: ScoreConfig,
+    part: Path,
+    quarantine: Path,
+    *,
+    row_groups: Sequence[int] | None = None,
+    first_row: int = 1,
+    progress: Callable[[str], None] | None = None,
+) -> PartSummary:
+    """Pass 1: clean and score ``source`` (or its ``row_groups``) chunk by chunk into the part file
+    ``part`` (Arrow IPC, source order) and append bad rows to the CSV ``quarantine``.
+
+    ``first_row`` is the 1-based input row number of the first row read (a shard's offset).
+    Raises :class:`ScoreError` when a chunk holds no valid row.
+    """
+    say = progress or log.info
+    sess = session(Path(model.bundle_dir) / MODEL_FILE)
+    quarantine.parent.mkdir(parents=True, exist_ok=True)
+    quarantine.write_text("")
+    rows = scored = bad = 0
+    writer = None
+    try:
+        for chunk in read_chunks(source, config.chunk_rows, row_groups):
+            data, rejected = clean_chunk(chunk, first_row + rows)
+            _append_quarantine(quarantine, rejected)
+            if data.empty:
+                start = first_row + rows
+                raise ScoreError(
+                    f"{source.name}: rows {start}-{start + len(chunk) - 1} hold no valid row "
+                    f"(all {len(chunk)} quarantined): {_top_reasons(rejected)}"
+                )
+            table = pa.Table.from_pandas(score_rows(model, sess, data), preserve_index=False)
+            if writer is None:
+                writer = pa.ipc.new_file(str(part), table.schema)
+            writer.write_table(table)
+            rows, scored, bad = rows + len(chunk), scored + len(data), bad + len(rejected)
+            say(f"score: {rows:,} rows read, {scored:,} scored, {bad:,} quarantined")
+    finally:
+        if writer is not None:
+            writer.close()
+    if rows == 0:
+        raise ScoreError(f"{source.name}: no data rows")
+    return PartSummary(rows, scored, bad)
+
+
+def _read_parts(parts: Sequence[Path]) -> pa.Table:
+    """The parts concatenated in order, memory-mapped (pages are read as they are used)."""
+    tables = [pa.ipc.open_file(pa.memory_map(str(p))).read_all() for p in parts]
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
+def ranks(probability: np.ndarray) -> np.ndarray:
+    """Row order by rank: highest probability first, ties in source order."""
+    return np.argsort(-probability, kind="stable")
+
+
+def write_ranked(parts: Sequence[Path], out: Path, config: ScoreConfig) -> int:
+    """Pass 2: rank every row of ``parts`` and write them to ``out`` in rank order, atomically.
+
+    Returns the number of rows written.
+    """
+    table = _read_parts(parts)
+    order = ranks(table.column(PROBABILITY).to_numpy())
+    with storage.atomic_path(out) as tmp:
+        writer = None
+        try:
+            for start in range(0, len(order), config.chunk_rows):
+                chosen = order[start : start + config.chunk_rows]
+                chunk = table.take(pa.array(chosen))
+                chunk = chunk.add_column(
+                    1, RANK, pa.array(np.arange(start + 1, start + len(chosen) + 1, dtype=np.int64))
+                )
+                if writer is None:
+                    writer = _writer(tmp, chunk.schema, config.output_format)
+                writer.write_table(chunk)
+        finally:
+            if writer is not None:
+                writer.close()
+    return len(order)
+
+
+def _writer(path: Path, table_schema: pa.Schema, output_format: str):
+    if output_format == "csv":
+        import pyarrow.csv as pa_csv
+
+        return pa_csv.CSVWriter(str(path), table_schema)
+    return pq.ParquetWriter(str(path), table_schema)
+
+
+def quarantine_path(out: Path) -> Path:
+    """Where the quarantine file of output ``out`` goes: beside it, ``<name>.quarantine.csv``."""
+    out = Path(out)
+    return out.with_name(out.name + QUARANTINE_SUFFIX)
+
+
+def check_bad_share(summary: PartSummary, config: ScoreConfig, source: str) -> None:
+    """Refuse a table with more than ``max_bad_share`` of its rows quarantined."""
+    share = summary.quarantined / summary.rows
+    if share > config.max_bad_share:
+        raise ScoreError(
+            f"{source}: {share:.1%} of rows failed validation, over the {config.max_bad_share:.1%} limit "
+            "(max_bad_share); nothing written but the quarantine file"
+        )
+
+
+def _publish(local: Path, out_uri: str, settings: Settings) -> None:
+    """Put a finished local file at ``out_uri`` (an S3 object appears whole or not at all)."""
+    loc = storage.parse_s3(out_uri)
+    with storage._s3_errors(out_uri, settings):
+        storage.s3_client(settings).fput_object(loc.bucket, loc.key, str(local))
+
+
+def score_table(
+    data_uri: str,
+    out_uri: str,
+    model: ScoringModel,
+    config: ScoreConfig,
+    settings: Settings,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Score ``data_uri`` (local path or ``s3://``) into ``out_uri`` (local path or ``s3://``).
+
+    The quarantine file goes beside the output (:func:`quarantine_path`), the output itself only
+    once every row is scored and ranked; on any error nothing is written at ``out_uri``.
+    Returns a summary (rows, scored, quarantined, model identity, business inputs' source).
+    """
+    say = progress or log.info
+    remote_out = storage.is_s3(out_uri)
+    with tempfile.TemporaryDirectory(prefix="churn-score-") as tmp:
+        work = Path(tmp)
+        source = storage.fetch(data_uri, settings, work)
+        local_out = work / "out" / Path(storage.parse_s3(out_uri).key).name if remote_out else Path(out_uri)
+        quarantine = quarantine_path(local_out)
+        staged_quarantine = work / "quarantine.csv"
+        say(f"score: {data_uri} with {model.metadata.model_name} v{model.metadata.registry_version or '-'} "
+            f"({model.metadata.content_id}), threshold {model.metadata.threshold:.2f}, business inputs "
+            f"from {model.business_source}")  # fmt: skip
+        try:
+            summary = score_part(source, model, config, work / "part.arrow", staged_quarantine, progress=say)
+        finally:
+            if staged_quarantine.exists():  # written even on failure: the bad rows can be inspected
+                with storage.atomic_path(quarantine) as final:
+                    final.write_bytes(staged_quarantine.read_bytes())
+                if remote_out:
+                    _publish(quarantine, str(out_uri) + QUARANTINE_SUFFIX, settings)
+        check_bad_share(summary, config, data_uri)
+        written = write_ranked([work / "part.arrow"], local_out, config)
+        if remote_out:
+            _publish(local_out, out_uri, settings)
+    say(f"score: wrote {written:,} ranked rows to {out_uri} ({summary.quarantined:,} quarantined)")
+    return {
+        **summary.to_dict(),
+        "out": str(out_uri),
+        "quarantine": str(out_uri) + QUARANTINE_SUFFIX,
+        "registry_version": model.metadata.registry_version,
+        "content_sha256": model.metadata.content_sha256,
+        "threshold": model.metadata.threshold,
+        "business": {**asdict(model.business), "source": model.business_source},
+    }

@@ -1,0 +1,181 @@
+"""Batch scoring (components.score): chunked cleaning, ONNX scores, ranking, quarantine, atomic output."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from components import schema
+from components.config import load_settings
+from components.export import onnx_predict_proba
+from components.ingest import clean
+from components.reasons import reason_columns
+from components.score import (
+    ScoreConfig,
+    ScoreError,
+    quarantine_path,
+    run_folder_model,
+    score_table,
+)
+from components.synthetic import generate
+
+ROWS = 3000
+
+
+@pytest.fixture(scope="module")
+def customers() -> pd.DataFrame:
+    """Synthetic customers without the label column (what a weekly scoring table holds)."""
+    return generate(ROWS, seed=99).drop(columns=[schema.LABEL_COLUMN, schema.TRUTH_COLUMN])
+
+
+@pytest.fixture(scope="module")
+def model(trained_run):
+    return run_folder_model(trained_run.artifacts.bundle, with_reasons=True)
+
+
+def _parquet(frame: pd.DataFrame, path, row_group_size: int = 800):
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path, row_group_size=row_group_size)
+    return path
+
+
+def test_scores_ranks_and_identity(tmp_path, customers, model, trained_run):
+    out = tmp_path / "scores.parquet"
+    summary = score_table(
+        str(_parquet(customers, tmp_path / "in.parquet")), str(out), model, ScoreConfig(chunk_rows=500),
+        load_settings(),
+    )  # fmt: skip
+    scored = pd.read_parquet(out)
+    assert summary["rows"] == summary["scored"] == len(scored) == ROWS
+    assert scored["rank"].tolist() == list(range(1, ROWS + 1))
+    assert scored["churn_probability"].is_monotonic_decreasing
+    expected = pd.Series(
+        onnx_predict_proba(trained_run.artifacts.bundle / "model.onnx", customers),
+        index=customers[schema.ID_COLUMN],
+    )
+    assert (
+        np.abs(scored["churn_probability"].to_numpy() - expected[scored[schema.ID_COLUMN]].to_numpy()).max()
+        == 0
+    )
+    threshold = model.metadata.threshold
+    assert (scored["decision"] == (scored["churn_probability"] >= threshold)).all()
+    evaluation = json.loads(trained_run.artifacts.evaluation.read_text())["business"]
+    profit = scored["churn_probability"] * evaluation["offer_success_rate"] * evaluation["customer_value"]
+    assert np.allclose(scored["expected_profit"], profit - evaluation["offer_cost"])
+    assert set(scored["content_sha256"]) == {model.metadata.content_sha256}
+    assert set(scored["registry_version"]) == {""}  # a run folder's bundle: not registered
+    assert set(reason_columns()) <= set(scored.columns)
+    assert summary["business"]["source"] == str(trained_run.artifacts.evaluation)
+
+
+def test_chunk_size_does_not_change_the_answer(tmp_path, customers, model):
+    source = str(_parquet(customers, tmp_path / "in.parquet"))
+    outputs = []
+    for chunk_rows in (300, 100_000):
+        out = tmp_path / f"out-{chunk_rows}.parquet"
+        score_table(source, str(out), model, ScoreConfig(chunk_rows=chunk_rows), load_settings())
+        outputs.append(pd.read_parquet(out))
+    pd.testing.assert_frame_equal(*outputs)
+
+
+def test_bad_rows_are_quarantined_with_reasons_and_input_row_numbers(tmp_path, customers, model):
+    messy = customers.astype({"tenure": str})
+    messy.loc[10, "Contract"] = "Lifetime"
+    messy.loc[2500, "tenure"] = "soon"
+    messy.loc[77, "Contract"] = " month-TO-month "  # cleaned, as ingest and serving do: scored
+    messy.to_csv(tmp_path / "in.csv", index=False)
+    out = tmp_path / "scores.csv"
+    summary = score_table(
+        str(tmp_path / "in.csv"),
+        str(out),
+        model,
+        ScoreConfig(chunk_rows=1000, output_format="csv"),
+        load_settings(),
+    )
+    quarantine = pd.read_csv(quarantine_path(out))
+    assert quarantine["source_row"].tolist() == [11, 2501]
+    assert quarantine["quarantine_reason"].tolist() == [
+        "Contract has unknown category 'Lifetime'",
+        "tenure is not a number: 'soon'",
+    ]
+    scored = pd.read_csv(out)
+    assert summary["quarantined"] == 2 and len(scored) == ROWS - 2
+    assert messy.loc[77, schema.ID_COLUMN] in set(scored[schema.ID_COLUMN])
+    assert not set(quarantine[schema.ID_COLUMN]) & set(scored[schema.ID_COLUMN])
+
+
+def test_missing_column_is_a_clear_error_and_nothing_is_written(tmp_path, customers, model):
+    source = _parquet(customers.drop(columns=["tenure"]), tmp_path / "in.parquet")
+    out = tmp_path / "out" / "scores.parquet"
+    with pytest.raises(ScoreError, match=r"required column.*missing: tenure"):
+        score_table(str(source), str(out), model, ScoreConfig(), load_settings())
+    assert not out.exists()
+
+
+def test_a_chunk_with_no_valid_row_fails_and_leaves_no_output(tmp_path, customers, model):
+    messy = customers.astype({"MonthlyCharges": str})  # a text column, as some exports hold
+    messy.loc[1000:1499, "MonthlyCharges"] = "n/a"
+    source = _parquet(messy, tmp_path / "in.parquet", row_group_size=500)
+    out = tmp_path / "scores.parquet"
+    with pytest.raises(
+        ScoreError, match=r"rows 1001-1500 hold no valid row .*MonthlyCharges is not a number"
+    ):
+        score_table(
+            str(source), str(out), model, ScoreConfig(chunk_rows=500, max_bad_share=0.5), load_settings()
+        )
+    assert not out.exists()
+    assert len(pd.read_csv(quarantine_path(out))) == 500  # the bad rows stay inspectable
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
+
+
+def test_too_many_bad_rows_are_refused(tmp_path, customers, model):
+    messy = customers.copy()
+    messy.loc[::10, "gender"] = "?"
+    out = tmp_path / "scores.parquet"
+    with pytest.raises(ScoreError, match=r"10.0% of rows failed validation, over the 5.0% limit"):
+        score_table(
+            str(_parquet(messy, tmp_path / "in.parquet")), str(out), model, ScoreConfig(), load_settings()
+        )
+    assert not out.exists()
+
+
+def test_a_crash_mid_way_leaves_no_partial_output(tmp_path, customers, model):
+    calls = []
+
+    def explain_then_crash(data):
+        calls.append(len(data))
+        if len(calls) == 3:
+            raise RuntimeError("killed mid-way")
+        return model.explain(data)
+
+    out = tmp_path / "scores.parquet"
+    out.write_bytes(b"last week's list")
+    with pytest.raises(RuntimeError, match="killed mid-way"):
+        crashing = replace(model, explain=explain_then_crash)
+        source = str(_parquet(customers, tmp_path / "in.parquet"))
+        score_table(source, str(out), crashing, ScoreConfig(chunk_rows=500), load_settings())
+    assert out.read_bytes() == b"last week's list"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_unsupported_input_type_is_named(tmp_path, model):
+    (tmp_path / "in.xlsx").write_text("x")
+    with pytest.raises(ScoreError, match=r"in.xlsx: unsupported file type '.xlsx'"):
+        score_table(
+            str(tmp_path / "in.xlsx"), str(tmp_path / "o.parquet"), model, ScoreConfig(), load_settings()
+        )
+
+
+def test_scoring_rows_are_cleaned_like_ingest(customers):
+    """The ids scored are exactly ingest's valid rows (same rules, no label needed)."""
+    from components.score import clean_chunk
+
+    data, quarantine = clean_chunk(customers, first_row=1)
+    labelled = clean(customers.assign(**{schema.LABEL_COLUMN: "Yes"})).data
+    assert data[schema.ID_COLUMN].tolist() == labelled[schema.ID_COLUMN].tolist()
+    assert quarantine.empty and schema.LABEL_COLUMN not in data
