@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -169,6 +170,14 @@ def row_group_rows(path: Path) -> list[int]:
     return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
 
 
+def _is_parquet(path: Path) -> bool:
+    """By suffix, else by Parquet's magic bytes (KFP artifact paths have no suffix)."""
+    if path.suffix in {".parquet", ".pq"}:
+        return True
+    with open(path, "rb") as handle:
+        return handle.read(4) == b"PAR1"
+
+
 def read_chunks(
     path: Path, chunk_rows: int, row_groups: Sequence[int] | None = None
 ) -> Iterator[pd.DataFrame]:
@@ -179,7 +188,7 @@ def read_chunks(
     run. CSV is read as text, its delimiter detected as ingest does.
     """
     path = Path(path)
-    if path.suffix in {".parquet", ".pq"}:
+    if _is_parquet(path):
         reader = pq.ParquetFile(path)
         for group in range(reader.num_row_groups) if row_groups is None else row_groups:
             for batch in reader.iter_batches(batch_size=chunk_rows, row_groups=[group]):
@@ -331,10 +340,9 @@ def _writer(path: Path, table_schema: pa.Schema, output_format: str):
     return pq.ParquetWriter(str(path), table_schema)
 
 
-def quarantine_path(out: Path) -> Path:
-    """Where the quarantine file of output ``out`` goes: beside it, ``<name>.quarantine.csv``."""
-    out = Path(out)
-    return out.with_name(out.name + QUARANTINE_SUFFIX)
+def quarantine_uri(out_uri: str) -> str:
+    """Where the quarantine file of output ``out_uri`` goes: beside it, ``<out_uri>.quarantine.csv``."""
+    return str(out_uri) + QUARANTINE_SUFFIX
 
 
 def check_bad_share(summary: PartSummary, config: ScoreConfig, source: str) -> None:
@@ -347,11 +355,52 @@ def check_bad_share(summary: PartSummary, config: ScoreConfig, source: str) -> N
         )
 
 
-def _publish(local: Path, out_uri: str, settings: Settings) -> None:
-    """Put a finished local file at ``out_uri`` (an S3 object appears whole or not at all)."""
+def merge_quarantines(quarantines: Sequence[Path], dest: Path) -> None:
+    """Concatenate shard quarantine CSVs in order (one header) into ``dest``, atomically."""
+    with storage.atomic_path(dest) as tmp, open(tmp, "w", newline="") as out:
+        header_written = False
+        for path in quarantines:
+            with open(path, newline="") as part:
+                header = part.readline()
+                if header and not header_written:
+                    out.write(header)
+                    header_written = True
+                shutil.copyfileobj(part, out)
+
+
+def deliver(local: Path, out_uri: str, settings: Settings) -> None:
+    """Put a finished local file at ``out_uri``: an atomic rename beside a local target, one PUT on
+    S3 (an object appears whole or not at all)."""
+    if not storage.is_s3(out_uri):
+        if Path(out_uri).resolve() != Path(local).resolve():
+            with storage.atomic_path(Path(out_uri)) as tmp:
+                shutil.copyfile(local, tmp)
+        return
     loc = storage.parse_s3(out_uri)
     with storage._s3_errors(out_uri, settings):
         storage.s3_client(settings).fput_object(loc.bucket, loc.key, str(local))
+
+
+def finish(
+    parts: Sequence[Path],
+    quarantines: Sequence[Path],
+    summary: PartSummary,
+    out_uri: str,
+    quarantine_out: str,
+    config: ScoreConfig,
+    settings: Settings,
+    work: Path,
+) -> int:
+    """After pass 1: the merged quarantine at ``quarantine_out``, the bad-share check, then the
+    ranked output at ``out_uri``. Returns the rows written; on a refusal only the quarantine exists.
+    """
+    merge_quarantines(quarantines, work / "quarantine.csv")
+    deliver(work / "quarantine.csv", quarantine_out, settings)
+    check_bad_share(summary, config, out_uri)
+    local_out = work / "ranked" if storage.is_s3(out_uri) else Path(out_uri)
+    written = write_ranked(parts, local_out, config)
+    deliver(local_out, out_uri, settings)
+    return written
 
 
 def score_table(
@@ -364,40 +413,93 @@ def score_table(
 ) -> dict:
     """Score ``data_uri`` (local path or ``s3://``) into ``out_uri`` (local path or ``s3://``).
 
-    The quarantine file goes beside the output (:func:`quarantine_path`), the output itself only
-    once every row is scored and ranked; on any error nothing is written at ``out_uri``.
-    Returns a summary (rows, scored, quarantined, model identity, business inputs' source).
+    The quarantine file goes beside the output (``<out_uri>.quarantine.csv``), also when scoring
+    fails (the bad rows can be inspected); the output only once every row is scored and ranked:
+    on any error nothing is written at ``out_uri``. Returns a summary (rows, scored, quarantined,
+    model identity, business inputs and where they came from).
     """
     say = progress or log.info
-    remote_out = storage.is_s3(out_uri)
+    meta = model.metadata
     with tempfile.TemporaryDirectory(prefix="churn-score-") as tmp:
         work = Path(tmp)
         source = storage.fetch(data_uri, settings, work)
-        local_out = work / "out" / Path(storage.parse_s3(out_uri).key).name if remote_out else Path(out_uri)
-        quarantine = quarantine_path(local_out)
-        staged_quarantine = work / "quarantine.csv"
-        say(f"score: {data_uri} with {model.metadata.model_name} v{model.metadata.registry_version or '-'} "
-            f"({model.metadata.content_id}), threshold {model.metadata.threshold:.2f}, business inputs "
-            f"from {model.business_source}")  # fmt: skip
+        say(f"score: {data_uri} with {meta.model_name} v{meta.registry_version or '-'} ({meta.content_id}), "
+            f"threshold {meta.threshold:.2f}, business inputs from {model.business_source}")  # fmt: skip
+        part, quarantine = work / "part.arrow", work / "part.quarantine.csv"
         try:
-            summary = score_part(source, model, config, work / "part.arrow", staged_quarantine, progress=say)
-        finally:
-            if staged_quarantine.exists():  # written even on failure: the bad rows can be inspected
-                with storage.atomic_path(quarantine) as final:
-                    final.write_bytes(staged_quarantine.read_bytes())
-                if remote_out:
-                    _publish(quarantine, str(out_uri) + QUARANTINE_SUFFIX, settings)
-        check_bad_share(summary, config, data_uri)
-        written = write_ranked([work / "part.arrow"], local_out, config)
-        if remote_out:
-            _publish(local_out, out_uri, settings)
+            summary = score_part(source, model, config, part, quarantine, progress=say)
+        except ScoreError:
+            if quarantine.exists():
+                deliver(quarantine, quarantine_uri(out_uri), settings)
+            raise
+        written = finish(
+            [part], [quarantine], summary, out_uri, quarantine_uri(out_uri), config, settings, work
+        )
     say(f"score: wrote {written:,} ranked rows to {out_uri} ({summary.quarantined:,} quarantined)")
     return {
         **summary.to_dict(),
         "out": str(out_uri),
-        "quarantine": str(out_uri) + QUARANTINE_SUFFIX,
-        "registry_version": model.metadata.registry_version,
-        "content_sha256": model.metadata.content_sha256,
-        "threshold": model.metadata.threshold,
+        "quarantine": quarantine_uri(out_uri),
+        "registry_version": meta.registry_version,
+        "content_sha256": meta.content_sha256,
+        "threshold": meta.threshold,
         "business": {**asdict(model.business), "source": model.business_source},
     }
+
+
+def to_row_groups(data_uri: str, dest: Path, chunk_rows: int, settings: Settings) -> list[int]:
+    """Copy ``data_uri`` to the Parquet file ``dest`` with one row group per chunk that
+    :func:`read_chunks` yields (so a shard's chunks are the whole-file run's); rows per group."""
+    with tempfile.TemporaryDirectory(prefix="churn-plan-") as tmp:
+        source = storage.fetch(data_uri, settings, Path(tmp))
+        sizes: list[int] = []
+        with storage.atomic_path(dest) as staged:
+            writer = None
+            try:
+                for chunk in read_chunks(source, chunk_rows):
+                    table = pa.Table.from_pandas(chunk, preserve_index=False, schema=writer and writer.schema)
+                    writer = writer or pq.ParquetWriter(str(staged), table.schema)
+                    writer.write_table(table, row_group_size=len(chunk))
+                    sizes.append(len(chunk))
+            finally:
+                if writer is not None:
+                    writer.close()
+    if not sizes:
+        raise ScoreError(f"{data_uri}: no data rows")
+    return sizes
+
+
+def plan_shards(rows_per_group: Sequence[int], shards: int) -> list[dict]:
+    """Split row groups into at most ``shards`` contiguous ranges of similar row counts:
+    ``[{"shard": i, "row_groups": [...], "first_row": n}]`` (``first_row`` 1-based)."""
+    if shards < 1:
+        raise ConfigError(f"shards must be >= 1, got {shards}")
+    groups = np.array_split(np.arange(len(rows_per_group)), min(shards, len(rows_per_group)))
+    starts = np.concatenate([[0], np.cumsum(rows_per_group)])
+    return [
+        {"shard": i, "row_groups": [int(g) for g in chosen], "first_row": int(starts[chosen[0]]) + 1}
+        for i, chosen in enumerate(groups)
+    ]
+
+
+def join_shards(
+    manifests: Sequence[dict],
+    parts: Sequence[Path],
+    quarantines: Sequence[Path],
+    out_uri: str,
+    quarantine_out: str,
+    config: ScoreConfig,
+    settings: Settings,
+) -> dict:
+    """Pass 2 of a sharded run: ``parts`` / ``quarantines`` in the order of ``manifests`` (collected
+    from the shards), ranked into ``out_uri``, bad rows into ``quarantine_out``. Returns the totals."""
+    order = sorted(range(len(manifests)), key=lambda i: int(manifests[i]["shard"]))
+    totals = PartSummary(
+        *(sum(int(manifests[i][k]) for i in order) for k in ("rows", "scored", "quarantined"))
+    )
+    with tempfile.TemporaryDirectory(prefix="churn-join-") as tmp:
+        written = finish(
+            [parts[i] for i in order], [quarantines[i] for i in order], totals, out_uri, quarantine_out,
+            config, settings, Path(tmp),
+        )  # fmt: skip
+    return {**totals.to_dict(), "shards": len(manifests), "written": written, "out": out_uri}

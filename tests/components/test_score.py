@@ -19,7 +19,7 @@ from components.reasons import reason_columns
 from components.score import (
     ScoreConfig,
     ScoreError,
-    quarantine_path,
+    quarantine_uri,
     run_folder_model,
     score_table,
 )
@@ -97,7 +97,7 @@ def test_bad_rows_are_quarantined_with_reasons_and_input_row_numbers(tmp_path, c
         ScoreConfig(chunk_rows=1000, output_format="csv"),
         load_settings(),
     )
-    quarantine = pd.read_csv(quarantine_path(out))
+    quarantine = pd.read_csv(quarantine_uri(str(out)))
     assert quarantine["source_row"].tolist() == [11, 2501]
     assert quarantine["quarantine_reason"].tolist() == [
         "Contract has unknown category 'Lifetime'",
@@ -129,7 +129,7 @@ def test_a_chunk_with_no_valid_row_fails_and_leaves_no_output(tmp_path, customer
             str(source), str(out), model, ScoreConfig(chunk_rows=500, max_bad_share=0.5), load_settings()
         )
     assert not out.exists()
-    assert len(pd.read_csv(quarantine_path(out))) == 500  # the bad rows stay inspectable
+    assert len(pd.read_csv(quarantine_uri(str(out)))) == 500  # the bad rows stay inspectable
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
 
 
