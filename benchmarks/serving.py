@@ -7,10 +7,10 @@ ONNX Runtime floor, the ratios against the issue's targets, and a per-stage prof
     python benchmarks/serving.py [--bundle DIR --rows PARQUET --sklearn JOBLIB] [--seconds 5]
 
 Without ``--bundle`` it trains the real model first (``components.steps.run_steps``: XGBoost on
-4,000 synthetic rows, seed 7, search budget 2, registered in a throwaway ``CHURN_HOME``; ~15 s). "this server" is ``python -m serving``
-with its lean v2 route; "kserve generic route" is the same server with ``--no-lean_infer_route``
-(the path before the lean route). MLServer runs from ``.venv-mlserver`` (created on first use: its
-pins clash with the project's).
+4,000 synthetic rows, seed 7, search budget 2, registered in a throwaway ``CHURN_HOME``; ~15 s).
+"this server" is ``python -m serving`` with its lean v2 route; "kserve generic route" is the same
+server with ``--no-lean_infer_route`` (the path before the lean route). MLServer runs from
+``.venv-mlserver`` (created on first use: its pins clash with the project's).
 """
 
 from __future__ import annotations
