@@ -29,21 +29,29 @@ run: $(STAMP)  ## train, evaluate, export and register end to end (DATA=path|s3:
 
 # Servers the suite runs that PyPI does not ship. Installed when apt is there and we are root (or
 # sudo works without a password); otherwise make stops and prints the command to run.
-PROMETHEUS_INSTALL := apt-get update && apt-get install -y --no-install-recommends prometheus
-
-system-tools:  ## install Debian's prometheus for the monitoring tests (or print how)
-	@command -v prometheus >/dev/null 2>&1 && exit 0; \
+# $(call apt-tool,CHECK,PACKAGE,WHY): CHECK succeeds, or apt installs PACKAGE, or make stops saying how.
+APT_INSTALL = apt-get update && apt-get install -y --no-install-recommends $(1)
+define apt-tool
+	@{ $(1); } >/dev/null 2>&1 && exit 0; \
 	if ! command -v apt-get >/dev/null 2>&1; then \
-	  echo "prometheus is required by the tests; install Prometheus >= 2.42 so 'prometheus' is on PATH" >&2; exit 1; \
+	  echo "$(2) is required by the tests ($(3)); install it (Debian: $(call APT_INSTALL,$(2)))" >&2; exit 1; \
 	elif [ "$$(id -u)" = 0 ]; then sudo=""; \
 	elif sudo -n true 2>/dev/null; then sudo="sudo"; \
-	else echo "prometheus is required by the tests; run: sudo sh -c '$(PROMETHEUS_INSTALL)'" >&2; exit 1; fi; \
-	echo "installing Debian's prometheus (the tests scrape with it)"; \
+	else echo "$(2) is required by the tests ($(3)); run: sudo sh -c '$(call APT_INSTALL,$(2))'" >&2; exit 1; fi; \
+	echo "installing Debian's $(2) ($(3))"; \
 	$$sudo apt-get update -qq && \
-	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2) \
 	  >/dev/null 2>&1 || true; \
-	command -v prometheus >/dev/null 2>&1 || { echo "installing prometheus failed; run: $(PROMETHEUS_INSTALL)" >&2; exit 1; }
-	@# The package's post-install tries to start a system service, which a container refuses: harmless.
+	{ $(1); } >/dev/null 2>&1 || { echo "installing $(2) failed; run: $(call APT_INSTALL,$(2))" >&2; exit 1; }
+endef
+# Debian puts initdb/postgres under /usr/lib/postgresql/<major>/bin, not on PATH; the tests'
+# launcher (tests/support/postgres_server.py) looks in both places, and so does this check.
+POSTGRES_CHECK := command -v initdb || ls /usr/lib/postgresql/*/bin/initdb
+
+system-tools:  ## install Debian's prometheus and postgresql servers for the tests (or print how)
+	$(call apt-tool,command -v prometheus,prometheus,the monitoring tests scrape with Prometheus >= 2.42)
+	@# prometheus' post-install tries to start a system service, which a container refuses: harmless.
+	$(call apt-tool,$(POSTGRES_CHECK),postgresql,the registry tests run MLflow on a scratch PostgreSQL cluster)
 	@command -v terraform >/dev/null 2>&1 || { echo "terraform >= 1.10 is required by the infra tests" \
 	  "(https://developer.hashicorp.com/terraform/install)" >&2; exit 1; }
 

@@ -4,7 +4,12 @@ Every alias move is one registered-model tag ``audit.<ms since epoch>.<id>`` who
 JSON event (when, actor, via, alias, from_version, to_version, reason, run_id). It lives in
 MLflow's backend store (SQLite locally, the server's database otherwise), so it survives
 restarts, needs no extra service, and any MLflow client or the UI can read it; the time-sortable
-key gives the order. Registered-model tags hold up to 100,000 characters.
+key gives the order.
+
+One event must fit in one registered-model tag: MLflow's SQL schema stores it in VARCHAR(5000).
+SQLite does not enforce that length (and MLflow's own check allows 100,000 characters), but
+PostgreSQL, the production store, does: a longer event would fail after its alias had moved.
+So :func:`check_fits` refuses such a move (by its ``reason``) before anything is written.
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
-from components.registry.client import Registry
+from components.registry.client import Registry, RegistryError
 from components.registry_names import CHAMPION
 
 AUDIT_PREFIX = "audit."
+MAX_EVENT_CHARS = 5000  # registered_model_tags.value is VARCHAR(5000) (module docstring)
+# The version an alias moves from is read under the lock, after the check: room for a long one.
+_FROM_VERSION_ROOM = "9" * 20
 
 
 def actor() -> str:
@@ -63,8 +71,35 @@ def record(
 ) -> AuditEvent:
     """Write one audit event as a registered-model tag and return it."""
     now = time.time()
-    event = AuditEvent(
-        at=datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds"),
+    event = _event(now, alias, from_version, to_version, reason, via, run_id)
+    key = f"{AUDIT_PREFIX}{int(now * 1000):015d}.{uuid.uuid4().hex[:8]}"
+    registry.client.set_registered_model_tag(registry.name, key, _encode(event))
+    return event
+
+
+def check_fits(*, alias: str, to_version: str, reason: str, via: str, run_id: str | None = None) -> None:
+    """Raise :class:`RegistryError` naming ``reason`` if this move's event would not fit in one tag."""
+    worst = _event(time.time(), alias, _FROM_VERSION_ROOM, to_version, reason, via, run_id)
+    size = len(_encode(worst))
+    if size > MAX_EVENT_CHARS:
+        raise RegistryError(
+            f"reason: {len(reason)} characters; its audit event would be {size} characters, more than "
+            f"the {MAX_EVENT_CHARS} a registered-model tag holds in MLflow's PostgreSQL store "
+            f"(shorten the reason by {size - MAX_EVENT_CHARS} or more)"
+        )
+
+
+def _event(
+    at: float,
+    alias: str,
+    from_version: str | None,
+    to_version: str,
+    reason: str,
+    via: str,
+    run_id: str | None,
+) -> AuditEvent:
+    return AuditEvent(
+        at=datetime.fromtimestamp(at, timezone.utc).isoformat(timespec="milliseconds"),
         actor=actor(),
         via=via,
         alias=alias,
@@ -73,9 +108,10 @@ def record(
         reason=reason,
         run_id=run_id,
     )
-    key = f"{AUDIT_PREFIX}{int(now * 1000):015d}.{uuid.uuid4().hex[:8]}"
-    registry.client.set_registered_model_tag(registry.name, key, json.dumps(event.to_dict(), sort_keys=True))
-    return event
+
+
+def _encode(event: AuditEvent) -> str:
+    return json.dumps(event.to_dict(), sort_keys=True)
 
 
 def history(registry: Registry) -> list[AuditEvent]:

@@ -2,7 +2,8 @@
 
 MLflow has no compare-and-set on aliases, so alias moves run under a lock whose acquisition is
 atomic in MLflow's database: creating the registered model ``<name>.promotion-lock`` succeeds for
-exactly one caller (unique name constraint), whichever backend store is behind the tracking URI.
+exactly one caller (unique name constraint), whichever backend store is behind the tracking URI
+(tested on SQLite and PostgreSQL).
 The critical section holds only re-reading an alias and writing it, so it lasts seconds.
 
 The lock's tags record its holder (``owner``, ``host``, ``pid``, ``acquired_at``) and a
@@ -95,6 +96,10 @@ def promotion_lock(
             )
             break
         except MlflowException as exc:
+            # On PostgreSQL a create that loses the race re-reads the name to report it, and
+            # finds it gone when the holder released in between: a free lock, try again.
+            if is_missing(exc):
+                continue
             if not already_exists(exc):
                 raise
         info = _read(registry, lock_name)
@@ -155,15 +160,26 @@ def _float(text: str | None) -> float | None:
         return None
 
 
-def _read(registry: Registry, lock_name: str) -> LockInfo | None:
+def _read(registry: Registry, lock_name: str, attempts: int = 3) -> LockInfo | None:
+    """The lock's holder, or None when there is no lock.
+
+    A lock is created with its tags in one transaction, yet a read can find it without any:
+    MLflow's SQL store reads the model and its tags in two statements, and a release between
+    them (PostgreSQL's read-committed, SQLite's per-statement reads) leaves the tags gone. So
+    a tagless read is read again; only a lock still tagless after ``attempts`` reads is one.
+    """
     from mlflow.exceptions import MlflowException
 
-    try:
-        return LockInfo.from_tags(dict(registry.client.get_registered_model(lock_name).tags))
-    except MlflowException as exc:
-        if is_missing(exc):
-            return None
-        raise
+    for _ in range(attempts):
+        try:
+            tags = dict(registry.client.get_registered_model(lock_name).tags)
+        except MlflowException as exc:
+            if is_missing(exc):
+                return None
+            raise
+        if tags:
+            break
+    return LockInfo.from_tags(tags)
 
 
 def _release(registry: Registry, lock_name: str, token: str | None) -> None:

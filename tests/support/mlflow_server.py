@@ -1,9 +1,13 @@
-"""A real ``mlflow server`` for tests: SQLite backend, artifacts proxied to an S3 store (or local).
+"""A real ``mlflow server`` for tests: SQLite (or a given) backend, artifacts proxied to S3 (or local).
 
 Started on a free 127.0.0.1 port in its own process group with its own TMPDIR (it writes a lock
 file there), one worker and no job runner (healthy in ~8 s as 2 processes instead of 15), AWS
 retries bounded on the server side. ``stop()`` stops the whole group; ``start()`` again
 restarts it on the same port and database (the registry must survive that).
+
+The backend store is ``root/mlflow.db`` (SQLite) unless ``backend_store_uri`` names another, e.g.
+``postgresql+psycopg://...`` of a :class:`~tests.support.postgres_server.PostgresServer` (the
+production registry runs on PostgreSQL; ``psycopg`` is in pyproject's ``dev`` list).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ class MlflowServer:
     root: Path
     artifacts_destination: str | None = None  # e.g. s3://bucket/mlflow; default: root/artifacts
     s3_env: dict[str, str] = field(default_factory=dict)
+    backend_store_uri: str | None = None  # default: sqlite:///root/mlflow.db
     port: int = 0
     server: ServerProcess = field(init=False)
 
@@ -39,9 +44,10 @@ class MlflowServer:
 
     def command(self) -> list[str]:
         destination = self.artifacts_destination or (self.root / "artifacts").as_uri()
+        backend = self.backend_store_uri or f"sqlite:///{self.root / 'mlflow.db'}"
         return [
             sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port),
-            "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
+            "--backend-store-uri", backend,
             "--artifacts-destination", destination, "--workers", "1",
         ]  # fmt: skip
 
@@ -80,6 +86,8 @@ def start_mlflow_server(
     artifacts_destination: str | None = None,
     s3_env: dict[str, str] | None = None,
     timeout: float = 90,
+    backend_store_uri: str | None = None,
 ) -> MlflowServer:
-    """Start ``mlflow server`` under ``root`` and wait for ``/health``."""
-    return MlflowServer(Path(root), artifacts_destination, dict(s3_env or {})).start(timeout)
+    """Start ``mlflow server`` under ``root`` on ``backend_store_uri`` (default SQLite); wait for health."""
+    server = MlflowServer(Path(root), artifacts_destination, dict(s3_env or {}), backend_store_uri)
+    return server.start(timeout)
