@@ -27,7 +27,13 @@ from components.config import Settings, load_settings
 from components.evaluate import BusinessConfig
 from components.model_store import ModelStore
 from components.registry import RegistryError, connect
-from components.registry_names import TAG_BUNDLE_SHA, TAG_BUNDLE_URI, is_model_uri, parse_model_uri
+from components.registry_names import (
+    MODELS_SCHEME,
+    TAG_BUNDLE_SHA,
+    TAG_BUNDLE_URI,
+    is_model_uri,
+    parse_model_uri,
+)
 from components.score import ScoreError, ScoringModel, run_folder_model, scoring_model
 
 IMAGE = load_settings().components_image
@@ -60,14 +66,17 @@ def _registered_extras(
             ) from exc
         if not with_reasons:
             return business, source, None
-        if not mv.model_id:
+        # The version's source is the logged sklearn model, models:/<model id> (the register step);
+        # a SQL store does not return model_id itself.
+        model_id = mv.model_id or (mv.source or "").removeprefix(MODELS_SCHEME)
+        if not model_id or model_id == mv.source:
             raise ScoreError(
                 f"{name} v{version}: no sklearn model logged with its run (needed for reason codes)"
             )
         import mlflow.artifacts
         import mlflow.sklearn
 
-        location = registry.client.get_logged_model(mv.model_id).artifact_location
+        location = registry.client.get_logged_model(model_id).artifact_location
         local = mlflow.artifacts.download_artifacts(
             artifact_uri=location, dst_path=str(work / "sklearn"), tracking_uri=settings.mlflow_tracking_uri
         )

@@ -152,6 +152,32 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0  # not reached: exec_server replaces the process
 
 
+def _cmd_score(args: argparse.Namespace) -> int:
+    import json
+    import tempfile
+
+    from components.kfp_scoring import load_scoring_model
+    from components.score import ScoreConfig, score_table
+    from pipelines.serve import resolve_model
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    settings = load_settings()
+    given = {
+        "chunk_rows": args.chunk_rows,
+        "max_bad_share": args.max_bad_share,
+    }  # None: ScoreConfig's default
+    config = ScoreConfig(output_format=args.format, **{k: v for k, v in given.items() if v is not None})
+    with tempfile.TemporaryDirectory(prefix="churn-score-model-") as work:
+        model = load_scoring_model(
+            resolve_model(settings, args.model), settings, Path(work), with_reasons=args.reasons
+        )
+        summary = score_table(args.data, args.out, model, config, settings, progress)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def _add_run_parser(subparsers, name: str) -> None:
     """``churn run`` and ``churn pipeline run``: the same command under two names."""
     run = subparsers.add_parser(name, help="run the whole pipeline locally (kfp.local) and print a summary")
@@ -209,6 +235,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--grpc-port", type=int, default=8081)
     serve.add_argument("server_args", nargs=argparse.REMAINDER, help="passed on to python -m serving")
     serve.set_defaults(func=_cmd_serve)
+
+    score = sub.add_parser("score", help="score a customer table: ranked list with reason codes")
+    score.add_argument("--data", required=True, help="customer table: CSV/Parquet path or s3://bucket/key")
+    score.add_argument(
+        "--out", required=True, help="ranked output path or s3:// URI (+ .quarantine.csv beside it)"
+    )
+    score.add_argument(
+        "--model", help="bundle dir, s3://... or models:/NAME@ALIAS (default: as `churn serve`)"
+    )
+    score.add_argument("--format", choices=("parquet", "csv"), default="parquet", help="output format")
+    score.add_argument("--chunk-rows", type=int, help="rows read and scored at a time (default: 100000)")
+    score.add_argument(
+        "--max-bad-share", type=float, help="refuse above this share of bad rows (default: 0.05)"
+    )
+    score.add_argument("--reasons", action=argparse.BooleanOptionalAction, default=True,
+                       help="top-3 reason codes per row (needs the version's sklearn model)")  # fmt: skip
+    score.set_defaults(func=_cmd_score)
 
     add_registry_parser(sub)
     return parser

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from components import schema
 from components.config import load_settings
+from components.ingest import clean
+from components.schema import FEATURES
 from components.score import ScoreConfig, plan_shards, quarantine_uri, run_folder_model, score_table
 from components.synthetic import generate
 from pipelines.scoring_pipeline import PIPELINE_NAME, compile_scoring_pipeline, run_scoring_local
+from serving.examples import v2_request
+from tests.support.bundles import register_run
+from tests.support.model_server import start_model_server
+from tests.support.server_process import free_port
+from tests.support.v2_requests import outputs
 
 CHUNK_ROWS = 400
 
@@ -62,3 +75,89 @@ def test_compiled_pipeline_fans_out_with_bounded_parallelism_and_sized_shards(tm
     assert loop["iteratorPolicy"]["parallelismLimit"] == 5
     shard = spec["deploymentSpec"]["executors"]["exec-score-shard-op"]["container"]["resources"]
     assert shard["cpuLimit"] == 1 and shard["memoryLimit"] == pytest.approx(2.147483648)
+
+
+def _churn(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def test_cli_scores_equal_the_served_models_probabilities(tmp_path, customers_csv, trained_run):
+    """Acceptance: `churn score` and the real model server give the same probabilities (<= 1e-5)."""
+    out = tmp_path / "scores.parquet"
+    done = _churn(
+        "score", "--data", str(customers_csv), "--out", str(out), "--model", str(trained_run.artifacts.bundle)
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "score: 2,000 rows read, 1,999 scored, 1 quarantined" in done.stderr  # progress on stderr
+    assert json.loads(done.stdout)["scored"] == 1999
+    scored = pd.read_parquet(out).set_index(schema.ID_COLUMN)
+    rows = clean(pd.read_csv(customers_csv, dtype=str, keep_default_na=False)).data.head(200)
+    server = start_model_server(trained_run.artifacts.bundle, tmp_path / "server.log")
+    try:
+        served = []
+        for start in range(0, len(rows), 50):  # the server's batch limit
+            batch = rows.iloc[start : start + 50]
+            records = [{f.name: row[f.name] for f in FEATURES} for _, row in batch.iterrows()]
+            answer = server.post("/v2/models/churn/infer", json=v2_request(FEATURES, records))
+            assert answer.status_code == 200, answer.text
+            served += outputs(answer.json())["churn_probability"]["data"]
+    finally:
+        server.stop()
+    ours = scored.loc[rows[schema.ID_COLUMN], "churn_probability"].to_numpy()
+    assert np.abs(ours - np.asarray(served)).max() <= 1e-5
+
+
+def test_cli_scores_a_registered_alias_with_its_mlflow_business_inputs(tmp_path, customers_csv, trained_run):
+    env = {**os.environ, "CHURN_HOME": str(tmp_path / "home")}
+    registered = register_run(trained_run, load_settings(env))
+    uri = f"models:/{registered['registered_model']}@champion"
+    out = tmp_path / "scores.csv"
+    done = _churn(
+        "score", "--data", str(customers_csv), "--out", str(out), "--model", uri, "--format", "csv", env=env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)
+    assert summary["registry_version"] == str(registered["version"])
+    assert summary["business"]["source"].startswith("MLflow run ")
+    scored = pd.read_csv(out)
+    assert (
+        set(scored["registry_version"].astype(str)) == {str(registered["version"])}
+        and scored["reason_1"].notna().all()
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "args", "message"),
+    [
+        ("unknown alias", ["--model", "models:/churn-classifier-synthetic@nope"], "has no alias 'nope'"),
+        (
+            "unreachable store",
+            ["--data", "s3://customers/week.csv"],
+            "s3://customers/week.csv (endpoint http://127.0.0.1:",
+        ),
+        ("missing column", ["--drop", "Contract"], "required column(s) missing: Contract"),
+    ],
+)
+def test_cli_bad_input_is_one_clear_error_and_no_output(
+    tmp_path, customers_csv, trained_run, case, args, message
+):
+    env = {**os.environ, "CHURN_HOME": str(tmp_path / "home"), "CHURN_IO_RETRIES": "0",
+           "CHURN_S3_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_ACCESS_KEY_ID": "k",
+           "AWS_SECRET_ACCESS_KEY": "s"}  # fmt: skip
+    if case == "unknown alias":
+        register_run(trained_run, load_settings(env))
+    data, model = str(customers_csv), ["--model", str(trained_run.artifacts.bundle)]
+    if case == "missing column":
+        data = str(tmp_path / "no-contract.csv")
+        pd.read_csv(customers_csv, dtype=str).drop(columns=[args[1]]).to_csv(data, index=False)
+        args = []
+    if "--data" in args:
+        data, args = args[1], []
+    out = tmp_path / "scores.parquet"
+    done = _churn("score", "--data", data, "--out", str(out), *(args or model), env=env)
+    assert done.returncode == 1, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last, last
+    assert not out.exists()
