@@ -181,4 +181,17 @@ submit: $(STAMP)  ## compile with the pushed components image and start a KFP ru
 	$(BIN)/kfp --endpoint $(KFP_ENDPOINT) --namespace $(KFP_NAMESPACE) $(if $(KFP_TOKEN),--existing-token $(KFP_TOKEN)) \
 	  run create -e churn-$(ENV) -r $(RUN_NAME) -f build/churn_pipeline.yaml $(PIPELINE_PARAMS)
 
+# --- batch scoring ---
+# The churn-scoring pipeline under kfp.local on SCORE_ROWS synthetic customers (the embedded default),
+# scored by what `make serve` serves (the latest run's champion) unless MODEL=... is given.
+SCORE_ROWS   ?= 100000
+SCORE_SHARDS ?= 4
+MODEL        ?=
+.PHONY: score
+
+score: $(STAMP)  ## score synthetic customers with the churn-scoring pipeline (kfp.local, SCORE_SHARDS shards) to build/scores.parquet
+	$(BIN)/churn data generate --rows $(SCORE_ROWS) --seed 1 --no-truth --out build/customers.parquet
+	$(BIN)/python -m pipelines.scoring_pipeline run --data build/customers.parquet --out build/scores.parquet \
+	  --shards $(SCORE_SHARDS) $(if $(MODEL),--model $(MODEL))
+
 include platform/platform.mk
