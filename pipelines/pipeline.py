@@ -8,20 +8,14 @@ kfp.local ignores both; it keeps the tasks' plain environment variables.
 
 from typing import NamedTuple
 
-from kfp import dsl, kubernetes
+from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Model
-from kfp.dsl.pipeline_task import PipelineTask
 
-from components.config import PLATFORM_CONFIG_ENV, PLATFORM_CONFIGMAP
 from components.kfp_components import evaluate_op, export_op, ingest_op, register_op, train_op
 from components.params import PipelineParams
-from pipelines.resources import POOL_LABEL, EnvironmentResources, for_environment
+from pipelines.resources import for_environment, on_the_platform
 
 PIPELINE_NAME = "churn-training"
-# The keys of the churn-platform ConfigMap (manifests/base/pipeline-config.yaml), each the name
-# of the environment variable it becomes. None is secret (S3 access is the pod's IRSA role), so
-# no Secret is mounted. Optional: a missing key reaches the step, whose settings name it.
-PLATFORM_KEYS = ("MLFLOW_TRACKING_URI", "CHURN_MODEL_STORE_URI", "AWS_REGION")
 _D = PipelineParams()
 
 
@@ -34,20 +28,6 @@ class PipelineOutputs(NamedTuple):
     quarantine: Dataset
     profile: Artifact
     registration: Artifact
-
-
-def _on_the_platform(task: PipelineTask, step: str, resources: EnvironmentResources) -> PipelineTask:
-    """Name the task, size it, pin it to its node pool and give it the platform configuration."""
-    size = resources.steps[step]
-    task.set_display_name(step)
-    task.set_cpu_request(size.cpu_request).set_cpu_limit(size.cpu_limit)
-    task.set_memory_request(size.memory_request).set_memory_limit(size.memory_limit)
-    kubernetes.add_node_selector(task, POOL_LABEL, resources.node_pool)
-    kubernetes.use_config_map_as_env(
-        task, PLATFORM_CONFIGMAP, {key: key for key in PLATFORM_KEYS}, optional=True
-    )
-    task.set_env_variable(PLATFORM_CONFIG_ENV, PLATFORM_CONFIGMAP)
-    return task
 
 
 def build_pipeline(environment: str):
@@ -75,7 +55,7 @@ def build_pipeline(environment: str):
         promote: bool = _D.promote,
     ) -> PipelineOutputs:
         ingest = ingest_op(data_uri=data_uri, rows=rows, seed=seed, max_bad_share=max_bad_share)
-        _on_the_platform(ingest, "ingest", resources)
+        on_the_platform(ingest, "ingest", resources)
         train = train_op(
             train=ingest.outputs["train"],
             model_type=model_type,
@@ -83,7 +63,7 @@ def build_pipeline(environment: str):
             cv_folds=cv_folds,
             seed=seed,
         )
-        _on_the_platform(train, "train", resources)
+        on_the_platform(train, "train", resources)
         evaluate = evaluate_op(
             model=train.outputs["model"],
             valid=ingest.outputs["valid"],
@@ -93,7 +73,7 @@ def build_pipeline(environment: str):
             customer_value=customer_value,
             offer_success_rate=offer_success_rate,
         )
-        _on_the_platform(evaluate, "evaluate", resources)
+        on_the_platform(evaluate, "evaluate", resources)
         export = export_op(
             model=train.outputs["model"],
             test=ingest.outputs["test"],
@@ -101,7 +81,7 @@ def build_pipeline(environment: str):
             data_hash=ingest.outputs["data_hash"],
             model_type=model_type,
         )
-        _on_the_platform(export, "export", resources)
+        on_the_platform(export, "export", resources)
         register = register_op(
             bundle=export.outputs["bundle"],
             model=train.outputs["model"],
@@ -125,7 +105,7 @@ def build_pipeline(environment: str):
             pipeline_run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
             kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         )
-        _on_the_platform(register, "register", resources)
+        on_the_platform(register, "register", resources)
         return PipelineOutputs(
             evaluation=evaluate.outputs["evaluation"],
             report=evaluate.outputs["report"],

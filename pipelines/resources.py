@@ -1,4 +1,6 @@
-"""Per-environment CPU and memory of each pipeline step, and the node pool the steps run on.
+"""Per-environment CPU and memory of each pipeline step, the node pool the steps run on, and
+:func:`on_the_platform`, which gives a task all of that plus the platform configuration (every
+pipeline's tasks go through it: training and scoring alike).
 
 The one table of it: `churn pipeline compile` (CHURN_ENV) sets these as each task's requests
 and limits and pins the tasks to the pool with a nodeSelector on the `churn.io/pool` label that
@@ -17,9 +19,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from components.config import ConfigError
+from kfp import kubernetes
+from kfp.dsl.pipeline_task import PipelineTask
+
+from components.config import PLATFORM_CONFIG_ENV, PLATFORM_CONFIGMAP, ConfigError
 
 POOL_LABEL = "churn.io/pool"
+# The keys of the churn-platform ConfigMap (manifests/base/pipeline-config.yaml), each the name
+# of the environment variable it becomes. None is secret (S3 access is the pod's IRSA role), so
+# no Secret is mounted. Optional: a missing key reaches the step, whose settings name it.
+PLATFORM_KEYS = ("MLFLOW_TRACKING_URI", "CHURN_MODEL_STORE_URI", "AWS_REGION")
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,13 @@ _ON_A_2_VCPU_8_GIB_NODE = EnvironmentResources(
         "register": StepResources(
             cpu_request="250m", cpu_limit="500m", memory_request="512Mi", memory_limit="1Gi"
         ),
+        # churn-scoring: one ONNX Runtime process per shard over chunk_rows rows at a time; the
+        # rank step holds one score and one index per row.
+        "plan": _LIGHT,
+        "score-shard": StepResources(
+            cpu_request="1", cpu_limit="1", memory_request="2Gi", memory_limit="2Gi"
+        ),
+        "rank": StepResources(cpu_request="1", cpu_limit="1", memory_request="4Gi", memory_limit="4Gi"),
     },
 )
 
@@ -71,3 +87,17 @@ def for_environment(environment: str) -> EnvironmentResources:
         raise ConfigError(
             f"CHURN_ENV must be one of {', '.join(sorted(ENVIRONMENTS))}, got {environment!r}"
         ) from None
+
+
+def on_the_platform(task: PipelineTask, step: str, resources: EnvironmentResources) -> PipelineTask:
+    """Name the task, size it, pin it to its node pool and give it the platform configuration."""
+    size = resources.steps[step]
+    task.set_display_name(step)
+    task.set_cpu_request(size.cpu_request).set_cpu_limit(size.cpu_limit)
+    task.set_memory_request(size.memory_request).set_memory_limit(size.memory_limit)
+    kubernetes.add_node_selector(task, POOL_LABEL, resources.node_pool)
+    kubernetes.use_config_map_as_env(
+        task, PLATFORM_CONFIGMAP, {key: key for key in PLATFORM_KEYS}, optional=True
+    )
+    task.set_env_variable(PLATFORM_CONFIG_ENV, PLATFORM_CONFIGMAP)
+    return task

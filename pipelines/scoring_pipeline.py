@@ -2,7 +2,7 @@
 
 The plan task copies the input to one Parquet table whose row groups are the chunks
 ``churn score`` would read, and splits the row groups into contiguous shards; each shard is its
-own task (its own pod in a cluster, with the requests and limits below) running pass 1 of
+own task (its own pod in a cluster, sized by pipelines/resources.py like every step) running pass 1 of
 :mod:`components.score`; the rank task collects the shards' parts and small manifests (counts,
 never rows) and writes one ranked output. The output is byte-identical to a single-shard run.
 
@@ -18,17 +18,17 @@ from kfp import compiler, dsl
 
 from components.kfp_scoring import plan_shards_op, rank_op, score_shard_op
 from components.score import ScoreConfig
+from pipelines.resources import for_environment, on_the_platform
 
 PIPELINE_NAME = "churn-scoring"
 DEFAULT_PARALLELISM = 2  # kfp.local runs at most 2 tasks at once anyway
-# Per shard task: one ONNX Runtime process over chunk_rows rows at a time.
-SHARD_CPU, SHARD_MEMORY = "1", "2Gi"
-RANK_CPU, RANK_MEMORY = "1", "4Gi"
 _D = ScoreConfig()
 
 
-def build_scoring_pipeline(parallelism: int = DEFAULT_PARALLELISM):
-    """The pipeline function; ``parallelism`` (shard tasks at once) is fixed at compile time in KFP."""
+def build_scoring_pipeline(parallelism: int = DEFAULT_PARALLELISM, environment: str = "dev"):
+    """The pipeline function for ``environment``; ``parallelism`` (shard tasks at once) is fixed at
+    compile time in KFP."""
+    resources = for_environment(environment)
 
     @dsl.pipeline(
         name=PIPELINE_NAME, description="Score a customer table in shards: a ranked list with reasons."
@@ -43,9 +43,8 @@ def build_scoring_pipeline(parallelism: int = DEFAULT_PARALLELISM):
         output_format: str = _D.output_format,
         max_bad_share: float = _D.max_bad_share,
     ) -> dsl.Dataset:
-        plan = plan_shards_op(data_uri=data_uri, shards=shards, chunk_rows=chunk_rows).set_display_name(
-            "plan"
-        )
+        plan = plan_shards_op(data_uri=data_uri, shards=shards, chunk_rows=chunk_rows)
+        on_the_platform(plan, "plan", resources)
         with dsl.ParallelFor(plan.outputs["Output"], parallelism=parallelism) as shard:
             scored = score_shard_op(
                 table=plan.outputs["table"],
@@ -54,9 +53,7 @@ def build_scoring_pipeline(parallelism: int = DEFAULT_PARALLELISM):
                 chunk_rows=chunk_rows,
                 reasons=reasons,
             )
-            scored.set_display_name("score-shard")
-            scored.set_cpu_request(SHARD_CPU).set_cpu_limit(SHARD_CPU)
-            scored.set_memory_request(SHARD_MEMORY).set_memory_limit(SHARD_MEMORY)
+            on_the_platform(scored, "score-shard", resources)
         ranked = rank_op(
             parts=dsl.Collected(scored.outputs["part"]),
             quarantines=dsl.Collected(scored.outputs["quarantine"]),
@@ -66,9 +63,7 @@ def build_scoring_pipeline(parallelism: int = DEFAULT_PARALLELISM):
             chunk_rows=chunk_rows,
             max_bad_share=max_bad_share,
         )
-        ranked.set_display_name("rank")
-        ranked.set_cpu_request(RANK_CPU).set_cpu_limit(RANK_CPU)
-        ranked.set_memory_request(RANK_MEMORY).set_memory_limit(RANK_MEMORY)
+        on_the_platform(ranked, "rank", resources)
         return ranked.outputs["scores"]
 
     return scoring_pipeline
@@ -86,11 +81,16 @@ def run_scoring_local(pipeline_root: Path, parallelism: int = DEFAULT_PARALLELIS
     return Path(build_scoring_pipeline(parallelism)(**arguments).output.path)
 
 
-def compile_scoring_pipeline(out: Path, parallelism: int = DEFAULT_PARALLELISM) -> Path:
-    """Write the pipeline's IR YAML to ``out``."""
+def compile_scoring_pipeline(
+    out: Path, parallelism: int = DEFAULT_PARALLELISM, environment: str | None = None
+) -> Path:
+    """Write the pipeline's IR YAML for ``environment`` (default: CHURN_ENV, else dev) to ``out``."""
+    from components.config import load_settings
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(build_scoring_pipeline(parallelism), package_path=str(out))
+    pipeline = build_scoring_pipeline(parallelism, environment or load_settings().environment)
+    compiler.Compiler().compile(pipeline, package_path=str(out))
     return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import yaml
@@ -18,6 +19,7 @@ import yaml
 from components.config import ConfigError
 from pipelines.remote import compile_pipeline
 from pipelines.resources import ENVIRONMENTS, POOL_LABEL, for_environment
+from pipelines.scoring_pipeline import compile_scoring_pipeline
 from tests.infra.tools import REPO
 
 
@@ -74,18 +76,28 @@ def mib(quantity: str) -> float:
     return float(number) * units[unit] if unit else float(number) / 2**20
 
 
-@pytest.fixture(scope="module", params=sorted(ENVIRONMENTS))
-def environment(request, tmp_path_factory):
-    """(name, {task: (resources, node selector)}) of the pipeline compiled for that environment."""
-    path = compile_pipeline(tmp_path_factory.mktemp("compile") / "p.yaml", request.param)
+def compiled_tasks(path: Path) -> dict[str, tuple[dict, dict]]:
+    """{task: (resources, node selector)} of a compiled pipeline, tasks inside loops included."""
     spec, platform = yaml.safe_load_all(path.read_text())
     platform_executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    dags = [spec["root"]["dag"], *(c["dag"] for c in spec["components"].values() if "dag" in c)]
     tasks = {}
-    for body in spec["root"]["dag"]["tasks"].values():
+    for body in (b for dag in dags for b in dag["tasks"].values()):
         executor = body["componentRef"]["name"].replace("comp-", "exec-", 1)
+        if executor not in spec["deploymentSpec"]["executors"]:
+            continue  # a loop or sub-DAG, not a container
         resources = spec["deploymentSpec"]["executors"][executor]["container"].get("resources", {})
         selector = platform_executors.get(executor, {}).get("nodeSelector", {}).get("labels", {})
         tasks[body["taskInfo"]["name"]] = (resources, selector)
+    return tasks
+
+
+@pytest.fixture(scope="module", params=sorted(ENVIRONMENTS))
+def environment(request, tmp_path_factory):
+    """(name, {task: (resources, node selector)}) of both pipelines compiled for that environment."""
+    folder = tmp_path_factory.mktemp("compile")
+    tasks = compiled_tasks(compile_pipeline(folder / "training.yaml", request.param))
+    tasks |= compiled_tasks(compile_scoring_pipeline(folder / "scoring.yaml", environment=request.param))
     return request.param, tasks
 
 

@@ -18,6 +18,7 @@ from components.ingest import clean
 from components.schema import FEATURES
 from components.score import ScoreConfig, plan_shards, quarantine_uri, run_folder_model, score_table
 from components.synthetic import generate
+from pipelines.resources import POOL_LABEL
 from pipelines.scoring_pipeline import PIPELINE_NAME, compile_scoring_pipeline, run_scoring_local
 from serving.examples import v2_request
 from tests.support.bundles import register_run
@@ -69,12 +70,25 @@ def test_fan_out_output_is_byte_identical_to_a_single_shard_run(tmp_path, custom
 
 
 def test_compiled_pipeline_fans_out_with_bounded_parallelism_and_sized_shards(tmp_path):
-    spec = yaml.safe_load(compile_scoring_pipeline(tmp_path / "scoring.yaml", parallelism=5).read_text())
+    spec, _platform = yaml.safe_load_all(
+        compile_scoring_pipeline(tmp_path / "scoring.yaml", parallelism=5).read_text()
+    )
     assert spec["pipelineInfo"]["name"] == PIPELINE_NAME
     loop = next(t for t in spec["root"]["dag"]["tasks"].values() if "iteratorPolicy" in t)
     assert loop["iteratorPolicy"]["parallelismLimit"] == 5
     shard = spec["deploymentSpec"]["executors"]["exec-score-shard-op"]["container"]["resources"]
     assert shard["cpuLimit"] == 1 and shard["memoryLimit"] == pytest.approx(2.147483648)
+
+
+def test_every_scoring_task_runs_on_the_platform_like_the_training_steps(tmp_path):
+    """A shard resolving models:/ in a pod needs the churn-platform ConfigMap, like every training step:
+    without it MLflow would silently be a SQLite file inside the pod."""
+    _, platform = yaml.safe_load_all(compile_scoring_pipeline(tmp_path / "scoring.yaml").read_text())
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for executor in ("exec-plan-shards-op", "exec-score-shard-op", "exec-rank-op"):
+        (source,) = executors[executor]["configMapAsEnv"]
+        assert source["configMapName"] == "churn-platform", executor
+        assert executors[executor]["nodeSelector"]["labels"] == {POOL_LABEL: "system"}, executor
 
 
 def _churn(*args, env=None):
