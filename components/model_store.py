@@ -31,7 +31,7 @@ from pathlib import Path
 from components import bundle
 from components.bundle import BUNDLE_FILES, METADATA_FILE, MODEL_FILE, BundleMetadata, bundle_digest
 from components.config import Settings
-from components.storage import StorageError, _s3_errors, is_s3, parse_s3, s3_client
+from components.storage import StorageError, is_s3, parse_s3, s3_client, s3_errors
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class ModelStore:
                 raise StorageError(f"model store {root}: not writable")
             return
         bucket, _ = self._key()
-        with _s3_errors(self.root, self.settings):
+        with s3_errors(self.root, self.settings):
             client = s3_client(self.settings)
             if not client.bucket_exists(bucket):
                 client.make_bucket(bucket)
@@ -104,7 +104,7 @@ class ModelStore:
             shutil.copy2(Path(bundle_dir) / MODEL_FILE, staging / MODEL_FILE)
             return StagedBundle(token, str(staging), metadata)
         bucket, key = self._key(STAGING, token, MODEL_FILE)
-        with _s3_errors(f"s3://{bucket}/{key}", self.settings):
+        with s3_errors(f"s3://{bucket}/{key}", self.settings):
             s3_client(self.settings).fput_object(bucket, key, str(Path(bundle_dir) / MODEL_FILE))
         return StagedBundle(token, f"s3://{bucket}/{self._key(STAGING, token)[1]}/", metadata)
 
@@ -149,7 +149,7 @@ class ModelStore:
         bucket, stage_prefix = self._key(STAGING, staged.token)
         _, final_prefix = self._key(version)
         final_uri = self.version_uri(version)
-        with _s3_errors(final_uri, self.settings):
+        with s3_errors(final_uri, self.settings):
             client = s3_client(self.settings)
             client.put_object(
                 bucket,
@@ -220,7 +220,7 @@ class ModelStore:
             shutil.rmtree(uri, ignore_errors=True)
             return
         bucket, prefix = self._key(str(version))
-        with _s3_errors(uri, self.settings):
+        with s3_errors(uri, self.settings):
             client = s3_client(self.settings)
             for name in reversed(BUNDLE_FILES):
                 client.remove_object(bucket, f"{prefix}/{name}")
@@ -232,7 +232,7 @@ class ModelStore:
         dest_dir.mkdir(parents=True, exist_ok=True)
         if is_s3(uri):
             loc = parse_s3(uri if uri.endswith("/") else uri + "/")
-            with _s3_errors(uri, self.settings):
+            with s3_errors(uri, self.settings):
                 client = s3_client(self.settings)
                 for name in BUNDLE_FILES:
                     client.fget_object(loc.bucket, f"{loc.key}{name}", str(dest_dir / name))

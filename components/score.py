@@ -377,7 +377,7 @@ def deliver(local: Path, out_uri: str, settings: Settings) -> None:
                 shutil.copyfile(local, tmp)
         return
     loc = storage.parse_s3(out_uri)
-    with storage._s3_errors(out_uri, settings):
+    with storage.s3_errors(out_uri, settings):
         storage.s3_client(settings).fput_object(loc.bucket, loc.key, str(local))
 
 

@@ -120,7 +120,8 @@ def s3_client(settings: Settings):
 
 
 @contextmanager
-def _s3_errors(uri: str, settings: Settings):
+def s3_errors(uri: str, settings: Settings):
+    """Any failure of an S3 call inside the block becomes a :class:`StorageError` naming URI and endpoint."""
     try:
         yield
     except StorageError:
@@ -138,7 +139,7 @@ def fetch(uri: str, settings: Settings, dest_dir: Path) -> Path:
         return path
     loc = parse_s3(uri)
     dest = Path(dest_dir) / Path(loc.key).name
-    with _s3_errors(uri, settings):
+    with s3_errors(uri, settings):
         s3_client(settings).fget_object(loc.bucket, loc.key, str(dest))
     return dest
 
