@@ -156,8 +156,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
     import json
     import tempfile
 
-    from components.kfp_scoring import load_scoring_model
     from components.score import ScoreConfig, score_table
+    from components.scoring_model import load_scoring_model
     from pipelines.serve import resolve_model
 
     def progress(line: str) -> None:
