@@ -8,8 +8,13 @@ folder ``churn run`` leaves behind (:meth:`RunArtifacts.in_dir`, the layout docu
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields
 from pathlib import Path
+
+# Key of a feature-store training set's lineage (views, versions, as-of range) in the ingest
+# profile; the registry records it as the ``feature_lineage`` tag (components.registry_names).
+FEATURE_LINEAGE = "feature_lineage"
 
 # File (or folder) name of each artifact in a run folder.
 LAYOUT: dict[str, str] = {
@@ -62,3 +67,10 @@ class Lineage:
     source_uri: str
     pipeline_run_id: str
     kfp_run_id: str | None = None
+    feature_lineage: str | None = None  # compact JSON, for data built from the feature store
+
+
+def feature_lineage(profile_path: Path) -> str | None:
+    """The feature lineage recorded in an ingest profile, as compact JSON; None for plain tables."""
+    value = json.loads(Path(profile_path).read_text()).get(FEATURE_LINEAGE)
+    return json.dumps(value, sort_keys=True, separators=(",", ":")) if value else None

@@ -35,6 +35,10 @@ def package_version() -> str:
         return "0.0.0+unknown"
 
 
+# feature_repo/ configurations: local files + SQLite (embedded) or S3 + Redis (production).
+FEATURE_STORE_ENVS: tuple[str, ...] = ("embedded", "production")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved configuration. Build it with :func:`load_settings`, pass it down explicitly."""
@@ -60,6 +64,13 @@ class Settings:
     environment: str
     io_timeout_s: float
     io_retries: int
+    # Feature store (docs/feature-store.md): which feature_repo/ configuration, where its registry,
+    # online store and offline tables live.
+    feature_store_env: str
+    feature_home: Path
+    feature_data_uri: str
+    feature_registry: str
+    redis_connection: str
 
     @property
     def runs_dir(self) -> Path:
@@ -76,6 +87,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     _require_platform_config(env)
     home = Path(env.get("CHURN_HOME") or Path.cwd() / ".churn").resolve()
+    feature_home = Path(env.get("CHURN_FEATURE_HOME") or home / "features").resolve()
     endpoint = (
         env.get("CHURN_S3_ENDPOINT_URL")
         or env.get("AWS_ENDPOINT_URL_S3")
@@ -105,6 +117,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         environment=env.get("CHURN_ENV") or "dev",
         io_timeout_s=_number(env, "CHURN_IO_TIMEOUT_S", "30", float),
         io_retries=_number(env, "CHURN_IO_RETRIES", "3", int),
+        feature_store_env=_choice(env, "CHURN_FEATURE_STORE", FEATURE_STORE_ENVS),
+        feature_home=feature_home,
+        feature_data_uri=env.get("CHURN_FEATURE_DATA") or str(feature_home / "data"),
+        feature_registry=env.get("CHURN_FEATURE_REGISTRY") or str(feature_home / "registry.db"),
+        redis_connection=env.get("CHURN_REDIS_CONNECTION") or "127.0.0.1:6379",
     )
 
 
@@ -119,6 +136,14 @@ def _require_platform_config(env: Mapping[str, str]) -> None:
             "manifests/overlays/<env>); a cluster run never falls back to the local SQLite "
             "registry or model folder"
         )
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    """``env[name]`` (default: the first of ``choices``); anything else is a ConfigError naming it."""
+    value = env.get(name) or choices[0]
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r}: expected one of {', '.join(choices)}")
+    return value
 
 
 def _number(env: Mapping[str, str], name: str, default: str, kind: type):

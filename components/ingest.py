@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from components import schema, storage, synthetic
-from components.artifacts import RunArtifacts
+from components import feature_store, schema, storage, synthetic
+from components.artifacts import FEATURE_LINEAGE, RunArtifacts
 from components.config import ConfigError, Settings
 from components.errors import ChurnError
 
@@ -438,7 +438,10 @@ def synthetic_uri(rows: int, seed: int) -> str:
 
 
 def read_source(source_uri: str, settings: Settings) -> pd.DataFrame:
-    """Read a local path, an ``s3://`` object or a ``synthetic://?rows=N&seed=S`` source."""
+    """Read a local path, an ``s3://`` object, a ``synthetic://?rows=N&seed=S`` source or a
+    ``feast://?labels=URI`` training set (:mod:`components.feature_store`)."""
+    if source_uri.startswith(feature_store.SCHEME):  # a training set built by the feature store
+        return feature_store.read_feast_source(source_uri, settings)
     if source_uri.startswith("synthetic://"):
         query = {k: v[-1] for k, v in parse_qs(urlparse(source_uri).query).items()}
         try:
@@ -488,6 +491,7 @@ def ingest(source_uri: str, paths: RunArtifacts, config: IngestConfig, settings:
     summary = {
         "source_uri": source_uri,
         "csv": raw.attrs.get("csv"),
+        FEATURE_LINEAGE: raw.attrs.get(FEATURE_LINEAGE),  # feature views, versions, as-of range
         "data_hash": data_hash,
         "source_rows": cleaned.n_source,
         "rows": len(cleaned.data),

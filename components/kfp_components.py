@@ -159,7 +159,7 @@ def register_op(
     """Track the run in MLflow, register a version, gate it against the champion, move aliases."""
     import logging
 
-    from components.artifacts import Lineage
+    from components.artifacts import Lineage, feature_lineage
     from components.config import load_settings
     from components.evaluate import BusinessConfig
     from components.gate import GateConfig
@@ -175,7 +175,7 @@ def register_op(
     business = BusinessConfig(offer_cost, customer_value, offer_success_rate)
     summary = register_step(
         artifacts,
-        Lineage(data_hash, source_uri, pipeline_run_id, kfp_run_id or None),
+        Lineage(data_hash, source_uri, pipeline_run_id, kfp_run_id or None, feature_lineage(profile.path)),
         params=registration_params(artifacts, business, gate),
         gate=gate, promote=promote, settings=load_settings(), progress=print_progress,
     )  # fmt: skip

@@ -27,8 +27,10 @@ TAG_GATE_REASONS = "gate_reasons"
 TAG_COMPARED = "compared_against"
 TAG_PROMOTION = "promotion"
 TAG_DATA_LINEAGE = "data_lineage"  # LINEAGE_SYNTHETIC or LINEAGE_REAL: which champion line it is in
+TAG_FEATURE_LINEAGE = "feature_lineage"  # JSON: feature views, versions, as-of range (feature store only)
 LINEAGE_TAGS: tuple[str, ...] = (
     "data_hash", "source_uri", "git_commit", "pipeline_run_id", "kfp_run_id", TAG_DATA_LINEAGE,
+    TAG_FEATURE_LINEAGE,
 )  # fmt: skip
 
 # Data lineages: champions are only compared with and replaced by versions of the same lineage.

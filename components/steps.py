@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from components.artifacts import Lineage, RunArtifacts
+from components.artifacts import Lineage, RunArtifacts, feature_lineage
 from components.config import Settings
 from components.evaluate import BusinessConfig, evaluate
 from components.export import export
@@ -98,7 +98,10 @@ def run_steps(
     say("ingest")
     source_uri = params.source_uri()
     data = ingest(source_uri, artifacts, params.ingest_config(), settings)
-    lineage = Lineage(data_hash=data["data_hash"], source_uri=source_uri, pipeline_run_id=pipeline_run_id)
+    lineage = Lineage(
+        data_hash=data["data_hash"], source_uri=source_uri, pipeline_run_id=pipeline_run_id,
+        feature_lineage=feature_lineage(artifacts.profile),
+    )  # fmt: skip
     say("train")
     train(artifacts, params.train_config(), progress=progress)
     say("evaluate")

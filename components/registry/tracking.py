@@ -27,7 +27,7 @@ from components.artifacts import Lineage, RunArtifacts
 from components.evaluate import headline
 from components.gate import GATE_METRICS, GateResult
 from components.registry.client import Registry, RegistryError, already_exists
-from components.registry_names import TAG_DATA_LINEAGE, data_lineage
+from components.registry_names import TAG_DATA_LINEAGE, TAG_FEATURE_LINEAGE, data_lineage
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,8 @@ def lineage_tags(lineage: Lineage) -> dict[str, str]:
         "pipeline_run_id": lineage.pipeline_run_id,
         TAG_DATA_LINEAGE: data_lineage(lineage.source_uri),
     }
+    if lineage.feature_lineage:
+        tags[TAG_FEATURE_LINEAGE] = lineage.feature_lineage
     kfp_run_id = lineage.kfp_run_id or os.environ.get("KFP_RUN_ID")
     if kfp_run_id:
         tags["kfp_run_id"] = kfp_run_id
