@@ -19,7 +19,7 @@ help:  ## list targets
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[serving,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[serving,dev,feature-store]'
 	@touch $@
 
 venv: $(STAMP)  ## create .venv and install the project with its pinned ranges
@@ -48,10 +48,11 @@ endef
 # launcher (tests/support/postgres_server.py) looks in both places, and so does this check.
 POSTGRES_CHECK := command -v initdb || ls /usr/lib/postgresql/*/bin/initdb
 
-system-tools:  ## install Debian's prometheus and postgresql servers for the tests (or print how)
+system-tools:  ## install Debian's prometheus, postgresql and redis servers for the tests (or print how)
 	$(call apt-tool,command -v prometheus,prometheus,the monitoring tests scrape with Prometheus >= 2.42)
 	@# prometheus' post-install tries to start a system service, which a container refuses: harmless.
 	$(call apt-tool,$(POSTGRES_CHECK),postgresql,the registry tests run MLflow on a scratch PostgreSQL cluster)
+	$(call apt-tool,command -v redis-server,redis-server,the feature-store tests read Feast's Redis online store)
 	@command -v terraform >/dev/null 2>&1 || { echo "terraform >= 1.10 is required by the infra tests" \
 	  "(https://developer.hashicorp.com/terraform/install)" >&2; exit 1; }
 

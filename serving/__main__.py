@@ -17,13 +17,14 @@ import socket
 import sys
 import threading
 
-from kserve import ModelServer, model_server
+from kserve import model_server
 from kserve.logging import logger
 from kserve.model_server import app as kserve_app
 from kserve.protocol.dataplane import DataPlane
 
 from components.config import load_settings
 from serving import fast_route, http_edge, metadata_route
+from serving.bound_server import BoundModelServer
 from serving.examples import curl_example
 from serving.model import ChurnModel
 from serving.payload_log import PayloadLog
@@ -93,20 +94,6 @@ def use_uvloop(event_loop: str) -> None:
         # kserve calls asyncio.get_event_loop() before asyncio.run; uvloop >= 0.22 raises there
         # ("There is no current event loop") unless one is set.
         asyncio.set_event_loop(asyncio.new_event_loop())
-
-
-class BoundModelServer(ModelServer):
-    """kserve's ModelServer with the REST server on ``host`` (kserve 0.21 always binds 0.0.0.0)."""
-
-    def __init__(self, host: str, **kwargs):
-        super().__init__(**kwargs)
-        self.host = host
-
-    async def _serve(self):
-        # start() has built the REST server but not yet bound it: uvicorn binds config.host.
-        rest = self._rest_server or getattr(self._rest_multiprocess_server, "_rest_server", None)
-        rest.config.host = self.host
-        await super()._serve()
 
 
 def port_in_use(host: str, port: int) -> str | None:

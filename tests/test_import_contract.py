@@ -113,6 +113,32 @@ def extra() -> frozenset[str]:
     return modules
 
 
+# The feature transformer's image (churn_transformer/Dockerfile) ships these project modules only.
+TRANSFORMER_SHIPS = frozenset({"components", "components.schema", "serving", "serving.examples",
+                               "serving.bound_server"})  # fmt: skip
+
+
+def test_the_transformer_imports_only_its_requirements_and_what_its_image_ships():
+    """churn_transformer/ (Feast + kserve) never pulls in the predictor's or the training stack."""
+    lines = (REPO / "churn_transformer" / "requirements.txt").read_text().splitlines()
+    wanted = {_normalise(re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0]) for r in lines if r and r[0] != "#"}
+    provided = importlib.metadata.packages_distributions()
+    own = frozenset(m for m, dists in provided.items() if wanted & {_normalise(d) for d in dists})
+    assert {"feast", "kserve"} <= own
+
+    def ok(module: str) -> bool:
+        top = module.split(".")[0]
+        in_image = ".".join(module.split(".")[:2]) in TRANSFORMER_SHIPS
+        return top in STDLIB or top in own or top == "churn_transformer" or in_image
+
+    assert violations(sorted((REPO / "churn_transformer").rglob("*.py")), ok) == []
+    dockerfile = (REPO / "churn_transformer" / "Dockerfile").read_text()
+    shipped = set(re.findall(r"((?:components|serving)/\w+)\.py", dockerfile))
+    assert {s.replace("/", ".") for s in shipped} - {"components.__init__", "serving.__init__"} == (
+        TRANSFORMER_SHIPS - {"components", "serving"}
+    )
+
+
 def test_serving_imports_only_the_stdlib_its_extra_and_the_bottom_layer(extra):
     assert violations(sorted((REPO / "serving").rglob("*.py")), serving_rule(extra)) == []
 
@@ -156,7 +182,7 @@ def test_the_checker_catches_a_broken_contract(tmp_path, extra, where, source, r
 # Layers inside components/ (docs/architecture.md): a module imports only its own layer or lower ones.
 _LAYER_MEMBERS: tuple[tuple[str, ...], ...] = (
     ("errors", "schema", "config", "storage", "bundle", "registry_names", "artifacts"),
-    ("synthetic", "ingest", "features", "onnx_converters", "train", "evaluate", "report", "export", "gate",
+    ("synthetic", "history", "feature_store", "ingest", "features", "onnx_converters", "train", "evaluate", "report", "export", "gate",
      "model_store", "params", "score", "reasons"),
     ("registry",),
     ("steps", "kfp_components", "kfp_scoring", "scoring_model"),
