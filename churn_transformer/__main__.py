@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from kserve import model_server
+from kserve.predictor_config import PredictorConfig
 
 from churn_transformer.model import FeatureTransformer
 from serving.bound_server import BoundModelServer
@@ -19,8 +20,7 @@ parser = argparse.ArgumentParser(parents=[model_server.parser], description=__do
 parser.add_argument("--feature_store_yaml", required=True, help="feature_repo YAML (embedded or production)")
 parser.add_argument("--host", default="127.0.0.1", help="address the REST server binds (image: 0.0.0.0)")
 parser.add_argument("--max_ids", type=int, default=1000, help="most customer ids per request")
-# The transformer speaks v2 to the predictor (serving/ answers v2 with named FP32/BYTES inputs).
-parser.set_defaults(predictor_protocol="v2", enable_latency_logging=False)
+parser.set_defaults(enable_latency_logging=False)
 
 
 def main() -> None:
@@ -34,7 +34,13 @@ def main() -> None:
 
     model = FeatureTransformer(args.model_name, store, max_ids=args.max_ids)
     model.load()
-    BoundModelServer(args.host).start([model])
+    # v2 to the predictor whatever --predictor_protocol says: serving/ takes named FP32/BYTES inputs.
+    # Passed explicitly: kserve's ModelServer otherwise reads its own parse of sys.argv.
+    predictor = PredictorConfig(
+        args.predictor_host, "v2", args.predictor_use_ssl, args.predictor_request_timeout_seconds,
+        args.predictor_request_retries, args.enable_predictor_health_check,
+    )  # fmt: skip
+    BoundModelServer(args.host, predictor_config=predictor).start([model])
 
 
 if __name__ == "__main__":

@@ -47,9 +47,13 @@ class FeatureTransformer(Model):
             raise HTTPException(400, {"error": f'expected {{"{ID_FIELD}": [id, ...]}} with at least one id'})
         bad = [i for i in ids if not isinstance(i, str) or not i.strip()]
         if bad:
-            raise HTTPException(400, {"error": f"{ID_FIELD}: every id must be a non-empty string, got {bad[:5]}"})
+            raise HTTPException(
+                400, {"error": f"{ID_FIELD}: every id must be a non-empty string, got {bad[:5]}"}
+            )
         if len(ids) > self.max_ids:
-            raise HTTPException(400, {"error": f"{ID_FIELD}: {len(ids)} ids, more than the {self.max_ids} allowed"})
+            raise HTTPException(
+                400, {"error": f"{ID_FIELD}: {len(ids)} ids, more than the {self.max_ids} allowed"}
+            )
         return ids
 
     async def preprocess(self, payload, headers: dict[str, str] | None = None) -> dict:

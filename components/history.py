@@ -154,7 +154,8 @@ def generate_history(
         state.loc[active, "tenure"] += 1
 
     signup = [
-        dates[m] - pd.DateOffset(months=int(t)) for m, t in zip(join_month, np.where(join_month > 0, 0, tenure))
+        dates[m] - pd.DateOffset(months=int(t))
+        for m, t in zip(join_month, np.where(join_month > 0, 0, tenure), strict=True)
     ]
     churn_date = pd.to_datetime(churned_on).tz_localize("UTC")
     people = pd.DataFrame(
@@ -205,7 +206,9 @@ def label_rows(history: History, as_of: list | None = None, horizon_days: int = 
                 f"({history.snapshots[0].date()}..{history.end.date()}): generate more months"
             )
     else:
-        dates = [pd.Timestamp(d, tz="UTC") if pd.Timestamp(d).tzinfo is None else pd.Timestamp(d) for d in as_of]
+        dates = [
+            pd.Timestamp(d, tz="UTC") if pd.Timestamp(d).tzinfo is None else pd.Timestamp(d) for d in as_of
+        ]
         late = [str(d.date()) for d in dates if d + horizon > history.end]
         if late:
             raise ConfigError(
