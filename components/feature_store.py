@@ -144,6 +144,25 @@ def materialize(store, start: datetime, end: datetime) -> None:
     store.materialize(start_date=start, end_date=end, feature_views=list(VIEWS))
 
 
+def materialize_window(settings: Settings, start: str, end: str | None = None) -> str:
+    """Open the store of ``settings`` and materialize ``[start, end]`` (ISO; end default now, UTC);
+    the one line that says what was done. The step behind ``churn features materialize`` and the
+    KFP ``materialize`` component (components/kfp_materialize.py)."""
+    try:
+        begin = pd.Timestamp(start, tz="UTC") if pd.Timestamp(start).tzinfo is None else pd.Timestamp(start)
+        finish = pd.Timestamp.now(tz="UTC") if not end else pd.Timestamp(end, tz="UTC")
+    except ValueError as exc:
+        raise ConfigError(f"materialize window: {exc}") from exc
+    if finish <= begin:
+        raise ConfigError(
+            f"materialize window: end {finish.isoformat()} is not after start {begin.isoformat()}"
+        )
+    store = open_store(settings)
+    materialize(store, begin.to_pydatetime(), finish.to_pydatetime())
+    return (f"materialized {', '.join(VIEWS)} from {begin.isoformat()} to {finish.isoformat()} "
+            f"into the {settings.feature_store_env} online store")  # fmt: skip
+
+
 def view_lineage(store) -> list[dict]:
     """Name, Feast version number and definition fingerprint of each view the model reads."""
     out = []

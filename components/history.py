@@ -88,6 +88,19 @@ class History:
         return paths
 
 
+def recent_start(months: int) -> str:
+    """The first of the month ``months - 1`` months ago: a history from it ends this month."""
+    this_month = pd.Timestamp.now(tz="UTC").normalize().replace(day=1)
+    return str((this_month - pd.DateOffset(months=months - 1)).date())
+
+
+def read_history(folder: Path) -> History:
+    """A history written by :meth:`History.write` (``churn data history``)."""
+    tables = {name: pd.read_parquet(Path(folder) / f"{name}.parquet") for name in TABLES}
+    snapshots = tuple(pd.Timestamp(t) for t in sorted(tables["account"][TIMESTAMP].unique()))
+    return History(**tables, snapshots=snapshots)
+
+
 def snapshot_dates(months: int, start: str = DEFAULT_START) -> tuple[pd.Timestamp, ...]:
     """``months`` month starts from ``start`` (UTC)."""
     return tuple(pd.date_range(pd.Timestamp(start, tz="UTC"), periods=months, freq="MS"))

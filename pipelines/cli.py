@@ -17,6 +17,11 @@ from pathlib import Path
 from components.config import load_settings
 from components.errors import ChurnError
 from components.params import PipelineParams
+from pipelines.feature_store_cli import (
+    add_feature_source_options,
+    add_feature_store_parsers,
+    feature_source_uri,
+)
 from pipelines.registry_cli import add_registry_parser
 
 log = logging.getLogger("churn")
@@ -56,6 +61,7 @@ def _add_param_options(parser: argparse.ArgumentParser, defaults: PipelineParams
 def _params(args: argparse.Namespace) -> PipelineParams:
     """The parsed options as PipelineParams; a bad value is a usage error of the sub-command (exit 2)."""
     try:
+        args.data_uri = feature_source_uri(args) or args.data_uri  # --features feast --labels URI
         return PipelineParams(**{f.name: getattr(args, f.name) for f in fields(PipelineParams)})
     except ValueError as exc:
         args.params_parser.error(str(exc))
@@ -146,8 +152,13 @@ def _cmd_submit(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from pipelines.feature_store_cli import serve_with_feature_store
     from pipelines.serve import exec_server, resolve_model
 
+    if args.feature_store:
+        return serve_with_feature_store(
+            resolve_model(load_settings(), args.model), args.http_port, args.grpc_port
+        )
     exec_server(resolve_model(load_settings(), args.model), args.http_port, args.grpc_port, args.server_args)
     return 0  # not reached: exec_server replaces the process
 
@@ -184,6 +195,7 @@ def _add_run_parser(subparsers, name: str) -> None:
     # A laptop has no canary to wait for: local runs promote a passing challenger by default.
     _add_param_options(run, PipelineParams(promote=True))
     run.add_argument("--out", help="run folder (default: a new $CHURN_HOME/runs/<UTC time>-<random>)")
+    add_feature_source_options(run)
     # SUPPRESS: `churn -v run` and `churn run -v` both work (a default here would undo the first)
     run.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                      help="show kfp.local's own output too (always in the run's kfp.log)")  # fmt: skip
@@ -233,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model", help="bundle dir, s3://... or models:/NAME@ALIAS (default: the champion)")
     serve.add_argument("--http-port", type=int, default=8080)
     serve.add_argument("--grpc-port", type=int, default=8081)
+    serve.add_argument("--feature-store", action="store_true",
+                       help="id-only scoring: transformer on --http-port, predictor behind")  # fmt: skip
     serve.add_argument("server_args", nargs=argparse.REMAINDER, help="passed on to python -m serving")
     serve.set_defaults(func=_cmd_serve)
 
@@ -254,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.set_defaults(func=_cmd_score)
 
     add_registry_parser(sub)
+    add_feature_store_parsers(sub, data)
     return parser
 
 

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-import pandas as pd
 import requests
 
 from components import feature_store, history
@@ -24,12 +23,6 @@ class FilledStore:
     store: object  # feast.FeatureStore
 
 
-def recent_start(months: int) -> str:
-    """The first of the month ``months - 1`` months ago: the history's last snapshot is this month's."""
-    this_month = pd.Timestamp.now(tz="UTC").normalize().replace(day=1)
-    return str((this_month - pd.DateOffset(months=months - 1)).date())
-
-
 def fill_store(
     workdir: Path, redis_connection: str, customers: int = 300, months: int = 6, seed: int = 11
 ) -> FilledStore:
@@ -39,7 +32,7 @@ def fill_store(
         "CHURN_HOME": str(workdir / "home"), "CHURN_FEATURE_STORE": "production",
         "CHURN_REDIS_CONNECTION": redis_connection,
     })  # fmt: skip
-    hist = history.generate_history(customers, months, seed=seed, start=recent_start(months))
+    hist = history.generate_history(customers, months, seed=seed, start=history.recent_start(months))
     feature_store.publish_history(hist, settings)
     store = feature_store.apply(settings)
     feature_store.materialize(store, hist.snapshots[0] - timedelta(days=1), hist.end + timedelta(days=1))
