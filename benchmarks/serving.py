@@ -3,6 +3,9 @@
 One run, loopback, the same model and rows for every server. Prints p50/p99 latency and req/s for
 single-row requests (1 and 8 concurrent clients), rows/s for 1,000-row requests, the in-process
 ONNX Runtime floor, the ratios against the issue's targets, and a per-stage profile of one request.
+Id-only scoring: the feature transformer (churn_transformer, Feast on a real Redis) in front of
+this server, 1 and 100 customer ids per request, against the same rows sent in full to the
+predictor (``--feature-store-only`` measures just that).
 
     python benchmarks/serving.py [--bundle DIR --rows PARQUET --sklearn JOBLIB] [--seconds 5]
 
@@ -346,6 +349,8 @@ def main() -> None:
     parser.add_argument("--sklearn", type=Path, help="joblib of the equivalent scikit-learn pipeline")
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each timed phase")
     parser.add_argument("--skip-mlserver", action="store_true")
+    parser.add_argument("--feature-store-only", action="store_true",
+                        help="only the transformer + predictor on Redis vs full-row rows")  # fmt: skip
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
@@ -366,6 +371,14 @@ def main() -> None:
     targets, servers, results = [], [], {}
     path = "/v2/models/churn/infer"
     v2_json = json_body(lambda r: v2_request(FEATURES, r))
+    if args.feature_store_only:
+        ours = start_model_server(args.bundle, work / "ours.log")
+        try:
+            id_rows = measure_id_scoring(ours.http_port, work, args.seconds)
+        finally:
+            ours.stop()
+        report_id_scoring(id_rows, load_before, os.getloadavg())
+        return
     try:
         ours = start_model_server(args.bundle, work / "ours.log")
         servers.append(ours)
@@ -385,12 +398,78 @@ def main() -> None:
             print(f"measuring {target.name} ...", file=sys.stderr, flush=True)
             results[target.name] = measure(target, one, many, args.seconds)
             print(json.dumps({target.name: results[target.name]}), file=sys.stderr, flush=True)
+        id_rows = measure_id_scoring(ours.http_port, work, args.seconds)
     finally:
         for server in servers:
             server.stop()
     results[FLOOR] = in_process_floor(args.bundle, one, many, args.seconds)
     profile = profile_one_request(args.bundle, one)
     report(results, profile, load_before, os.getloadavg())
+    report_id_scoring(id_rows, load_before, os.getloadavg())
+
+
+# ------------------------------------------------------------------------- id-only scoring
+ID_CUSTOMERS = 2000  # a history of this many customers (6 months ending this month) in Redis
+
+
+def measure_id_scoring(predictor_port: int, work: Path, seconds: float) -> dict:
+    """p50/p99 of the transformer (ids) and of the predictor (the same rows in full), 1 and 100 rows."""
+    from components import feature_store, history
+    from components.schema import ID_COLUMN
+    from tests.support.feature_store import fill_store, start_transformer
+    from tests.support.redis_server import start_redis
+
+    print(
+        "id-only scoring: Redis, history, feast apply + materialize, transformer ...",
+        file=sys.stderr,
+        flush=True,
+    )
+    redis = start_redis(work / "redis")
+    transformer = None
+    try:
+        filled = fill_store(work / "feast", redis.connection, customers=ID_CUSTOMERS)
+        hist = filled.history
+        active = hist.account.loc[hist.account[history.TIMESTAMP] == hist.end, [ID_COLUMN]].head(100)
+        rows = feature_store.historical_features(filled.store, active.assign(**{history.AS_OF: hist.end}))
+        ids = rows[ID_COLUMN].tolist()
+        full = rows[[f.name for f in FEATURES]].to_dict("records")
+        transformer = start_transformer(filled.settings, predictor_port, work / "transformer.log")
+        out = {}
+        for n in (1, 100):
+            by_id = Client(transformer.http_port, "/v1/models/churn:predict",
+                           orjson.dumps({"customer_id": ids[:n]}), {})  # fmt: skip
+            direct = Client(
+                predictor_port, "/v2/models/churn/infer", orjson.dumps(v2_request(FEATURES, full[:n])), {}
+            )
+            for name, client in ((f"transformer + predictor, {n} id(s)", by_id),
+                                 (f"predictor, the same {n} full row(s)", direct)):  # fmt: skip
+                latencies = sequential(client, seconds)
+                out[name] = {
+                    "n": n,
+                    "p50": pct(latencies, 50),
+                    "p99": pct(latencies, 99),
+                    "requests": len(latencies),
+                }
+                print(json.dumps({name: out[name]}), file=sys.stderr, flush=True)
+        return out
+    finally:
+        if transformer is not None:
+            transformer.stop()
+        redis.stop()
+
+
+def report_id_scoring(rows: dict, load_before, load_after) -> None:
+    print(f"\nid-only scoring (Feast online store on Redis, {ID_CUSTOMERS} customers), one client;"
+          f" load average before {' '.join(f'{x:.2f}' for x in load_before)}, "
+          f"after {' '.join(f'{x:.2f}' for x in load_after)} on {os.cpu_count()} cores")  # fmt: skip
+    print(f"{'request':42} {'p50':>9} {'p99':>9} {'requests':>9}")
+    for name, r in rows.items():
+        print(f"{name:42} {r['p50']:7.3f}ms {r['p99']:7.3f}ms {r['requests']:9d}")
+    for n in (1, 100):
+        ids = rows[f"transformer + predictor, {n} id(s)"]
+        full = rows[f"predictor, the same {n} full row(s)"]
+        print(f"overhead of id-only scoring, {n:>3} id(s): p50 {ids['p50'] - full['p50']:+.3f} ms "
+              f"({ids['p50'] / full['p50']:.1f}x), p99 {ids['p99'] - full['p99']:+.3f} ms")  # fmt: skip
 
 
 def report(results: dict, profile: list[tuple[str, float]], load_before, load_after) -> None:

@@ -67,6 +67,7 @@ class Settings:
     # Feature store (docs/feature-store.md): which feature_repo/ configuration, where its registry,
     # online store and offline tables live.
     feature_store_env: str
+    feature_repo: Path  # the feature_repo/ folder (definitions + YAML per environment)
     feature_home: Path
     feature_data_uri: str
     feature_registry: str
@@ -118,6 +119,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         io_timeout_s=_number(env, "CHURN_IO_TIMEOUT_S", "30", float),
         io_retries=_number(env, "CHURN_IO_RETRIES", "3", int),
         feature_store_env=_choice(env, "CHURN_FEATURE_STORE", FEATURE_STORE_ENVS),
+        feature_repo=Path(
+            env.get("CHURN_FEATURE_REPO") or Path(__file__).resolve().parents[1] / "feature_repo"
+        ),
         feature_home=feature_home,
         feature_data_uri=env.get("CHURN_FEATURE_DATA") or str(feature_home / "data"),
         feature_registry=env.get("CHURN_FEATURE_REGISTRY") or str(feature_home / "registry.db"),

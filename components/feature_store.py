@@ -37,11 +37,8 @@ from components.errors import ChurnError
 
 log = logging.getLogger(__name__)
 
-REPO_DIR = Path(__file__).resolve().parents[1] / "feature_repo"
-CONFIG_FILES = {
-    "embedded": REPO_DIR / "feature_store.yaml",
-    "production": REPO_DIR / "environments" / "production.yaml",
-}
+# The YAML of each Settings.feature_store_env, relative to Settings.feature_repo.
+CONFIG_FILES = {"embedded": Path("feature_store.yaml"), "production": Path("environments/production.yaml")}
 FEATURE_SERVICE = "churn_model"
 VIEWS: tuple[str, ...] = tuple(history.GROUPS)
 SCHEME = "feast://"
@@ -63,7 +60,7 @@ def feast_env(settings: Settings) -> dict[str, str]:
 
 def config_file(settings: Settings) -> Path:
     """The feature_repo YAML of ``settings.feature_store_env``."""
-    return CONFIG_FILES[settings.feature_store_env]
+    return settings.feature_repo / CONFIG_FILES[settings.feature_store_env]
 
 
 @contextlib.contextmanager
@@ -88,7 +85,7 @@ def open_store(settings: Settings):
         Path(settings.feature_registry).parent.mkdir(parents=True, exist_ok=True)
     settings.feature_home.mkdir(parents=True, exist_ok=True)
     with _environment(feast_env(settings)):
-        return FeatureStore(repo_path=str(REPO_DIR), fs_yaml_file=config_file(settings))
+        return FeatureStore(repo_path=str(settings.feature_repo), fs_yaml_file=config_file(settings))
 
 
 def apply(settings: Settings):
@@ -100,18 +97,19 @@ def apply(settings: Settings):
     from feast.repo_operations import get_repo_files, parse_repo
 
     store = open_store(settings)
+    repo_dir = settings.feature_repo
     cwd = os.getcwd()
     with _environment(feast_env(settings)):
-        os.chdir(REPO_DIR)  # feast names repo modules by their path relative to the cwd
-        sys.path.insert(0, str(REPO_DIR))
+        os.chdir(repo_dir)  # feast names repo modules by their path relative to the cwd
+        sys.path.insert(0, str(repo_dir))
         try:
-            for path in get_repo_files(REPO_DIR):
-                name = ".".join(path.relative_to(REPO_DIR).with_suffix("").parts)
+            for path in get_repo_files(repo_dir):
+                name = ".".join(path.relative_to(repo_dir).with_suffix("").parts)
                 module = sys.modules.get(name)
                 importlib.reload(module) if module else importlib.import_module(name)
-            repo = parse_repo(REPO_DIR)
+            repo = parse_repo(repo_dir)
         finally:
-            sys.path.remove(str(REPO_DIR))
+            sys.path.remove(str(repo_dir))
             os.chdir(cwd)
     objects = [*repo.entities, *repo.data_sources, *repo.feature_views, *repo.feature_services]
     store.apply(objects)

@@ -12,6 +12,7 @@ import yaml
 from components import feature_store
 from tests.infra import openapi_models
 from tests.infra.test_manifests import MANIFESTS, build, one
+from tests.infra.tools import REPO
 
 OVERLAY = MANIFESTS / "feature-store" / "prod"
 
@@ -45,7 +46,11 @@ def test_the_transformer_gets_every_variable_its_feast_configuration_reads(docs)
     """The production YAML's ${...} names are exactly what the container's env provides."""
     (container,) = one(docs, "InferenceService", "churn")["spec"]["transformer"]["containers"]
     given = {e["name"] for e in container["env"]}
-    wanted = set(re.findall(r"\$\{(\w+)\}", feature_store.CONFIG_FILES["production"].read_text()))
+    wanted = set(
+        re.findall(
+            r"\$\{(\w+)\}", (REPO / "feature_repo" / feature_store.CONFIG_FILES["production"]).read_text()
+        )
+    )
     assert wanted <= given, wanted - given
     registry = next(e["value"] for e in container["env"] if e["name"] == "CHURN_FEATURE_REGISTRY")
     assert registry.startswith("s3://")
