@@ -16,6 +16,8 @@ Refusals (the whole request, nothing scored), each naming every offending id:
 
 from __future__ import annotations
 
+import json
+
 from fastapi import HTTPException
 from kserve import InferResponse, Model
 
@@ -42,6 +44,13 @@ class FeatureTransformer(Model):
 
     def customer_ids(self, payload) -> list[str]:
         """The request's ids, or a 400 naming the problem."""
+        if isinstance(payload, (bytes, str)):  # kserve hands over the raw body without a JSON content type
+            try:
+                payload = json.loads(payload)
+            except ValueError:
+                raise HTTPException(
+                    400, {"error": f'the body is not JSON: expected {{"{ID_FIELD}": [id, ...]}}'}
+                ) from None
         ids = payload.get(ID_FIELD) if isinstance(payload, dict) else None
         if not isinstance(ids, list) or not ids:
             raise HTTPException(400, {"error": f'expected {{"{ID_FIELD}": [id, ...]}} with at least one id'})

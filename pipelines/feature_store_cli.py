@@ -130,4 +130,9 @@ def serve_with_feature_store(model_uri: str, http_port: int, grpc_port: int) -> 
                 process.terminate()
         for process in (transformer, predictor):
             process.wait(timeout=20)
-    return max(predictor.returncode or 0, transformer.returncode or 0)
+    for name, process in (("predictor", predictor), ("transformer", transformer)):
+        if process.returncode not in (0, -15):  # -15: stopped by us (SIGTERM)
+            print(f"error: the {name} exited with status {process.returncode} (its output is above)",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+    return 0

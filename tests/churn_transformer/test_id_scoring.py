@@ -108,6 +108,21 @@ def test_stale_features_are_refused_naming_the_id_and_view(filled, servers):
     assert all(s["age_s"] > s["ttl_s"] for s in stale)
 
 
+def test_a_body_sent_without_a_json_content_type_is_read_too(servers, latest):
+    """curl -d sends a form-encoded content type: the ids are still read; text that is not JSON is
+    a 400 (kserve's own decoder or ours answers it)."""
+    import requests
+
+    _, transformer = servers
+    url = f"{transformer.url}/v1/models/churn:predict"
+    known = latest[schema.ID_COLUMN].iloc[0]
+    answer = requests.post(url, data=f'{{"customer_id": ["{known}"]}}', timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["churn_probability"]) == 1
+    bad = requests.post(url, data="customer_id=1", timeout=30)
+    assert bad.status_code == 400, bad.text
+
+
 @pytest.mark.parametrize(
     "body",
     [
