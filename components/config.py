@@ -57,6 +57,9 @@ class Settings:
     registered_model: str
     model_store_uri: str
     components_image: str
+    # The tag both images of this build carry (<version>-<git sha>, `make images-build` bakes it
+    # into the components image); None outside a CD-built image.
+    image_tag: str | None
     environment: str
     io_timeout_s: float
     io_retries: int
@@ -102,6 +105,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         model_store_uri=env.get("CHURN_MODEL_STORE_URI") or str(home / "models"),
         components_image=env.get("CHURN_COMPONENTS_IMAGE")
         or f"ghcr.io/churn-mlops/components:{package_version()}",
+        image_tag=env.get("CHURN_IMAGE_TAG") or None,
         environment=env.get("CHURN_ENV") or "dev",
         io_timeout_s=_number(env, "CHURN_IO_TIMEOUT_S", "30", float),
         io_retries=_number(env, "CHURN_IO_RETRIES", "3", int),
