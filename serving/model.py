@@ -78,6 +78,11 @@ class ChurnModel(Model):
     def bundle(self) -> Bundle | None:
         return self._state[0] if self._state else None
 
+    @property
+    def series(self) -> metrics.VersionSeries | None:
+        """The metric series of the loaded version (None while loading)."""
+        return self._state[2] if self._state else None
+
     def load(self) -> bool:
         """Open the bundle; on failure log why, stay not-ready and return False (never raise)."""
         if not self._load_lock.acquire(blocking=False):
