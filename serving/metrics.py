@@ -33,8 +33,8 @@ VALIDATION_ERRORS = Counter(
     "churn_validation_errors", "Rejected requests by validation reason", ["model_name", "reason"]
 )
 UNKNOWN_CATEGORIES = Counter(
-    "churn_unknown_categories", "Scored values not among the training categories, by feature",
-    ["model_name", "feature"],
+    "churn_unknown_categories", "Scored values not among the training categories, by version and feature",
+    [*VERSION_LABELS, "feature"],
 )  # fmt: skip
 # Seconds from an inference request's headers to its answer handed to the HTTP server, body
 # upload included (what a caller waits for, less the network), by the status class answered.

@@ -213,7 +213,7 @@ class ChurnModel(Model):
         churn = scores >= bundle.threshold
         series.scored(scores, churn)
         for feature, count in batch.unknown_categories.items():
-            metrics.UNKNOWN_CATEGORIES.labels(self.name, feature).inc(count)
+            metrics.UNKNOWN_CATEGORIES.labels(*series.labels, feature).inc(count)
         request_id = request_id or uuid.uuid4().hex
         if self.payload_log is not None:
             self.payload_log.log(
