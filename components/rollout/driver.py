@@ -31,10 +31,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
 
 from components.config import Settings
 from components.errors import ChurnError
@@ -61,32 +60,41 @@ from components.rollout.kube import (
 )
 from components.rollout.plan import RolloutPlan
 from components.rollout.state import CANARY, PROMOTED, ROLLED_BACK, RolloutState
+from components.rollout.verdict import HOLD, PROMOTE, ROLLBACK, Verdict
 
 log = logging.getLogger(__name__)
 
 VIA = "rollout"
 MAX_TAG_CHARS = 5000  # a model-version tag value in MLflow's SQL schema (VARCHAR(5000))
-PROMOTE, HOLD, ROLLBACK = "promote", "hold", "rollback"
-DECISIONS = (PROMOTE, HOLD, ROLLBACK)
+DECISIONS = (PROMOTE, HOLD, ROLLBACK)  # what a canary verdict may say ("skipped" is pre-flight only)
 
 
 class RolloutError(ChurnError, RuntimeError):
     """The rollout cannot go on (or start) as asked; the message says why and what to do."""
 
 
-class Verdict(Protocol):
-    """What the analysis returns (``components/rollout/verdict.py``): a decision and its check rows."""
-
-    decision: str  # promote | hold | rollback
-
-    @property
-    def reasons(self) -> Sequence[str]: ...
-
-    def to_dict(self) -> dict: ...
-
-
-# analysis(stable_version, canary_version, window_s) -> Verdict
+# analysis(stable_version, canary_version, window_s) -> the canary Verdict of that window
 Analysis = Callable[[str, str, float], Verdict]
+
+
+def prometheus_analysis(url: str, config=None, *, namespace: str, model_name: str = "churn") -> Analysis:
+    """The Prometheus analysis (:func:`components.rollout.analysis.analyze`) as the driver calls it:
+    over the time the current share has been in effect, on this namespace's servers only."""
+    from dataclasses import replace
+
+    from components.rollout.analysis import AnalysisConfig, VersionRef, analyze
+    from components.rollout.prometheus import PrometheusClient
+
+    client, config = PrometheusClient(url), config or AnalysisConfig()
+
+    def run(stable: str, canary: str, window_s: float) -> Verdict:
+        matchers = {"namespace": namespace}
+        window = replace(config, window=f"{max(60, int(window_s))}s")  # >= a few scrapes per window
+        return analyze(
+            client, VersionRef(stable, model_name, matchers), VersionRef(canary, model_name, matchers), window
+        )
+
+    return run
 
 
 @dataclass

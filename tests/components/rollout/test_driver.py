@@ -22,6 +22,7 @@ from components.rollout import state as st
 from components.rollout.driver import Driver, RolloutError
 from components.rollout.kube import InferenceServices, KubeError, ModeError, api_client
 from components.rollout.plan import RolloutPlan
+from components.rollout.verdict import CANARY, Check, Verdict, judged
 from tests.components.rollout.conftest import NAME, NAMESPACE, bundle_uri, image_tag
 
 PLAN = RolloutPlan(steps=(10, 50, 100), bake_s=0, ready_timeout_s=0, hold_timeout_s=0)
@@ -29,24 +30,20 @@ PLAN = RolloutPlan(steps=(10, 50, 100), bake_s=0, ready_timeout_s=0, hold_timeou
 
 @dataclass
 class Scripted:
-    """An analysis that answers the given decisions in order (then promote), recording the calls."""
+    """An analysis that answers the given decisions in order (then promote), recording the calls.
+
+    Its verdicts are real ones (components/rollout/verdict.py), one check row each.
+    """
 
     decisions: list[str] = field(default_factory=list)
     calls: list[tuple[str, str]] = field(default_factory=list)
 
-    def __call__(self, stable: str, canary: str, window_s: float):
+    def __call__(self, stable: str, canary: str, window_s: float) -> Verdict:
         self.calls.append((stable, canary))
         decision = self.decisions.pop(0) if self.decisions else "promote"
-        return _Verdict(decision, [f"scripted {decision}"] if decision != "promote" else [])
-
-
-@dataclass
-class _Verdict:
-    decision: str
-    reasons: list[str]
-
-    def to_dict(self) -> dict:
-        return {"decision": self.decision, "reasons": self.reasons, "checks": []}
+        passed = {"promote": True, "rollback": False, "hold": None}[decision]
+        row = Check("scripted", 0.0, 1.0, 1.0, "<= 0.5", passed, detail=f"scripted {decision}")
+        return judged(CANARY, stable, canary, [row], "scripted")
 
 
 def driver(settings, kube, analysis=None, **options) -> Driver:
@@ -113,7 +110,8 @@ def test_a_passing_rollout_patches_exactly_start_each_step_and_promote(settings,
     assert [t["percent"] for t in obj["status"]["components"]["predictor"]["traffic"]] == [100]
     mirrored = json.loads(tags(settings, v2)[TAG_ROLLOUT])
     assert (mirrored["phase"], mirrored["inferenceservice"]) == ("promoted", "churn/churn")
-    assert json.loads(tags(settings, v2)[TAG_ROLLOUT_VERDICT])["decision"] == "promote"
+    stored = json.loads(tags(settings, v2)[TAG_ROLLOUT_VERDICT])
+    assert (stored["decision"], stored["step"], stored["checks"][0]["check"]) == ("promote", 1, "scripted")
     with connect(settings, "audit") as registry:
         last = history(registry)[-1]
     assert (last.alias, last.from_version, last.to_version, last.via) == (CHAMPION, v1, v2, "rollout")
@@ -127,7 +125,7 @@ def test_a_canary_judged_bad_goes_to_zero_and_is_tagged_rejected(settings, versi
     assert final.phase == st.ROLLED_BACK and champion(settings) == v1
     assert spec_steps(kube) == [(10, "canary", 0), (50, "canary", 1), (0, "rolled-back", 1)]
     rejected = json.loads(tags(settings, v2)[TAG_REJECTED])
-    assert rejected["reasons"] == ["scripted rollback"]
+    assert rejected["reasons"] == ["scripted: 1 (stable 0, canary 1) breaks bound <= 0.5; scripted rollback"]
     traffic = kube.get(NAMESPACE, NAME)["status"]["components"]["predictor"]["traffic"]
     assert {t["tag"]: t["percent"] for t in traffic} == {"latest": 0, "prev": 100}
     with pytest.raises(RolloutError, match="rejected by an earlier rollout"):
