@@ -61,6 +61,10 @@ class Settings:
     # into the components image); None outside a CD-built image.
     image_tag: str | None
     environment: str
+    # Where the rollout's canary analysis queries Prometheus (in a cluster: the churn-platform
+    # ConfigMap's value, the Prometheus Operator's `prometheus-operated` Service).
+    prometheus_url: str | None
+    kubeconfig: str | None  # KUBECONFIG as kubectl reads it (default ~/.kube/config)
     io_timeout_s: float
     io_retries: int
 
@@ -107,6 +111,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         or f"ghcr.io/churn-mlops/components:{package_version()}",
         image_tag=env.get("CHURN_IMAGE_TAG") or None,
         environment=env.get("CHURN_ENV") or "dev",
+        prometheus_url=env.get("CHURN_PROMETHEUS_URL") or None,
+        kubeconfig=env.get("KUBECONFIG") or None,
         io_timeout_s=_number(env, "CHURN_IO_TIMEOUT_S", "30", float),
         io_retries=_number(env, "CHURN_IO_RETRIES", "3", int),
     )

@@ -36,30 +36,63 @@ class ModeError(KubeError):
     """The InferenceService's KServe mode cannot split traffic with canaryTrafficPercent."""
 
 
-def api_client(host: str | None = None, *, retries: int = 3, timeout_s: float = 30.0):
-    """A ``kubernetes.client.ApiClient``: ``host`` (tests, a proxy) without credentials, else the
-    pod's service account inside a cluster, else the kubeconfig."""
+def api_client(
+    host: str | None = None,
+    *,
+    retries: int = 3,
+    timeout_s: float = 30.0,
+    env: str | None = None,
+    kubeconfig: str | None = None,
+):
+    """A ``kubernetes.client.ApiClient``: ``host`` (tests) without credentials, else the pod's
+    service account inside a cluster, else the current context of ``kubeconfig`` (a path or
+    a KUBECONFIG-style list; None: ``~/.kube/config``).
+
+    With ``env``, a kubeconfig context must be that environment's EKS cluster (``churn-<env>``,
+    what ``make kubeconfig ENV=...`` writes): a rollout never patches another environment's
+    InferenceService because the shell pointed elsewhere.
+    """
     from kubernetes import client, config
 
+    configuration = client.Configuration()
     if host is not None:
-        configuration = client.Configuration()
         configuration.host = host
     else:
-        configuration = client.Configuration()
         try:
             config.load_incluster_config(client_configuration=configuration)
         except config.ConfigException:
-            try:
-                config.load_kube_config(client_configuration=configuration)
-            except (config.ConfigException, OSError) as exc:
-                raise KubeError(
-                    f"no Kubernetes credentials: not in a pod and no usable kubeconfig ({exc}); "
-                    "run `make kubeconfig ENV=...` first"
-                ) from exc
+            _load_kubeconfig(configuration, env, kubeconfig)
     configuration.retries = retries
     api = client.ApiClient(configuration)
     api.churn_timeout_s = timeout_s
     return api
+
+
+def cluster_name(env: str) -> str:
+    """The EKS cluster of ``env`` (terraform/envs/<env>)."""
+    return f"churn-{env}"
+
+
+def _load_kubeconfig(configuration, env: str | None, kubeconfig: str | None) -> None:
+    from kubernetes import config
+
+    try:
+        _, active = config.list_kube_config_contexts(config_file=kubeconfig)
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    except (config.ConfigException, OSError) as exc:
+        raise KubeError(
+            f"no Kubernetes credentials: not in a pod and no usable kubeconfig ({exc}); "
+            "run `make kubeconfig ENV=...` first"
+        ) from exc
+    if env is None:
+        return
+    cluster = (active or {}).get("context", {}).get("cluster", "")
+    wanted = cluster_name(env)
+    if cluster != wanted and not cluster.endswith(f"/{wanted}"):
+        raise KubeError(
+            f"--env {env}: the kubeconfig's current context {active.get('name')!r} is cluster {cluster!r}, "
+            f"not {wanted}; run `make kubeconfig ENV={env}`"
+        )
 
 
 @dataclass
