@@ -131,6 +131,7 @@ def test_release_env_is_written_from_the_registry(env, capsys, tmp_path):
     code, out, err = churn(capsys, "deploy", "release-env", "--env", "dev", "--version", "2",
                            "--mlflow-image-tag", "3.17.2", "--manifests", str(manifests))  # fmt: skip
     assert code == 0, err
+    assert out.startswith(f"wrote {manifests / 'overlays' / 'dev' / 'release.env'}: v2")
     text = (manifests / "overlays" / "dev" / "release.env").read_text()
     assert "MODEL_VERSION=2\n" in text and f"SERVING_IMAGE_TAG=0.1.0-{'2' * 12}\n" in text
 
