@@ -65,6 +65,7 @@ class Settings:
     # ConfigMap's value, the Prometheus Operator's `prometheus-operated` Service).
     prometheus_url: str | None
     kubeconfig: str | None  # KUBECONFIG as kubectl reads it (default ~/.kube/config)
+    in_cluster: bool  # running in a Kubernetes pod (KUBERNETES_SERVICE_HOST); kfp.local runs are not
     io_timeout_s: float
     io_retries: int
 
@@ -113,6 +114,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         environment=env.get("CHURN_ENV") or "dev",
         prometheus_url=env.get("CHURN_PROMETHEUS_URL") or None,
         kubeconfig=env.get("KUBECONFIG") or None,
+        in_cluster=bool(env.get("KUBERNETES_SERVICE_HOST")),
         io_timeout_s=_number(env, "CHURN_IO_TIMEOUT_S", "30", float),
         io_retries=_number(env, "CHURN_IO_RETRIES", "3", int),
     )

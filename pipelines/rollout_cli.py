@@ -66,7 +66,7 @@ def _driver(args: argparse.Namespace, *, need_analysis: bool):
     from components.rollout.kube import InferenceServices, api_client
 
     settings = _settings(args)
-    if settings.environment != args.env and _in_cluster():
+    if settings.environment != args.env and settings.in_cluster:
         raise ConfigError(f"--env {args.env}: this pod's CHURN_ENV is {settings.environment!r}")
     url = getattr(args, "prometheus_url", None) or settings.prometheus_url
     if need_analysis and not url:
@@ -81,12 +81,6 @@ def _driver(args: argparse.Namespace, *, need_analysis: bool):
     driver = Driver(settings, isvc, analysis, say=_print, on_verdict=lambda v: print(v.table()),
                     break_lock=getattr(args, "break_lock", False))  # fmt: skip
     return driver
-
-
-def _in_cluster() -> bool:
-    import os
-
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
 
 
 def _plan(args: argparse.Namespace) -> RolloutPlan:

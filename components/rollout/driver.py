@@ -110,6 +110,7 @@ class Driver:
     clock: Callable[[], float] = time.time
     poll_s: float = 5.0
     break_lock: bool = False
+    deadline: float | None = None  # on ``clock``: past it the canary is rolled back (the deploy step)
 
     # ---- entry points -----------------------------------------------------------------------
     def start(self, version: str, plan: RolloutPlan) -> RolloutState:
@@ -276,6 +277,8 @@ class Driver:
         while True:
             if state.step >= len(plan.canary_steps):  # the 100 % step: promotion
                 return self._promote(registry, state, "every step of the plan passed")
+            if self.deadline is not None and self.clock() >= self.deadline:
+                return self._rollback(registry, state, ["the rollout did not finish within its time limit"])
             try:
                 self.isvc.wait_ready(plan.ready_timeout_s, sleep=self.sleep)
             except KubeError as exc:
@@ -286,7 +289,8 @@ class Driver:
                     f"v{state.version}: {plan.share(state.step)} % of traffic, baking "
                     f"{plan.bake_s - waited:.0f} s more"
                 )
-                self.sleep(plan.bake_s - waited)
+                self.sleep(self._until_deadline(plan.bake_s - waited))
+                continue  # the deadline may have passed meanwhile
             verdict = self._judge(registry, state)
             if verdict.decision == ROLLBACK:
                 return self._rollback(registry, state, list(verdict.reasons))
@@ -297,7 +301,7 @@ class Driver:
                         registry, state,
                         [f"held for {held:.0f} s > {plan.hold_timeout_s:.0f} s", *verdict.reasons],
                     )  # fmt: skip
-                self.sleep(self.poll_s)
+                self.sleep(self._until_deadline(self.poll_s))
                 continue
             if plan.is_last_canary(state.step):
                 return self._promote(registry, state, "every step of the plan passed")
@@ -305,6 +309,11 @@ class Driver:
             self._patch_state(state, canary=plan.share(state.step))
             self._mirror(registry, state)
             self.say(f"v{state.version}: step {state.step}: {plan.share(state.step)} % of traffic")
+
+    def _until_deadline(self, seconds: float) -> float:
+        if self.deadline is None:
+            return seconds
+        return max(0.0, min(seconds, self.deadline - self.clock()))
 
     def _judge(self, registry: Registry, state: RolloutState) -> Verdict:
         if state.stable_version is None:
