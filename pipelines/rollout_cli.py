@@ -55,7 +55,7 @@ def _cmd_release_env(args: argparse.Namespace) -> int:
     render(build_overlay(Path(args.manifests), args.env), release)  # the same checks as render
     target = Path(args.manifests) / "overlays" / args.env / "release.env"
     with atomic_path(target) as tmp:
-        tmp.write_text(release_env(release, args.mlflow_image_tag))
+        tmp.write_text(release_env(args.env, release, args.mlflow_image_tag))
     print(f"wrote {target}: v{release.version}, serving image tag {release.image_tag}")
     return 0
 

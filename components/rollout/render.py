@@ -119,12 +119,12 @@ def to_yaml(docs: list[dict]) -> str:
     return yaml.safe_dump_all(docs, sort_keys=False)
 
 
-def release_env(release: Release, mlflow_image_tag: str) -> str:
+def release_env(env: str, release: Release, mlflow_image_tag: str) -> str:
     """The overlay's ``release.env`` for ``release`` (what the applied overlay then serves)."""
     return (
-        "# Written by `churn deploy release-env` (`make release-env`): the model version served, its\n"
-        "# serving image tag as recorded in the registry (pushed by CD with the image that registered\n"
-        "# it) and the MLflow image tag (platform/versions.yaml).\n"
+        f"# Written by `make release-env ENV={env} MODEL_VERSION=N` (`churn deploy release-env`): the\n"
+        "# model version served, its serving image tag as the registry records it (pushed by CD with\n"
+        "# the image that registered it) and the MLflow image tag (platform/versions.yaml).\n"
         f"MODEL_VERSION={release.version}\n"
         f"SERVING_IMAGE_TAG={release.image_tag}\n"
         f"MLFLOW_IMAGE_TAG={mlflow_image_tag}\n"

@@ -227,16 +227,20 @@ def test_every_namespace_is_created_by_the_overlay_or_the_bootstrap(overlay):
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=IDS)
-def test_release_names_an_image_tag_make_images_pushes(overlay):
-    """`make images` pushes <version>-<12-hex git sha> (immutable in ECR); a bare version never exists."""
+def test_release_env_comes_from_the_registry_not_from_the_checkout(overlay):
+    """`make images` pushes <version>-<12-hex git sha> (immutable in ECR); release.env is written by
+    `churn deploy release-env` from the tag recorded on the registry version (the one CD pushed
+    with the image that registered it), never from the operator's checkout."""
     release = read_env(overlay / "release.env")
     assert re.fullmatch(r"\d+\.\d+\.\d+-[0-9a-f]{12}", release["SERVING_IMAGE_TAG"]), release
     text = run(
-        ["make", "-n", "-f", "Makefile", "-f", "platform/platform.mk", "release-env", f"ENV={overlay.name}"],
+        ["make", "-n", "-f", "Makefile", "-f", "platform/platform.mk", "release-env", f"ENV={overlay.name}",
+         "MODEL_VERSION=7"],
         cwd=REPO,
-    )
+    )  # fmt: skip
     assert text.returncode == 0, explain(text)
-    assert re.search(r"SERVING_IMAGE_TAG=\d+\.\d+\.\d+-[0-9a-f]{12}", text.stdout), text.stdout
+    assert f"churn deploy release-env --env {overlay.name} --version 7" in text.stdout, text.stdout
+    assert "SERVING_IMAGE_TAG=" not in text.stdout, "the tag comes from the registry, not from make"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=IDS)
