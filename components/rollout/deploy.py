@@ -37,8 +37,12 @@ def deploy_registered(
     say: Callable[[str], None] = print,
     namespace: str = NAMESPACE,
     name: str = NAME,
+    api=None,
 ) -> dict:
-    """Deploy what ``registration`` (the register step's summary JSON) registered; a summary dict."""
+    """Deploy what ``registration`` (the register step's summary JSON) registered; a summary dict.
+
+    ``api``: a ``kubernetes`` ApiClient (default: the pod's service account, :func:`.kube.api_client`).
+    """
     summary = json.loads(Path(registration).read_text())
     version, model = str(summary["version"]), summary["registered_model"]
     verdict = summary["gate"]["verdict"]
@@ -71,7 +75,7 @@ def deploy_registered(
     deadline = time.time() + timeout_s  # on the driver's clock
     driver = Driver(
         settings,
-        InferenceServices(api_client(timeout_s=settings.io_timeout_s), namespace, name),
+        InferenceServices(api or api_client(timeout_s=settings.io_timeout_s), namespace, name),
         prometheus_analysis(settings.prometheus_url, namespace=namespace),
         say=say,
         on_verdict=lambda v: say(v.table()),
