@@ -47,7 +47,8 @@ def shuffled_run(tmp_path_factory):
     """The suite's model recipe trained on permuted labels: same features, no signal, other scores."""
     from tests.support.bundles import build_run
 
-    return build_run(tmp_path_factory.mktemp("shuffled"), shuffle_labels=True)
+    # smaller and with a one-candidate search: it only has to answer differently, fast
+    return build_run(tmp_path_factory.mktemp("shuffled"), rows=2000, search_budget=1, shuffle_labels=True)
 
 
 @pytest.fixture(scope="session")
