@@ -25,6 +25,7 @@ from components.rollout.plan import (
     format_steps,
     parse_steps,
 )
+from pipelines.rollout_preflight_cli import add_preflight_parser
 
 NAMESPACE, NAME = "churn", "churn"  # the InferenceService of manifests/base/inferenceservice.yaml
 
@@ -62,7 +63,7 @@ def _cmd_release_env(args: argparse.Namespace) -> int:
 
 # ---- churn rollout ------------------------------------------------------------------------------
 def _driver(args: argparse.Namespace, *, need_analysis: bool):
-    from components.rollout.driver import Driver, prometheus_analysis
+    from components.rollout.driver import Driver, preflight_replay, prometheus_analysis
     from components.rollout.kube import InferenceServices, api_client
 
     settings = _settings(args)
@@ -80,6 +81,8 @@ def _driver(args: argparse.Namespace, *, need_analysis: bool):
     isvc = InferenceServices(api, args.namespace, args.name)
     driver = Driver(settings, isvc, analysis, say=_print, on_verdict=lambda v: print(v.table()),
                     break_lock=getattr(args, "break_lock", False))  # fmt: skip
+    if getattr(args, "payload_log", None):
+        driver.preflight = preflight_replay(settings, args.payload_log)
     return driver
 
 
@@ -264,3 +267,4 @@ def add_rollout_parsers(subparsers) -> None:
         else:
             cmd.add_argument("--json", action="store_true")
         cmd.set_defaults(func=func)
+    add_preflight_parser(commands)

@@ -24,7 +24,6 @@ reason names the count it waits for. A canary with no data is a hold, never a pa
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ import numpy as np
 from scipy.spatial.distance import jensenshannon
 
 from components.errors import ChurnError
+from components.rollout.bounds import number, whole
 from components.rollout.prometheus import PrometheusClient
 from components.rollout.verdict import CANARY, Check, Verdict, judged
 
@@ -74,19 +74,14 @@ class AnalysisConfig:
                 f"AnalysisConfig.window must be a Prometheus duration such as 5m or 90s, got {self.window!r}"
             )
         for name in ("min_requests", "min_rows"):
-            value = getattr(self, name)
-            if not _is_number(value) or value != int(value) or value < 1:
-                raise AnalysisConfigError(f"AnalysisConfig.{name} must be a whole number >= 1, got {value!r}")
-            object.__setattr__(self, name, int(value))  # KFP hands ints over as floats
+            object.__setattr__(
+                self, name, whole(f"AnalysisConfig.{name}", getattr(self, name), AnalysisConfigError)
+            )
         for name in (
             "max_error_rate_increase", "max_latency_ratio", "latency_slack_s", "max_score_js",
             "max_positive_rate_diff", "max_unknown_rate_increase",
         ):  # fmt: skip
-            value = getattr(self, name)
-            if not _is_number(value) or not math.isfinite(value) or value < 0:
-                raise AnalysisConfigError(
-                    f"AnalysisConfig.{name} must be a finite number >= 0, got {value!r}"
-                )
+            number(f"AnalysisConfig.{name}", getattr(self, name), AnalysisConfigError)
         if self.max_latency_ratio < 1:
             raise AnalysisConfigError(
                 f"AnalysisConfig.max_latency_ratio must be >= 1 (canary no slower than stable), "
@@ -282,10 +277,6 @@ def _median(bounds: list[float], counts: np.ndarray) -> float:
     """Upper bound of the bucket holding the median score (shown as the stable/canary columns)."""
     cumulative = np.cumsum(counts)
     return bounds[int(np.searchsorted(cumulative, cumulative[-1] / 2))]
-
-
-def _is_number(value) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float))
 
 
 def _count(value: float) -> str:

@@ -60,7 +60,7 @@ from components.rollout.kube import (
 )
 from components.rollout.plan import RolloutPlan
 from components.rollout.state import CANARY, PROMOTED, ROLLED_BACK, RolloutState
-from components.rollout.verdict import HOLD, PROMOTE, ROLLBACK, Verdict
+from components.rollout.verdict import HOLD, PROMOTE, ROLLBACK, SKIPPED, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,9 @@ class Driver:
     poll_s: float = 5.0
     break_lock: bool = False
     deadline: float | None = None  # on ``clock``: past it the canary is rolled back (the deploy step)
+    # Step 0: preflight(version) -> the pre-flight replay's Verdict (components/rollout/preflight.py),
+    # before any live traffic; None: no payload log to replay (said so at start).
+    preflight: Callable[[str], Verdict] | None = None
 
     # ---- entry points -----------------------------------------------------------------------
     def start(self, version: str, plan: RolloutPlan) -> RolloutState:
@@ -245,6 +248,8 @@ class Driver:
         stable = registry.alias_version(CHAMPION)
         if stable == version:
             raise RolloutError(f"{registry.name} v{version} is already the champion; nothing to roll out")
+        if stable is not None:
+            self._preflight(registry, version)
         if stable is None:
             plan = RolloutPlan(steps=(100,), bake_s=0, ready_timeout_s=plan.ready_timeout_s)
             self.say(f"v{version}: no champion yet, so nothing to compare with: first deployment at 100 %")
@@ -271,6 +276,26 @@ class Driver:
             else f"v{version}: deployed at 100 %"
         )
         return state
+
+    def _preflight(self, registry: Registry, version: str) -> None:
+        """Step 0: the challenger on recent production rows, before it sees a request."""
+        if self.preflight is None:
+            self.say(f"v{version}: no pre-flight replay (no payload log given); straight to the canary")
+            return
+        verdict = self.preflight(version)
+        registry.client.set_model_version_tag(
+            registry.name, version, TAG_ROLLOUT_VERDICT, _fit({"step": "preflight", **verdict.to_dict()})
+        )
+        self.on_verdict(verdict)
+        if verdict.decision == ROLLBACK:
+            value = {"reasons": ["pre-flight replay", *verdict.reasons], "at": self.clock(), "by": actor()}
+            registry.client.set_model_version_tag(registry.name, version, TAG_REJECTED, _fit(value))
+            raise RolloutError(
+                f"{registry.name} v{version}: rejected by the pre-flight replay before any traffic: "
+                + "; ".join(verdict.reasons)
+            )
+        if verdict.decision == SKIPPED:
+            self.say(f"v{version}: pre-flight {'; '.join(verdict.reasons)}: not judged; the canary decides")
 
     def _drive(self, registry: Registry, state: RolloutState) -> RolloutState:
         plan = RolloutPlan.from_text(state.plan)
@@ -395,6 +420,20 @@ class Driver:
             TAG_ROLLOUT,
             _fit(json.loads(state.to_tag(self.isvc.namespace, self.isvc.name))),
         )
+
+
+def preflight_replay(settings: Settings, payload_uri: str, config=None) -> Callable[[str], Verdict]:
+    """The pre-flight replay (:func:`components.rollout.preflight.replay_version`) as the driver's step 0."""
+    import tempfile
+    from pathlib import Path
+
+    from components.rollout.preflight import replay_version
+
+    def run(version: str) -> Verdict:
+        with tempfile.TemporaryDirectory(prefix="churn-preflight-") as work:
+            return replay_version(settings, version, payload_uri, Path(work), config)
+
+    return run
 
 
 def record_image_tag(settings: Settings, version: str, image_tag: str) -> None:

@@ -22,7 +22,7 @@ from components.rollout import state as st
 from components.rollout.driver import Driver, RolloutError
 from components.rollout.kube import InferenceServices, KubeError, ModeError, api_client
 from components.rollout.plan import RolloutPlan
-from components.rollout.verdict import CANARY, Check, Verdict, judged
+from components.rollout.verdict import CANARY, PREFLIGHT, Check, Verdict, judged, skipped
 from tests.components.rollout.conftest import NAME, NAMESPACE, bundle_uri, image_tag
 
 PLAN = RolloutPlan(steps=(10, 50, 100), bake_s=0, ready_timeout_s=0, hold_timeout_s=0)
@@ -296,3 +296,21 @@ def test_the_legacy_serverless_annotation_is_knative(settings, versions):
     with FakeKubeApi() as kube:
         kube.add(obj)
         assert driver(settings, kube).start(v2, PLAN).phase == st.PROMOTED
+
+
+def test_a_preflight_rejection_stops_the_rollout_before_any_traffic(settings, versions, kube):
+    v1, v2, v3 = versions(3)
+    make_champion(settings, v1)
+    bad = Check("Spearman rank correlation", None, None, 0.2, ">= 0.9", False)
+
+    def rejecting(version: str) -> Verdict:
+        return judged(PREFLIGHT, v1, version, [bad], "last 24h, 5000 rows")
+
+    with pytest.raises(RolloutError, match="rejected by the pre-flight replay before any traffic"):
+        driver(settings, kube, preflight=rejecting).start(v2, PLAN)
+    assert kube.patches() == []
+    assert json.loads(tags(settings, v2)[TAG_REJECTED])["reasons"][0] == "pre-flight replay"
+
+    final = driver(settings, kube, preflight=lambda version: skipped(v1, version, 12, 1000)).start(v3, PLAN)
+    assert final.phase == st.PROMOTED  # skipped is not a pass: the canary judged it
+    assert json.loads(tags(settings, v3)[TAG_ROLLOUT_VERDICT])["step"] == 1
