@@ -201,22 +201,20 @@ def add_rollout_parsers(subparsers) -> None:
     deploy = subparsers.add_parser("deploy", help="manifests for a registry version").add_subparsers(
         dest="deploy_command", required=True
     )
-    render = deploy.add_parser(
-        "render", help="print the environment's final manifests for a registry version"
-    )
-    _common(render, version_required=True)
-    render.add_argument("--canary", type=int, help="canaryTrafficPercent 1-99 (default: all traffic)")
-    render.add_argument(
-        "--manifests", default="manifests", help="the manifests folder (default: %(default)s)"
-    )
-    render.set_defaults(func=_cmd_render)
-    env_file = deploy.add_parser("release-env", help="write overlays/ENV/release.env from the registry")
-    _common(env_file, version_required=True)
-    env_file.add_argument("--mlflow-image-tag", required=True, help="the MLflow server image tag")
-    env_file.add_argument(
-        "--manifests", default="manifests", help="the manifests folder (default: %(default)s)"
-    )
-    env_file.set_defaults(func=_cmd_release_env)
+    for name, func, help_text in [
+        ("render", _cmd_render, "print the environment's final manifests for a registry version"),
+        ("release-env", _cmd_release_env, "write overlays/ENV/release.env from the registry"),
+    ]:
+        cmd = deploy.add_parser(name, help=help_text)
+        _common(cmd, version_required=True)
+        cmd.add_argument(
+            "--manifests", default="manifests", help="the manifests folder (default: %(default)s)"
+        )
+        if name == "render":
+            cmd.add_argument("--canary", type=int, help="canaryTrafficPercent 1-99 (default: all traffic)")
+        else:
+            cmd.add_argument("--mlflow-image-tag", required=True, help="the MLflow server image tag")
+        cmd.set_defaults(func=func)
 
     rollout = subparsers.add_parser("rollout", help="canary rollout of a registry version on KServe")
     commands = rollout.add_subparsers(dest="rollout_command", required=True)

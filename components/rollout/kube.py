@@ -187,22 +187,30 @@ class InferenceServices:
 
 
 def readiness(obj: dict) -> tuple[bool | None, str]:
-    """(True, ...) ready; (False, message) failed on the current spec; (None, message) still working."""
+    """(True, ...) ready; (False, message) failed on the current spec; (None, message) still working.
+
+    Ready means: the controller has seen this generation, its Ready condition is True, and the
+    newest predictor revision is the ready one (a canary revision still starting leaves
+    ``latestReadyRevision`` on the previous one while Ready can already say True).
+    """
     generation = obj.get("metadata", {}).get("generation")
     status = obj.get("status") or {}
     observed = status.get("observedGeneration")
     if generation is not None and (observed is None or observed < generation):
         return None, f"generation {generation} not reconciled yet (observed {observed})"
-    for condition in status.get("conditions") or []:
-        if condition.get("type") == "Ready":
-            state = condition.get("status")
-            message = condition.get("message") or condition.get("reason") or ""
-            if state == "True":
-                return True, "Ready"
-            if state == "False":
-                return False, message or "Ready=False"
-            return None, message or "Ready=Unknown"
-    return None, "no Ready condition yet"
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    if ready is None:
+        return None, "no Ready condition yet"
+    message = ready.get("message") or ready.get("reason") or ""
+    if ready.get("status") == "False":
+        return False, message or "Ready=False"
+    if ready.get("status") != "True":
+        return None, message or "Ready=Unknown"
+    predictor = (status.get("components") or {}).get("predictor") or {}
+    created, ready_revision = predictor.get("latestCreatedRevision"), predictor.get("latestReadyRevision")
+    if created and created != ready_revision:
+        return None, f"revision {created} not ready yet (ready: {ready_revision})"
+    return True, "Ready"
 
 
 def deployment_mode(obj: dict) -> str | None:
