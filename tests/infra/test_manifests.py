@@ -134,7 +134,7 @@ def test_inference_service_reads_the_models_prefix_through_the_reader_role(overl
     assert predictor["model"]["storageUri"] == expected
     assert predictor["serviceAccountName"] == "churn-model-reader"
     annotations = isvc["metadata"]["annotations"]
-    # Knative mode (0.21's name; "Serverless" is the legacy alias) is the one that splits traffic.
+    # Knative mode (the name since KServe 0.20; "Serverless" is the legacy alias) splits traffic.
     assert annotations["serving.kserve.io/deploymentMode"] == "Knative"
     assert annotations["serving.kserve.io/enable-tag-routing"] == "true"
     assert "canaryTrafficPercent" not in predictor, (
