@@ -9,6 +9,7 @@ queries run against real data is tests/components/rollout/test_analysis_promethe
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -18,7 +19,14 @@ import pytest
 import yaml
 
 from tests.infra.test_manifests import IDS, OVERLAYS, build, one
-from tests.support.observability import RULE_MANIFEST, dashboard, write_rule_file
+from tests.support.observability import (
+    RULE_MANIFEST,
+    dashboard,
+    dashboard_queries,
+    exposed_series,
+    rules,
+    write_rule_file,
+)
 
 HERE = Path(__file__).resolve().parent
 CRDS = HERE / "schemas" / "prometheus-operator-v0.86.2"
@@ -165,3 +173,10 @@ def test_dashboard_covers_requests_latency_errors_scores_positive_rate_and_canar
         assert topic in titles, topic
     assert all("registry_version" in t["expr"] for p in panels[:8] for t in p["targets"])
     assert len({p["id"] for p in panels}) == len(panels)
+
+
+def test_rules_and_dashboard_name_only_series_the_server_exposes():
+    expressions = [r["expr"] for r in rules()] + [q for _, q in dashboard_queries()]
+    used = {name for expr in expressions for name in re.findall(r"\bchurn_[a-z_]+", expr)}
+    assert used, "no churn_ series found in the expressions"
+    assert used <= exposed_series(), used - exposed_series()

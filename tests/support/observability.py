@@ -51,3 +51,20 @@ def dashboard_queries(rate_interval: str = "30s", range_: str = "2m") -> list[tu
         for panel in dashboard()["panels"]
         for target in panel["targets"]
     ]
+
+
+SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
+
+
+def exposed_series() -> set[str]:
+    """Every ``churn_*`` series name the model server exposes (serving.metrics owns them)."""
+    from prometheus_client import REGISTRY
+
+    import serving.metrics  # noqa: F401 (registers the churn_* families)
+
+    return {
+        family.name + suffix
+        for family in REGISTRY.collect()
+        if family.name.startswith("churn_")
+        for suffix in SUFFIXES.get(family.type, ("",))
+    }

@@ -45,3 +45,12 @@ def test_whole_floats_from_kfp_are_accepted():
 def test_prometheus_url_must_be_http():
     with pytest.raises(PrometheusError, match="must start with http"):
         PrometheusClient("prometheus:9090")
+
+
+def test_the_analysis_reads_only_series_the_server_exposes():
+    from components.rollout import analysis
+    from tests.support.observability import exposed_series
+
+    used = {analysis.REQUESTS, analysis.LATENCY, analysis.OUTCOMES, analysis.ROWS}
+    used |= {analysis.POSITIVES, analysis.SCORES, analysis.UNKNOWN}
+    assert used <= exposed_series(), used - exposed_series()
