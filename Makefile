@@ -165,7 +165,8 @@ manifests:  ## render the kustomize overlay ENV=... to build/manifests-<env>.yam
 
 images-build:  ## docker build the components and serving images, tagged $(IMAGE_TAG)
 	@command -v docker >/dev/null 2>&1 || { echo "docker is required to build images" >&2; exit 2; }
-	docker build -f components/Dockerfile -t $(COMPONENTS_IMAGE) .
+	docker build -f components/Dockerfile --build-arg CHURN_IMAGE_TAG=$(IMAGE_TAG) \
+	  --build-arg CHURN_GIT_COMMIT=$(shell git rev-parse HEAD 2>/dev/null) -t $(COMPONENTS_IMAGE) .
 	docker build -f serving/Dockerfile -t $(SERVING_IMAGE_REF) .
 
 push:  ## log in to ECR and push both images (ECR_REGISTRY=..., ENV=...)

@@ -61,7 +61,15 @@ class Settings:
     registered_model: str
     model_store_uri: str
     components_image: str
+    # The tag both images of this build carry (<version>-<git sha>, `make images-build` bakes it
+    # into the components image); None outside a CD-built image.
+    image_tag: str | None
     environment: str
+    # Where the rollout's canary analysis queries Prometheus (in a cluster: the churn-platform
+    # ConfigMap's value, the Prometheus Operator's `prometheus-operated` Service).
+    prometheus_url: str | None
+    kubeconfig: str | None  # KUBECONFIG as kubectl reads it (default ~/.kube/config)
+    in_cluster: bool  # running in a Kubernetes pod (KUBERNETES_SERVICE_HOST); kfp.local runs are not
     io_timeout_s: float
     io_retries: int
     # Feature store (docs/feature-store.md): which feature_repo/ configuration, where its registry,
@@ -115,7 +123,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         model_store_uri=env.get("CHURN_MODEL_STORE_URI") or str(home / "models"),
         components_image=env.get("CHURN_COMPONENTS_IMAGE")
         or f"ghcr.io/churn-mlops/components:{package_version()}",
+        image_tag=env.get("CHURN_IMAGE_TAG") or None,
         environment=env.get("CHURN_ENV") or "dev",
+        prometheus_url=env.get("CHURN_PROMETHEUS_URL") or None,
+        kubeconfig=env.get("KUBECONFIG") or None,
+        in_cluster=bool(env.get("KUBERNETES_SERVICE_HOST")),
         io_timeout_s=_number(env, "CHURN_IO_TIMEOUT_S", "30", float),
         io_retries=_number(env, "CHURN_IO_RETRIES", "3", int),
         feature_store_env=_choice(env, "CHURN_FEATURE_STORE", FEATURE_STORE_ENVS),

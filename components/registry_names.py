@@ -26,6 +26,12 @@ TAG_GATE = "gate_verdict"
 TAG_GATE_REASONS = "gate_reasons"
 TAG_COMPARED = "compared_against"
 TAG_PROMOTION = "promotion"
+# The rollout (components/rollout): what image CD pushed for the version, where its canary is,
+# the last verdict on it (JSON), and why it was rejected (a rollback).
+TAG_SERVING_IMAGE_TAG = "serving_image_tag"  # the serving image tag (<version>-<git sha>) built with it
+TAG_ROLLOUT = "rollout_state"
+TAG_ROLLOUT_VERDICT = "rollout_verdict"
+TAG_REJECTED = "rollout_rejected"
 TAG_DATA_LINEAGE = "data_lineage"  # LINEAGE_SYNTHETIC or LINEAGE_REAL: which champion line it is in
 TAG_FEATURE_LINEAGE = "feature_lineage"  # JSON: feature views, versions, as-of range (feature store only)
 LINEAGE_TAGS: tuple[str, ...] = (

@@ -23,6 +23,7 @@ from pipelines.feature_store_cli import (
     feature_source_uri,
 )
 from pipelines.registry_cli import add_registry_parser
+from pipelines.rollout_cli import add_rollout_parsers
 
 log = logging.getLogger("churn")
 
@@ -269,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_registry_parser(sub)
     add_feature_store_parsers(sub, data)
+    add_rollout_parsers(sub)
     return parser
 
 

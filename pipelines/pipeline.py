@@ -1,4 +1,4 @@
-"""The churn training pipeline: ingest → train → evaluate → export (→ register).
+"""The churn training pipeline: ingest → train → evaluate → export → register → deploy.
 
 :func:`build_pipeline` makes it for one environment: every task gets that environment's CPU and
 memory requests and limits and node pool (pipelines/resources.py), and the platform
@@ -12,6 +12,7 @@ from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Model
 
 from components.kfp_components import evaluate_op, export_op, ingest_op, register_op, train_op
+from components.kfp_deploy import BAKE_MINUTES, CANARY_STEPS, TIMEOUT_MINUTES, deploy_op
 from components.params import PipelineParams
 from pipelines.resources import for_environment, on_the_platform
 
@@ -28,6 +29,7 @@ class PipelineOutputs(NamedTuple):
     quarantine: Dataset
     profile: Artifact
     registration: Artifact
+    deployment: Artifact
 
 
 def build_pipeline(environment: str):
@@ -106,6 +108,12 @@ def build_pipeline(environment: str):
             kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         )
         on_the_platform(register, "register", resources)
+        # In a cluster: the KServe canary rollout of the registered version; under kfp.local a report.
+        deploy = deploy_op(
+            registration=register.outputs["registration"], canary_steps=CANARY_STEPS,
+            bake_minutes=BAKE_MINUTES, timeout_minutes=TIMEOUT_MINUTES,
+        )  # fmt: skip
+        on_the_platform(deploy, "deploy", resources)
         return PipelineOutputs(
             evaluation=evaluate.outputs["evaluation"],
             report=evaluate.outputs["report"],
@@ -113,6 +121,7 @@ def build_pipeline(environment: str):
             quarantine=ingest.outputs["quarantine"],
             profile=ingest.outputs["profile"],
             registration=register.outputs["registration"],
+            deployment=deploy.outputs["deployment"],
         )
 
     return churn_pipeline

@@ -28,7 +28,7 @@ POOL_LABEL = "churn.io/pool"
 # The keys of the churn-platform ConfigMap (manifests/base/pipeline-config.yaml), each the name
 # of the environment variable it becomes. None is secret (S3 access is the pod's IRSA role), so
 # no Secret is mounted. Optional: a missing key reaches the step, whose settings name it.
-PLATFORM_KEYS = ("MLFLOW_TRACKING_URI", "CHURN_MODEL_STORE_URI", "AWS_REGION")
+PLATFORM_KEYS = ("MLFLOW_TRACKING_URI", "CHURN_MODEL_STORE_URI", "AWS_REGION", "CHURN_PROMETHEUS_URL")
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,10 @@ _ON_A_2_VCPU_8_GIB_NODE = EnvironmentResources(
         "export": _LIGHT,
         "register": StepResources(
             cpu_request="250m", cpu_limit="500m", memory_request="512Mi", memory_limit="1Gi"
+        ),
+        # deploy: the rollout driver mostly waits (bake times) between patches and queries.
+        "deploy": StepResources(
+            cpu_request="100m", cpu_limit="500m", memory_request="512Mi", memory_limit="1Gi"
         ),
         # churn-scoring: one ONNX Runtime process per shard over chunk_rows rows at a time; the
         # rank step holds one score and one index per row.

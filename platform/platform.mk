@@ -2,14 +2,14 @@
 # Uses ENV, AWS_REGION, ECR_REGISTRY, IMAGE_TAG, IMAGE_REPO_PREFIX, TF_ROOT, OVERLAY, BIN and
 # TOOLS_VENV from the Makefile.
 .PHONY: platform platform-plan helm image-ref release-env mlflow-image data-upload tf-state-bucket kubeconfig \
-  github-app-secret github-env kfp-port-forward canary promote
+  github-app-secret github-env kfp-port-forward deploy-render canary rollout-status promote rollback
 
 PLATFORM_VERSIONS := platform/versions.yaml
 MLFLOW_VERSION    := $(shell sed -n '/^mlflow_server:/,/^[a-z]/s/^  mlflow: *//p' $(PLATFORM_VERSIONS))
 MLFLOW_IMAGE_REF  ?= $(IMAGE_REPO_PREFIX)/mlflow:$(MLFLOW_VERSION)
 MODEL_VERSION     ?= 1
 DATA_FILE         ?=
-CANARY_PERCENT    ?= 10
+CANARY_PERCENT    ?= 100
 KFP_LOCAL_PORT    ?= 8888
 GITHUB_APP_ID     ?=
 GITHUB_APP_INSTALLATION_ID ?=
@@ -38,17 +38,10 @@ $(TOOLS_VENV)/bin/helm: $(TOOLS_STAMP)
 image-ref:  ## print the reference of IMAGE=components|serving for ENV (CD scans and pushes exactly it)
 	@echo $(IMAGE_REPO_PREFIX)/$(IMAGE):$(IMAGE_TAG)
 
-# release.env names what the overlay serves; written by release-env and by promote.
-define write_release_env
-	@printf '%s\n' \
-	  '# Written by `make release-env ENV=$(ENV)` (platform/platform.mk): the serving tag `make images` pushed' \
-	  '# (<version>-<git sha>), the MLflow image tag (platform/versions.yaml) and the model version served.' \
-	  'MODEL_VERSION=$(MODEL_VERSION)' 'SERVING_IMAGE_TAG=$(IMAGE_TAG)' 'MLFLOW_IMAGE_TAG=$(MLFLOW_VERSION)' \
-	  > $(OVERLAY)/release.env
-endef
-
-release-env:  ## write manifests/overlays/<env>/release.env for the pushed serving image (MODEL_VERSION=...)
-	$(write_release_env)
+# release.env names what the overlay serves, from the registry: the version's published bundle and
+# the serving image tag recorded on it (the one CD pushed with the image that registered it).
+release-env: $(STAMP)  ## write manifests/overlays/<env>/release.env for MODEL_VERSION from the registry
+	$(BIN)/churn deploy release-env --env $(ENV) --version $(MODEL_VERSION) --mlflow-image-tag $(MLFLOW_VERSION)
 
 mlflow-image:  ## build and push the MLflow server image of platform/versions.yaml (once per version: tags are immutable)
 	@test -n "$(ECR_REGISTRY)" || { echo "ECR_REGISTRY=<account>.dkr.ecr.<region>.amazonaws.com is required" >&2; exit 2; }
@@ -97,11 +90,26 @@ github-env:  ## set the GitHub environment ENV's variables (AWS_REGION, ECR_REGI
 kfp-port-forward:  ## reach ENV's private KFP API on 127.0.0.1:KFP_LOCAL_PORT from an operator's shell
 	kubectl port-forward --namespace kubeflow svc/ml-pipeline $(KFP_LOCAL_PORT):8888
 
-canary:  ## send CANARY_PERCENT of traffic to MODEL_VERSION (one patch: new storageUri and its share together)
-	kubectl patch inferenceservice churn --namespace churn --type merge --patch \
-	  '{"spec":{"predictor":{"canaryTrafficPercent":$(CANARY_PERCENT),"model":{"storageUri":"s3://$(MODELS_BUCKET)/churn/models/$(MODEL_VERSION)/"}}}}'
-	kubectl wait --for=condition=Ready inferenceservice/churn --namespace churn --timeout=600s
+# The canary rollout by hand (the pipeline's deploy step runs the same driver): steps, bake time,
+# Prometheus verdicts, promote or rollback; `rollout-status` shows where it is.
+ROLLOUT_STEPS ?= 10,50,100
+BAKE_MINUTES  ?= 10
+REASON        ?=
+rollout = $(BIN)/churn rollout $(1) --env $(ENV) --version $(MODEL_VERSION)
 
-promote:  ## all traffic to the latest ready revision (the canary), then record it in release.env
-	kubectl patch inferenceservice churn --namespace churn --type merge --patch '{"spec":{"predictor":{"canaryTrafficPercent":100}}}'
-	$(write_release_env)
+deploy-render: $(STAMP)  ## print ENV's manifests for registry version MODEL_VERSION (CANARY_PERCENT=1-99 adds a canary share)
+	$(BIN)/churn deploy render --env $(ENV) --version $(MODEL_VERSION) $(if $(filter-out 100,$(CANARY_PERCENT)),--canary $(CANARY_PERCENT))
+
+canary: $(STAMP)  ## roll MODEL_VERSION out step by step (ROLLOUT_STEPS, BAKE_MINUTES), judged from Prometheus
+	$(call rollout,start) --steps $(ROLLOUT_STEPS) --bake-minutes $(BAKE_MINUTES)
+
+rollout-status: $(STAMP)  ## where the rollout of MODEL_VERSION is: traffic, step, last verdict
+	$(call rollout,status)
+
+promote: $(STAMP)  ## promote the canary MODEL_VERSION now (REASON=... goes into the audit trail)
+	@test -n "$(REASON)" || { echo 'REASON="..." is required (it goes into the audit trail)' >&2; exit 2; }
+	$(call rollout,promote) --reason "$(REASON)"
+
+rollback: $(STAMP)  ## all traffic back to the stable version; MODEL_VERSION is tagged rejected (REASON=...)
+	@test -n "$(REASON)" || { echo 'REASON="..." is required (it goes into the audit trail)' >&2; exit 2; }
+	$(call rollout,rollback) --reason "$(REASON)"

@@ -60,11 +60,11 @@ class LockInfo:
             heartbeat_at=_float(tags.get("heartbeat_at")) or _float(tags.get("acquired_at")),
         )
 
-    def describe(self, lock_name: str) -> str:
-        """``lock X held by OWNER (pid P on HOST) since T``."""
+    def describe(self, lock_name: str, kind: str = "promotion") -> str:
+        """``<kind> lock X held by OWNER (pid P on HOST) since T``."""
         who = f"{self.owner} ({self.holder})" if self.holder else f"{self.owner} (host and pid not recorded)"
         since = f" since {when(self.acquired_at)}" if self.acquired_at is not None else ""
-        return f"promotion lock {lock_name} held by {who}{since}"
+        return f"{kind} lock {lock_name} held by {who}{since}"
 
 
 @contextmanager
@@ -76,11 +76,17 @@ def promotion_lock(
     stale_after_s: float = 30.0,
     heartbeat_s: float = 5.0,
     break_lock: bool = False,
+    kind: str = "promotion",
 ) -> Iterator[None]:
-    """Hold the promotion lock of the registered model (see module docstring)."""
+    """Hold the promotion lock of the registered model (see module docstring).
+
+    ``kind`` names another lock of the same mechanism (``<name>.<kind>-lock``): the rollout
+    driver holds ``rollout`` for a whole rollout, with ``timeout_s=0`` so a second driver refuses
+    at once, naming the first.
+    """
     from mlflow.exceptions import MlflowException
 
-    lock_name = f"{registry.name}{LOCK_SUFFIX}"
+    lock_name = f"{registry.name}.{kind}-lock"  # promotion: LOCK_SUFFIX
     client = registry.client
     deadline = time.monotonic() + timeout_s
     delay, told = 0.1, False
@@ -92,7 +98,7 @@ def promotion_lock(
             client.create_registered_model(
                 lock_name,
                 tags={**tags, **Holder.current().tags()},
-                description=f"promotion lock of {registry.name}; held by {owner}",
+                description=f"{kind} lock of {registry.name}; held by {owner}",
             )
             break
         except MlflowException as exc:
@@ -106,11 +112,11 @@ def promotion_lock(
         if info is None:  # released meanwhile
             continue
         if info.holder is not None and info.holder.provably_gone():
-            log.warning("%s: that process is gone; breaking the lock", info.describe(lock_name))
+            log.warning("%s: that process is gone; breaking the lock", info.describe(lock_name, kind))
             _release(registry, lock_name, info.token)
             continue
         if break_lock:
-            log.warning("%s: breaking it as asked (--break-lock)", info.describe(lock_name))
+            log.warning("%s: breaking it as asked (--break-lock)", info.describe(lock_name, kind))
             _release(registry, lock_name, info.token)
             break_lock = False  # break the lock we saw, never a newer holder's
             continue
@@ -118,16 +124,19 @@ def promotion_lock(
         if silent is None or silent > stale_after_s:
             heard = "no heartbeat recorded" if silent is None else f"no heartbeat for {silent:.0f} s"
             raise RegistryBusyError(
-                f"{info.describe(lock_name)}; {heard}. If that process is gone, run again with "
+                f"{info.describe(lock_name, kind)}; {heard}. If that process is gone, run again with "
                 "--break-lock (promote/rollback) to break the lock"
             )
         if not told:
             log.warning(
-                "%s (heartbeat %.0f s ago); waiting up to %.0f s", info.describe(lock_name), silent, timeout_s
-            )
+                "%s (heartbeat %.0f s ago); waiting up to %.0f s",
+                info.describe(lock_name, kind), silent, timeout_s,
+            )  # fmt: skip
             told = True
         if time.monotonic() > deadline:
-            raise RegistryBusyError(f"{info.describe(lock_name)}; still held after waiting {timeout_s:.0f} s")
+            raise RegistryBusyError(
+                f"{info.describe(lock_name, kind)}; still held after waiting {timeout_s:.0f} s"
+            )
         time.sleep(delay)
         delay = min(delay * 2, 2.0)
     stop = threading.Event()

@@ -68,7 +68,8 @@ def model_for(manifest: dict) -> str | None:
     group_version = manifest["apiVersion"]
     version = group_version.split("/")[-1]
     group = group_version.split("/")[0] if "/" in group_version else "core"
-    prefix = {"core": "V1", "apps": "V1", "networking.k8s.io": "V1", "policy": "V1"}.get(group)
+    v1_groups = ("core", "apps", "networking.k8s.io", "policy", "rbac.authorization.k8s.io")
+    prefix = "V1" if group in v1_groups else None
     if group == "serving.kserve.io":
         prefix = version.capitalize()
     if prefix is None:

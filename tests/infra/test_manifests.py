@@ -82,7 +82,8 @@ def test_objects_match_the_kserve_and_kubernetes_models(overlay):
             continue
         checked.add(doc["kind"])
         assert openapi_models.errors(doc, model) == [], f"{doc['kind']}/{doc['metadata']['name']}"
-    assert {"InferenceService", "ServingRuntime", "ServiceAccount", "NetworkPolicy", "Deployment"} <= checked
+    assert {"InferenceService", "ServingRuntime", "ServiceAccount", "NetworkPolicy", "Deployment", "Role",
+            "RoleBinding"} <= checked  # fmt: skip
 
 
 def test_the_model_check_catches_a_misplaced_field():
@@ -132,8 +133,14 @@ def test_inference_service_reads_the_models_prefix_through_the_reader_role(overl
     expected = f"s3://{platform['MODELS_BUCKET']}/{prefix}{release['MODEL_VERSION']}/"
     assert predictor["model"]["storageUri"] == expected
     assert predictor["serviceAccountName"] == "churn-model-reader"
-    assert isvc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] == "Serverless"
-    assert 0 <= predictor["canaryTrafficPercent"] <= 100, "canary-ready: the rollout step patches this"
+    annotations = isvc["metadata"]["annotations"]
+    # Knative mode (the name since KServe 0.20; "Serverless" is the legacy alias) splits traffic.
+    assert annotations["serving.kserve.io/deploymentMode"] == "Knative"
+    assert annotations["serving.kserve.io/enable-tag-routing"] == "true"
+    assert "canaryTrafficPercent" not in predictor, (
+        "the rollout owns the traffic share; re-applying must not reset it"
+    )
+    assert predictor["model"]["runtimeVersion"] == release["SERVING_IMAGE_TAG"]
     assert predictor["nodeSelector"] == {"churn.io/pool": "inference"}
     runtime = one(docs, "ServingRuntime", predictor["model"]["runtime"])
     formats = [f["name"] for f in runtime["spec"]["supportedModelFormats"]]
@@ -158,7 +165,7 @@ def test_prometheus_scrapes_port_8080_metrics(overlay):
     monitor = one(build(overlay), "PodMonitor")
     assert monitor["spec"]["selector"]["matchLabels"] == {"serving.kserve.io/inferenceservice": "churn"}
     (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
-    assert (endpoint["targetPort"], endpoint["path"]) == (8080, "/metrics")
+    assert (endpoint["portNumber"], endpoint["path"]) == (8080, "/metrics")
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=IDS)
@@ -220,16 +227,20 @@ def test_every_namespace_is_created_by_the_overlay_or_the_bootstrap(overlay):
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=IDS)
-def test_release_names_an_image_tag_make_images_pushes(overlay):
-    """`make images` pushes <version>-<12-hex git sha> (immutable in ECR); a bare version never exists."""
+def test_release_env_comes_from_the_registry_not_from_the_checkout(overlay):
+    """`make images` pushes <version>-<12-hex git sha> (immutable in ECR); release.env is written by
+    `churn deploy release-env` from the tag recorded on the registry version (the one CD pushed
+    with the image that registered it), never from the operator's checkout."""
     release = read_env(overlay / "release.env")
     assert re.fullmatch(r"\d+\.\d+\.\d+-[0-9a-f]{12}", release["SERVING_IMAGE_TAG"]), release
     text = run(
-        ["make", "-n", "-f", "Makefile", "-f", "platform/platform.mk", "release-env", f"ENV={overlay.name}"],
+        ["make", "-n", "-f", "Makefile", "-f", "platform/platform.mk", "release-env", f"ENV={overlay.name}",
+         "MODEL_VERSION=7"],
         cwd=REPO,
-    )
+    )  # fmt: skip
     assert text.returncode == 0, explain(text)
-    assert re.search(r"SERVING_IMAGE_TAG=\d+\.\d+\.\d+-[0-9a-f]{12}", text.stdout), text.stdout
+    assert f"churn deploy release-env --env {overlay.name} --version 7" in text.stdout, text.stdout
+    assert "SERVING_IMAGE_TAG=" not in text.stdout, "the tag comes from the registry, not from make"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=IDS)
@@ -315,3 +326,22 @@ def test_pipeline_pods_get_the_platform_configuration(overlay):
     assert launcher["defaultPipelineRoot"] == f"s3://{platform['ARTIFACTS_BUCKET']}/{root_prefix.rstrip('/')}"
     provider = yaml.safe_load(launcher["providers"])["s3"]["default"]
     assert provider["region"] == platform["CLUSTER_REGION"] and provider["credentials"] == {"fromEnv": True}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=IDS)
+def test_the_deploy_step_may_get_and_patch_the_inference_service_and_nothing_else(overlay):
+    """The rollout driver (the deploy step runs as kubeflow/pipeline-runner) reads and merge-patches
+    the churn InferenceService; RBAC grants exactly that."""
+    docs = build(overlay)
+    isvc = one(docs, "InferenceService", "churn")
+    bindings = [d for d in docs if d["kind"] == "RoleBinding"]
+    (binding,) = [b for b in bindings if {"kind": "ServiceAccount", "name": "pipeline-runner",
+                                          "namespace": "kubeflow"} in b["subjects"]]  # fmt: skip
+    assert binding["metadata"]["namespace"] == isvc["metadata"]["namespace"]
+    role = one(docs, "Role", binding["roleRef"]["name"])
+    assert role["metadata"]["namespace"] == isvc["metadata"]["namespace"]
+    assert role["rules"] == [
+        {"apiGroups": ["serving.kserve.io"], "resources": ["inferenceservices"],
+         "resourceNames": [isvc["metadata"]["name"]], "verbs": ["get", "patch"]}
+    ]  # fmt: skip
+    assert not [d for d in docs if d["kind"] in {"ClusterRole", "ClusterRoleBinding"}]

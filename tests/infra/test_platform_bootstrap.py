@@ -114,7 +114,7 @@ def test_every_component_is_installed_at_its_pinned_version(env):
 def test_install_order_is_what_real_clusters_need(env):
     steps = plan(env)
     # CRDs Established before anything that uses them, cert-manager before KServe's webhooks,
-    # Knative (with its flags set) before KServe's Serverless mode.
+    # Knative (with its flags set) before KServe's Knative mode.
     assert index(steps, crd_wait("Certificate.cert-manager.io")) < index(steps, installs("kserve"))
     assert index(steps, crd_wait("InferenceService.serving.kserve.io")) < index(steps, installs("kserve"))
     knative_flags = index(steps, lambda s: s["argv"][:3] == ["kubectl", "patch", "configmap"])

@@ -10,7 +10,7 @@ from components.params import PipelineParams
 from pipelines.remote import compile_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
-TASKS = {"ingest-op", "train-op", "evaluate-op", "export-op", "register-op"}
+TASKS = {"ingest-op", "train-op", "evaluate-op", "export-op", "register-op", "deploy-op"}
 
 
 def compiled(path: Path) -> tuple[dict, dict]:
