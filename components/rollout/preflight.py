@@ -235,7 +235,6 @@ def compare(
             js,
             f"<= {config.max_js_distance:g}",
             js <= config.max_js_distance,
-            "stable/canary: median score",
         ),
         Check(
             "positive rate",
@@ -261,7 +260,6 @@ def compare(
             overlap,
             f">= {config.min_top_decile_overlap:g}",
             overlap >= config.min_top_decile_overlap,
-            "share of the champion's top 10% also in the challenger's",
         ),
     ]
 

@@ -63,8 +63,9 @@ class Check:
         """One line for the verdict's reasons: what failed or what the check waits for."""
         if self.passed is None:
             return f"{self.check}: {self.detail or 'waiting for data'}"
-        shown = _number(self.value)
-        text = f"{self.check}: {shown} (stable {_number(self.stable)}, canary {_number(self.canary)})"
+        text = f"{self.check}: {_number(self.value)}"
+        if self.stable is not None or self.canary is not None:
+            text += f" (stable {_number(self.stable)}, canary {_number(self.canary)})"
         return f"{text} breaks bound {self.bound}" + (f"; {self.detail}" if self.detail else "")
 
     def to_dict(self) -> dict:
@@ -204,8 +205,12 @@ def judged(
     decision = decide(checks)
     if decision == ROLLBACK:
         reasons = [c.reason() for c in checks if c.passed is False]
-    elif decision == HOLD:
-        reasons = [c.reason() for c in checks if c.passed is None] or ["no checks were made"]
+    elif decision == HOLD:  # checks waiting for the same data share one line
+        waits: dict[str, list[str]] = {}
+        for c in checks:
+            if c.passed is None:
+                waits.setdefault(c.detail or "waiting for data", []).append(c.check)
+        reasons = [f"{', '.join(names)}: {why}" for why, names in waits.items()] or ["no checks were made"]
     else:
         reasons = []
     return Verdict(kind, decision, stable_version, canary_version, tuple(checks), tuple(reasons), window)

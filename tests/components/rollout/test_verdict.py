@@ -74,3 +74,18 @@ def test_table_shows_every_check_and_the_reasons():
     body = "\n".join(lines[3:])
     assert "error rate" in body and "wait" in body and "FAIL" in body and "pass" in body
     assert lines[-1].startswith("- p99 latency (s): 20")
+
+
+def test_checks_waiting_for_the_same_data_share_one_reason():
+    second = Check("positive rate", None, None, None, "<= 0.05", None, WAIT.detail)
+    other = Check("p99 latency (s)", None, None, None, "<= 1.5x", None, "no answered requests")
+    verdict = judged(CANARY, "3", "4", [WAIT, second, other])
+    assert verdict.reasons == (
+        "score JS distance, positive rate: canary has 12 of 200 requests",
+        "p99 latency (s): no answered requests",
+    )
+
+
+def test_a_reason_leaves_out_versions_a_check_has_no_value_for():
+    check = Check("Spearman rank correlation", None, None, 0.12, ">= 0.9", False)
+    assert check.reason() == "Spearman rank correlation: 0.12 breaks bound >= 0.9"
