@@ -148,7 +148,10 @@ def test_a_rollout_with_no_traffic_holds_then_rolls_back(env, kube, capsys, tmp_
         prometheus.stop()
     assert code == 0, err
     assert "canary verdict: HOLD" in out
-    assert "- error rate (5xx): waiting: stable has 0 of 200 requests, canary has 0 of 200" in out, out
+    assert (
+        "- error rate (5xx), ONNX Runtime failures, p95 latency (s), p99 latency (s): "
+        "waiting: stable has 0 of 200 requests, canary has 0 of 200" in out
+    ), out
     assert out.strip().splitlines()[-1].startswith("v2: rolled-back (held for")
     with connect(env, "read") as registry:
         tags = registry.get_version("2").tags
