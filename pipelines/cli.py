@@ -17,6 +17,7 @@ from pathlib import Path
 from components.config import load_settings
 from components.errors import ChurnError
 from components.params import PipelineParams
+from pipelines.monitor_cli import add_monitor_parser
 from pipelines.registry_cli import add_registry_parser
 
 log = logging.getLogger("churn")
@@ -254,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.set_defaults(func=_cmd_score)
 
     add_registry_parser(sub)
+    add_monitor_parser(sub)
     return parser
 
 
