@@ -35,22 +35,28 @@ def labelled(frame: pd.DataFrame) -> pd.DataFrame:
 
 def make_reference(seed: int = 1, rows: int = 10_000) -> reference.Reference:
     frame = labelled(generate(rows, seed=seed))
-    return reference.build(frame, frame[schema.TRUTH_COLUMN].to_numpy(), THRESHOLD, BUSINESS, "synthetic test")
+    return reference.build(
+        frame, frame[schema.TRUTH_COLUMN].to_numpy(), THRESHOLD, BUSINESS, "synthetic test"
+    )
 
 
-def entries(frame: pd.DataFrame, scores: np.ndarray, per_request: int, t0: float, step_s: float) -> list[Entry]:
+def entries(
+    frame: pd.DataFrame, scores: np.ndarray, per_request: int, t0: float, step_s: float
+) -> list[Entry]:
     """One payload-log entry per ``per_request`` rows, as the server builds them (validated feeds);
     each request's id is its first customer's id (one customer per request when ``per_request`` is 1)."""
+    columns = {
+        f.name: frame[[f.name]].to_numpy(dtype=object if f.is_categorical else np.float32)
+        for f in schema.FEATURES
+    }
+    ids = frame[schema.ID_COLUMN].astype(str).to_numpy()
+    scores = np.asarray(scores, dtype=np.float32)
     out = []
     for i, start in enumerate(range(0, len(frame), per_request)):
-        part = frame.iloc[start : start + per_request]
-        feeds = {
-            f.name: part[[f.name]].to_numpy(dtype=object if f.is_categorical else np.float32)
-            for f in schema.FEATURES
-        }
-        s = np.asarray(scores[start : start + per_request], dtype=np.float32)
-        out.append(Entry(t0 + i * step_s, str(part[schema.ID_COLUMN].iloc[0]), "churn", "3", CONTENT, "3",
-                         feeds, s, s >= THRESHOLD))  # fmt: skip
+        end = start + per_request
+        feeds = {name: values[start:end] for name, values in columns.items()}
+        s = scores[start:end]
+        out.append(Entry(t0 + i * step_s, ids[start], "churn", "3", CONTENT, "3", feeds, s, s >= THRESHOLD))
     return out
 
 

@@ -117,7 +117,9 @@ def test_a_few_unknown_categories_warn_with_examples(tmp_path, synthetic_referen
     assert check.values["unknown"] == 40 and "'Crypto' x40" in check.reason
 
 
-def test_same_season_baseline_compares_with_the_window_a_season_before(tmp_path, synthetic_reference, settings):
+def test_same_season_baseline_compares_with_the_window_a_season_before(
+    tmp_path, synthetic_reference, settings
+):
     """A seasonal population (higher bills every winter) alerts against the reference, not against
     last year's same window."""
     from datetime import timedelta
