@@ -84,7 +84,7 @@ def test_a_replaced_reference_fails_verification(exported, tmp_path):
     text = json.loads((copy / bundle.REFERENCE_FILE).read_text())
     text["rows"] += 1
     (copy / bundle.REFERENCE_FILE).write_text(json.dumps(text))
-    with pytest.raises(BundleError, match="reference.json has sha256 .* metadata reference_sha256 says"):
+    with pytest.raises(BundleError, match=r"reference.json has sha256 .* metadata reference_sha256 says"):
         bundle.verify(copy)
 
 

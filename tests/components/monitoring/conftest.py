@@ -60,8 +60,15 @@ def entries(
     return out
 
 
-def write_log(directory: Path, frame: pd.DataFrame, scores: np.ndarray | None = None, *, per_request: int = 500,
-              t0: float = T0, step_s: float = 1.0) -> Path:  # fmt: skip
+def write_log(
+    directory: Path,
+    frame: pd.DataFrame,
+    scores: np.ndarray | None = None,
+    *,
+    per_request: int = 500,
+    t0: float = T0,
+    step_s: float = 1.0,
+) -> Path:
     """Through the server's own writer (:class:`PayloadLog`)."""
     scores = frame[schema.TRUTH_COLUMN].to_numpy() if scores is None else scores
     log = PayloadLog(str(directory), load_settings(), max_queue=100_000, flush_rows=20_000, flush_seconds=60)
@@ -71,8 +78,15 @@ def write_log(directory: Path, frame: pd.DataFrame, scores: np.ndarray | None = 
     return directory
 
 
-def write_log_fast(directory: Path, frame: pd.DataFrame, scores: np.ndarray | None = None, *,
-                   per_request: int = 10_000, rows_per_file: int = 200_000, t0: float = T0) -> Path:  # fmt: skip
+def write_log_fast(
+    directory: Path,
+    frame: pd.DataFrame,
+    scores: np.ndarray | None = None,
+    *,
+    per_request: int = 10_000,
+    rows_per_file: int = 200_000,
+    t0: float = T0,
+) -> Path:
     """Through ``serving.payload_log.to_table`` (the writer's format), files of ``rows_per_file``."""
     directory.mkdir(parents=True, exist_ok=True)
     scores = frame[schema.TRUTH_COLUMN].to_numpy() if scores is None else scores

@@ -25,8 +25,16 @@ def test_estimate_is_within_its_own_interval_of_the_realised_auc_in_at_least_9_o
         p, y = _truth(seed)
         estimate = cbpe.estimate_from_scores(p, THRESHOLD, seed=seed)
         realised = float(roc_auc_score(y, p))
-        pairs.append((seed, estimate.roc_auc.value, estimate.low, estimate.high, realised,
-                      estimate.roc_auc.contains(realised)))  # fmt: skip
+        pairs.append(
+            (
+                seed,
+                estimate.roc_auc.value,
+                estimate.low,
+                estimate.high,
+                realised,
+                estimate.roc_auc.contains(realised),
+            )
+        )
     with capsys.disabled():
         print("\nseed  estimated  [interval]           realised  inside")
         for seed, value, low, high, realised, inside in pairs:

@@ -18,8 +18,15 @@ from tests.components.monitoring.conftest import T0, window, write_log, write_lo
 # Features each knob moves directly (must alert), and those its generator code never touches
 # (must stay silent: no alert and no warning). Features downstream of a knob (TotalCharges is
 # tenure x MonthlyCharges; add-ons and billing depend on fiber) may do either.
-UNTOUCHED_BY_ANY = ("gender", "SeniorCitizen", "Partner", "Dependents", "PhoneService", "MultipleLines",
-                    "PaymentMethod")  # fmt: skip
+UNTOUCHED_BY_ANY = (
+    "gender",
+    "SeniorCitizen",
+    "Partner",
+    "Dependents",
+    "PhoneService",
+    "MultipleLines",
+    "PaymentMethod",
+)
 KNOBS = {
     "charges": (Drift(monthly_charges_scale=1.3), {"MonthlyCharges"}),
     "month_to_month": (Drift(month_to_month_share=0.5), {"Contract"}),
@@ -133,8 +140,14 @@ def test_same_season_baseline_compares_with_the_window_a_season_before(
     until = since + timedelta(hours=1)
     plain = run_monitor(str(log), synthetic_reference, settings=settings, since=since, until=until)
     assert "MonthlyCharges" in plain.alerted("data_drift")
-    seasonal = run_monitor(str(log), synthetic_reference, settings=settings, since=since, until=until,
-                           config=MonitorConfig(season_offset=season))  # fmt: skip
+    seasonal = run_monitor(
+        str(log),
+        synthetic_reference,
+        settings=settings,
+        since=since,
+        until=until,
+        config=MonitorConfig(season_offset=season),
+    )
     assert seasonal.baseline.startswith("same season")
     assert seasonal.rows == 20_000
     assert seasonal.alerted("data_drift") == set()

@@ -24,11 +24,13 @@ LABEL_DATE = pd.Timestamp(T0 + 30 * 86_400, unit="s", tz="UTC")  # churn is know
 
 
 def _labels_csv(path, frame: pd.DataFrame, date=LABEL_DATE):
-    pd.DataFrame({
-        "customerID": frame[schema.ID_COLUMN],
-        "Churn": frame[schema.LABEL_COLUMN],
-        "label_date": date.isoformat(),
-    }).to_csv(path, index=False)  # fmt: skip
+    pd.DataFrame(
+        {
+            "customerID": frame[schema.ID_COLUMN],
+            "Churn": frame[schema.LABEL_COLUMN],
+            "label_date": date.isoformat(),
+        }
+    ).to_csv(path, index=False)
     return str(path)
 
 
@@ -95,8 +97,13 @@ def test_labels_join_the_last_row_served_at_or_before_the_label_date(tmp_path, s
     log = write_log(tmp_path / "log", frame, per_request=1)  # customer i served at T0 + i s
     early = pd.Timestamp(T0 + 499.5, unit="s", tz="UTC")  # before customers 500.. were served
     labels = _labels_csv(tmp_path / "labels.csv", frame, early)
-    result = run_monitor(str(log), synthetic_reference, settings=settings, labels=labels,
-                         config=MonitorConfig(min_labelled=100))  # fmt: skip
+    result = run_monitor(
+        str(log),
+        synthetic_reference,
+        settings=settings,
+        labels=labels,
+        config=MonitorConfig(min_labelled=100),
+    )
     assert result.live["joined"] == 500 and result.live["unmatched"] == 500
 
 
@@ -114,12 +121,16 @@ def test_too_few_labels_is_not_enough_data(tmp_path, served, synthetic_reference
     [
         ("id,Churn,label_date\na,Yes,2026-01-01\n", "no customer id column"),
         ("customerID,Churn,when\na,Yes,2026-01-01\n", "no label date column"),
-        ("customerID,Churn,label_date\na,Yes,2026-01-01\nb,maybe,2026-01-01\n",
-         "1 row(s) with an unknown 'Churn' value, first at row 2: 'maybe'"),
-        ("customer_id,label,label_date\na,1,2026-01-01\nb,0,someday\n",
-         "1 row(s) with no valid 'label_date', first at row 2: 'someday'"),
+        (
+            "customerID,Churn,label_date\na,Yes,2026-01-01\nb,maybe,2026-01-01\n",
+            "1 row(s) with an unknown 'Churn' value, first at row 2: 'maybe'",
+        ),
+        (
+            "customer_id,label,label_date\na,1,2026-01-01\nb,0,someday\n",
+            "1 row(s) with no valid 'label_date', first at row 2: 'someday'",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_labels_files_name_the_column_and_row(tmp_path, settings, content, message):
     path = tmp_path / "labels.csv"
     path.write_text(content)
