@@ -10,7 +10,7 @@ import numpy as np
 
 from components import storage
 from components.monitoring.monitor import ALERT, CONCEPT_DRIFT_NOTE, NOT_ENOUGH, WARN, MonitorResult
-from components.report import _CSS, _figure, _png
+from components.report import _CSS, _figure, _png, _table
 
 _LEVEL_STYLE = {ALERT: "background:#f8d0d0", WARN: "background:#fbecc0", NOT_ENOUGH: "background:#e6e6e6"}
 _MOST_PLOTS = 12  # per-feature plots: the drifted first, then the rest by PSI
@@ -46,7 +46,8 @@ def _auc_plot(result: MonitorResult) -> str | None:
     fig, ax = _figure("Estimated (CBPE) vs realised ROC AUC over time", "period start (UTC)", "ROC AUC")
     x = np.arange(len(periods))
     est = np.array([p["estimated_roc_auc"] for p in periods])
-    ax.fill_between(x, [p["low"] for p in periods], [p["high"] for p in periods], alpha=0.25, label="interval")
+    low, high = [p["low"] for p in periods], [p["high"] for p in periods]
+    ax.fill_between(x, low, high, alpha=0.25, label="interval")
     ax.plot(x, est, "o-", label="estimated")
     realised = [(i, p["realised_roc_auc"]) for i, p in enumerate(periods) if "realised_roc_auc" in p]
     if realised:
@@ -78,7 +79,8 @@ def _reconciliation(result: MonitorResult) -> str:
         for m, v in recon["metrics"].items()
     )
     verdict = (
-        f"<p><b>Concept drift:</b> realised performance left the estimate's interval; {CONCEPT_DRIFT_NOTE}.</p>"
+        "<p><b>Concept drift:</b> realised performance left the estimate's interval; "
+        f"{CONCEPT_DRIFT_NOTE}.</p>"
         if recon["concept_drift"]
         else "<p>Realised performance is within the estimate's interval.</p>"
     )
@@ -100,15 +102,13 @@ def render(result: MonitorResult) -> str:
     alerted = {c.feature for c in result.alerts}
     ranked = sorted(result.features, key=lambda n: (n not in alerted, -result.features[n]["psi"]))
     plots += [_feature_plot(n, result.features[n]) for n in ranked[:_MOST_PLOTS]]
-    model = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in result.model.items())
-    window = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in result.window.items())
     messages = "".join(f"<li>{html.escape(m)}</li>" for m in result.messages)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Churn monitor: {result.status}</title>
 <style>{_CSS}</style></head><body>
 <h1>Churn monitor: {html.escape(result.status)}</h1>
 <ul>{messages}</ul>
-<h2>Model version</h2><table>{model}</table>
-<h2>Window ({result.rows:,} rows; compared with {html.escape(result.baseline)})</h2><table>{window}</table>
+<h2>Model version</h2>{_table(result.model)}
+<h2>Window ({result.rows:,} rows; compared with {html.escape(result.baseline)})</h2>{_table(result.window)}
 <h2>Checks</h2>{_checks_table(result)}
 <h2>Estimated vs realised performance</h2>{_reconciliation(result)}
 <h2>Plots</h2><div class="grid">{"".join(plots)}</div>
