@@ -645,8 +645,8 @@ def run_monitor(
         if name in reference.numeric:
             r, c = base.numeric[name], cur.numeric[name].counts
             cuts = reference.numeric[name].cuts
-            inner = [f"({a:g}, {b:g}]" for a, b in pairwise(cuts)]
-            bins = [f"<= {cuts[0]:g}", *inner, f"> {cuts[-1]:g}"]
+            inner = [f"({a:.4g}, {b:.4g}]" for a, b in pairwise(cuts)]
+            bins = [f"<= {cuts[0]:.4g}", *inner, f"> {cuts[-1]:.4g}"]
         else:
             r, c = base.categorical[name], cur.categorical[name].counts
             bins = [*reference.categorical[name].categories, ref_format.UNKNOWN]
