@@ -13,7 +13,7 @@ import requests
 from components.synthetic import Drift, generate
 from pipelines.cli import main
 from pipelines.monitor_cli import EXIT_VERDICT, duration
-from tests.components.monitoring.conftest import write_log
+from tests.support.payload_logs import write_log
 from tests.support.server_process import ServerProcess, free_port, http_ok
 
 
