@@ -22,6 +22,7 @@ from pipelines.feature_store_cli import (
     add_feature_store_parsers,
     feature_source_uri,
 )
+from pipelines.monitor_cli import add_monitor_parser
 from pipelines.registry_cli import add_registry_parser
 from pipelines.rollout_cli import add_rollout_parsers
 
@@ -271,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_registry_parser(sub)
     add_feature_store_parsers(sub, data)
     add_rollout_parsers(sub)
+    add_monitor_parser(sub)
     return parser
 
 

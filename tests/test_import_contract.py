@@ -184,9 +184,9 @@ def test_the_checker_catches_a_broken_contract(tmp_path, extra, where, source, r
 _LAYER_MEMBERS: tuple[tuple[str, ...], ...] = (
     ("errors", "schema", "config", "storage", "bundle", "registry_names", "artifacts", "payload_log"),
     ("synthetic", "history", "feature_store", "ingest", "features", "onnx_converters", "train", "evaluate",
-     "report", "export", "gate", "model_store", "params", "score", "reasons"),
+     "report", "export", "gate", "model_store", "params", "score", "reasons", "reference", "monitoring"),
     ("registry", "rollout"),
-    ("steps", "kfp_components", "kfp_scoring", "scoring_model", "kfp_materialize", "kfp_deploy"),
+    ("steps", "kfp_components", "kfp_scoring", "scoring_model", "kfp_materialize", "kfp_deploy", "monitor_model"),
 )  # fmt: skip
 COMPONENT_LAYERS: dict[str, int] = {
     name: layer for layer, names in enumerate(_LAYER_MEMBERS) for name in names
