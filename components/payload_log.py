@@ -28,6 +28,9 @@ from components.config import Settings
 from components.errors import ChurnError
 from components.storage import is_s3, parse_s3, s3_client
 
+TIMESTAMP_COLUMN = "timestamp"
+REQUEST_ID_COLUMN = "request_id"
+VERSION_COLUMNS = ("model_name", "model_version", "content_sha256", "registry_version")
 SCORE_COLUMN = "churn_probability"
 DECISION_COLUMN = "churn"
 FILE_NAME = re.compile(r"^payload-(\d{8}T\d{12})Z-[0-9a-f]{8}\.parquet$")

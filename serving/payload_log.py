@@ -23,7 +23,13 @@ import pyarrow.parquet as pq
 from kserve.logging import logger
 
 from components.config import Settings
-from components.payload_log import DECISION_COLUMN, SCORE_COLUMN, file_name
+from components.payload_log import (
+    DECISION_COLUMN,
+    REQUEST_ID_COLUMN,
+    SCORE_COLUMN,
+    TIMESTAMP_COLUMN,
+    file_name,
+)
 from components.storage import is_s3, parse_s3, s3_client
 from serving.metrics import PAYLOAD_LOG_DROPPED, PAYLOAD_LOG_ROWS
 
@@ -143,11 +149,11 @@ def to_table(entries: list[Entry]) -> pa.Table:
     """One row per served row: timestamp, request id, model identity, every feature, score and decision."""
     repeat = [len(e.scores) for e in entries]
     columns: dict[str, pa.Array] = {
-        "timestamp": pa.array(
+        TIMESTAMP_COLUMN: pa.array(
             np.repeat(np.array([e.timestamp for e in entries]) * 1e6, repeat).astype("int64"),
             pa.timestamp("us", tz="UTC"),
         ),
-        "request_id": pa.array(np.repeat([e.request_id for e in entries], repeat)),
+        REQUEST_ID_COLUMN: pa.array(np.repeat([e.request_id for e in entries], repeat)),
         "model_name": pa.array(np.repeat([e.model_name for e in entries], repeat)),
         "model_version": pa.array(np.repeat([e.model_version for e in entries], repeat)),
         "content_sha256": pa.array(np.repeat([e.content_sha256 for e in entries], repeat)),

@@ -186,7 +186,8 @@ _LAYER_MEMBERS: tuple[tuple[str, ...], ...] = (
     ("synthetic", "history", "feature_store", "ingest", "features", "onnx_converters", "train", "evaluate",
      "report", "export", "gate", "model_store", "params", "score", "reasons", "reference", "monitoring"),
     ("registry", "rollout"),
-    ("steps", "kfp_components", "kfp_scoring", "scoring_model", "kfp_materialize", "kfp_deploy", "monitor_model"),
+    ("steps", "kfp_components", "kfp_scoring", "scoring_model", "kfp_materialize", "kfp_deploy",
+     "monitor_model"),
 )  # fmt: skip
 COMPONENT_LAYERS: dict[str, int] = {
     name: layer for layer, names in enumerate(_LAYER_MEMBERS) for name in names

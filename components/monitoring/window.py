@@ -1,10 +1,8 @@
 """Read a time window of the payload log, one Parquet row group at a time, into fixed-size counts.
 
-The payload log's format is owned by ``serving/payload_log.py`` (``to_table``: one row per
-served row with ``timestamp``, ``request_id``, the model identity columns, every feature,
-``churn_probability`` and ``churn``). ``components`` may not import ``serving`` (the import
-contract), so the column names this reader needs are restated in :data:`COLUMNS`; the tests
-write their logs with serving's own writer, so a rename there fails them.
+The payload log's format (file names, column names) is owned by :mod:`components.payload_log`;
+this reader reads row groups itself (dictionary-encoded strings, footer statistics) rather than
+through its batch reader, and the tests write their logs with serving's own writer.
 
 Memory does not grow with the window: per row group the reader adds to counts in the
 reference's bins, a uniform reservoir sample of numerics and scores (for KS), a fine score
@@ -34,13 +32,19 @@ from components import schema
 from components.config import Settings
 from components.errors import ChurnError
 from components.monitoring import cbpe
+from components.payload_log import (
+    DECISION_COLUMN,
+    REQUEST_ID_COLUMN,
+    SCORE_COLUMN,
+    TIMESTAMP_COLUMN,
+    VERSION_COLUMNS,
+)
 from components.reference import Reference
 from components.storage import is_s3, parse_s3, s3_client, s3_errors
 
 log = logging.getLogger(__name__)
 
-TIMESTAMP, REQUEST_ID, SCORE, DECISION = "timestamp", "request_id", "churn_probability", "churn"
-VERSION_COLUMNS = ("model_name", "model_version", "content_sha256", "registry_version")
+TIMESTAMP, REQUEST_ID, SCORE, DECISION = TIMESTAMP_COLUMN, REQUEST_ID_COLUMN, SCORE_COLUMN, DECISION_COLUMN
 COLUMNS = (TIMESTAMP, REQUEST_ID, *VERSION_COLUMNS, *schema.FEATURE_NAMES, SCORE, DECISION)
 # String columns read dictionary-encoded (as the writer stored them): no per-row Python strings,
 # and category counts run over the few distinct values (3x faster than plain strings, measured).
