@@ -18,6 +18,7 @@ from components.config import load_settings
 from components.errors import ChurnError
 from components.params import PipelineParams
 from pipelines.registry_cli import add_registry_parser
+from pipelines.schedule_cli import add_schedule_parser
 
 log = logging.getLogger("churn")
 
@@ -254,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.set_defaults(func=_cmd_score)
 
     add_registry_parser(sub)
+    add_schedule_parser(sub)
     return parser
 
 
