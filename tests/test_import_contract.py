@@ -159,7 +159,7 @@ _LAYER_MEMBERS: tuple[tuple[str, ...], ...] = (
     ("synthetic", "ingest", "features", "onnx_converters", "train", "evaluate", "report", "export", "gate",
      "model_store", "params", "score", "reasons"),
     ("registry",),
-    ("steps", "kfp_components", "kfp_scoring", "scoring_model"),
+    ("steps", "kfp_components", "kfp_scoring", "scoring_model", "retrain", "retrain_claims"),
 )  # fmt: skip
 COMPONENT_LAYERS: dict[str, int] = {
     name: layer for layer, names in enumerate(_LAYER_MEMBERS) for name in names
