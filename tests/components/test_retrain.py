@@ -79,7 +79,7 @@ def test_the_key_is_stable_within_a_cooldown_bucket_and_differs_across_what_matt
 
 
 def test_bad_policy_and_window_values_are_named():
-    with pytest.raises(ConfigError, match="min_auc must be between 0 and 1, got 1.5"):
+    with pytest.raises(ConfigError, match=r"min_auc must be between 0 and 1, got 1\.5"):
         RetrainPolicy(min_auc=1.5)
     with pytest.raises(ConfigError, match="cooldown_s must be a positive"):
         RetrainPolicy(cooldown_s=0)

@@ -171,7 +171,7 @@ def test_monitors_racing_in_separate_processes_start_one_retrain(env, settings):
             text=True,
             cwd=REPO,
             env={**os.environ, **env},
-        )  # fmt: skip
+        )
         for end in ends
     ]
     outcomes = []
