@@ -1,10 +1,14 @@
 """The model bundle contract: what a KServe ``storageUri`` points at, owned here only.
 
-A bundle is a folder with two files:
+A bundle is a folder with two files, and a third from the release that added monitoring:
 
 - ``model.onnx``: one ONNX graph (preprocessing and model) taking one named ``(N, 1)`` input per
   schema feature and returning ``label`` and ``probabilities`` tensors;
-- ``metadata.json``: a :class:`BundleMetadata` record (schema, threshold, metrics, lineage).
+- ``metadata.json``: a :class:`BundleMetadata` record (schema, threshold, metrics, lineage);
+- ``reference.json`` (optional): the drift / label-free-estimation reference of this version,
+  its format owned by :mod:`components.reference`; ``metadata.json`` records its sha256
+  (``reference_sha256``). Serving never needs it, so a bundle without it (older releases) stays
+  servable and its digest is unchanged; the monitor says "no reference in this bundle".
 
 A model has two identities, never mixed: ``content_sha256`` (SHA-256 of ``model.onnx``; the same
 bytes anywhere, also before registration) and ``registry_version`` (the MLflow model-version
@@ -26,7 +30,9 @@ from components.storage import atomic_path
 
 MODEL_FILE = "model.onnx"
 METADATA_FILE = "metadata.json"
-BUNDLE_FILES: tuple[str, ...] = (MODEL_FILE, METADATA_FILE)
+REFERENCE_FILE = "reference.json"
+BUNDLE_FILES: tuple[str, ...] = (MODEL_FILE, METADATA_FILE)  # what serving needs
+OPTIONAL_FILES: tuple[str, ...] = (REFERENCE_FILE,)
 
 # The graph's outputs: probabilities[:, POSITIVE_COLUMN] is P(churn); label is the graph's 0.5 cut.
 PROBABILITIES = "probabilities"
@@ -70,6 +76,13 @@ class BundleMetadata:
     registry_version: str | None = None
     registered_model: str | None = None
     mlflow_run_id: str | None = None
+    reference_sha256: str | None = None  # sha256 of reference.json; None: no reference in this bundle
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The bundle's files in publishing order (``metadata.json`` last, so a reader seeing it
+        can rely on the others being there)."""
+        return (MODEL_FILE, *((REFERENCE_FILE,) if self.reference_sha256 else ()), METADATA_FILE)
 
     @property
     def content_id(self) -> str:
@@ -151,9 +164,15 @@ def manifest_sha256(files: Mapping[str, str]) -> str:
     return hashlib.sha256(manifest.encode()).hexdigest()
 
 
+def present_files(bundle_dir: Path) -> tuple[str, ...]:
+    """The bundle files in a local folder: :data:`BUNDLE_FILES` and the optional ones present."""
+    return BUNDLE_FILES + tuple(n for n in OPTIONAL_FILES if (Path(bundle_dir) / n).is_file())
+
+
 def bundle_digest(bundle_dir: Path) -> tuple[str, dict[str, str]]:
-    """``(bundle sha256, {name: file sha256})`` of the bundle files in a local folder."""
-    files = {name: file_sha256(Path(bundle_dir) / name) for name in BUNDLE_FILES}
+    """``(bundle sha256, {name: file sha256})`` of the bundle files in a local folder (a bundle
+    without a reference keeps the digest it had before references existed)."""
+    files = {name: file_sha256(Path(bundle_dir) / name) for name in present_files(bundle_dir)}
     return manifest_sha256(files), files
 
 
@@ -168,7 +187,9 @@ def read_metadata(bundle_dir: Path) -> BundleMetadata:
 
 
 def verify(bundle_dir: Path) -> BundleMetadata:
-    """Check a local bundle: both files present, metadata valid, ``model.onnx`` matches its hash."""
+    """Check a local bundle: both files present, metadata valid, ``model.onnx`` matches its hash,
+    and ``reference.json``, when present, matches ``reference_sha256`` (serving downloads only
+    :data:`BUNDLE_FILES`, so an absent reference is not an error here; :func:`read_reference` says)."""
     bundle_dir = Path(bundle_dir)
     for name in BUNDLE_FILES:
         if not (bundle_dir / name).is_file():
@@ -180,7 +201,41 @@ def verify(bundle_dir: Path) -> BundleMetadata:
             f"bundle {bundle_dir}: {MODEL_FILE} has sha256 {actual[:12]}, metadata content_sha256 says "
             f"{metadata.content_sha256[:12]} (corrupt or replaced file)"
         )
+    if (bundle_dir / REFERENCE_FILE).is_file():
+        _check_reference(bundle_dir, metadata)
     return metadata
+
+
+def _check_reference(bundle_dir: Path, metadata: BundleMetadata) -> None:
+    actual = file_sha256(bundle_dir / REFERENCE_FILE)
+    if actual != metadata.reference_sha256:
+        raise BundleError(
+            f"bundle {bundle_dir}: {REFERENCE_FILE} has sha256 {actual[:12]}, metadata reference_sha256 "
+            f"says {(metadata.reference_sha256 or 'none')[:12]} (corrupt, replaced or foreign file)"
+        )
+
+
+class NoReferenceError(BundleError):
+    """The bundle has no monitoring reference (exported before references existed)."""
+
+
+def read_reference(bundle_dir: Path) -> str:
+    """The verified text of ``reference.json``; :class:`NoReferenceError` when the bundle has none.
+
+    The format is :mod:`components.reference`'s; this only checks the file against its hash.
+    """
+    bundle_dir = Path(bundle_dir)
+    metadata = verify(bundle_dir)
+    if metadata.reference_sha256 is None:
+        raise NoReferenceError(
+            f"no reference in this bundle ({bundle_dir}, content {metadata.content_id}, registry "
+            f"version {metadata.registry_version or 'none'}): it was exported before monitoring "
+            "references existed; re-run the pipeline to export one"
+        )
+    if not (bundle_dir / REFERENCE_FILE).is_file():
+        raise BundleError(f"bundle {bundle_dir}: metadata names a reference but {REFERENCE_FILE} is missing")
+    _check_reference(bundle_dir, metadata)
+    return (bundle_dir / REFERENCE_FILE).read_text()
 
 
 def write_metadata(bundle_dir: Path, metadata: BundleMetadata) -> Path:
@@ -191,11 +246,19 @@ def write_metadata(bundle_dir: Path, metadata: BundleMetadata) -> Path:
     return path
 
 
-def write(bundle_dir: Path, onnx_bytes: bytes, metadata: BundleMetadata) -> BundleMetadata:
-    """Write a complete bundle (model first, metadata last, each atomic) and verify it."""
+def write(
+    bundle_dir: Path, onnx_bytes: bytes, metadata: BundleMetadata, reference: str | None = None
+) -> BundleMetadata:
+    """Write a complete bundle (model, then ``reference`` text if given, metadata last, each
+    atomic) and verify it; the metadata written records the reference's sha256."""
     if hashlib.sha256(onnx_bytes).hexdigest() != metadata.content_sha256:
         raise BundleError("content_sha256 does not match the ONNX bytes being written")
     with atomic_path(Path(bundle_dir) / MODEL_FILE) as tmp:
         tmp.write_bytes(onnx_bytes)
+    if reference is not None:
+        data = reference.encode()
+        with atomic_path(Path(bundle_dir) / REFERENCE_FILE) as tmp:
+            tmp.write_bytes(data)
+        metadata = replace(metadata, reference_sha256=hashlib.sha256(data).hexdigest())
     write_metadata(bundle_dir, metadata)
     return verify(bundle_dir)

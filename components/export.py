@@ -25,7 +25,7 @@ from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 
-from components import bundle, onnx_converters, schema
+from components import bundle, onnx_converters, reference, schema
 from components.artifacts import RunArtifacts
 from components.bundle import POSITIVE_COLUMN, PROBABILITIES, BundleMetadata
 from components.config import package_version
@@ -117,7 +117,9 @@ def export(artifacts: RunArtifacts, *, data_hash: str, model_type: str) -> Bundl
     """Convert ``artifacts.model`` and write the bundle to ``artifacts.bundle``; return its metadata.
 
     The threshold and headline metrics come from ``artifacts.evaluation``; parity is checked on
-    ``artifacts.test``. Nothing is written unless the parity check passes.
+    ``artifacts.test``. Nothing is written unless the parity check passes. The bundle carries
+    the monitoring reference (:mod:`components.reference`) of the test split, scored by the
+    exported graph itself: the scores serving will return.
     """
     model = joblib.load(artifacts.model)
     test = pd.read_parquet(artifacts.test)
@@ -143,4 +145,7 @@ def export(artifacts: RunArtifacts, *, data_hash: str, model_type: str) -> Bundl
         library_versions=library_versions(),
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
-    return bundle.write(artifacts.bundle, onnx_bytes, metadata)
+    monitoring = reference.build(
+        test, onnx_predict_proba(onnx_bytes, test), metadata.threshold, evaluation["business"]
+    )
+    return bundle.write(artifacts.bundle, onnx_bytes, metadata, monitoring.to_json())

@@ -29,7 +29,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from components import bundle
-from components.bundle import BUNDLE_FILES, METADATA_FILE, MODEL_FILE, BundleMetadata, bundle_digest
+from components.bundle import (
+    BUNDLE_FILES,
+    METADATA_FILE,
+    OPTIONAL_FILES,
+    BundleMetadata,
+    bundle_digest,
+    present_files,
+    read_metadata,
+)
 from components.config import Settings
 from components.storage import StorageError, is_s3, parse_s3, s3_client, s3_errors
 
@@ -98,14 +106,18 @@ class ModelStore:
         """
         metadata = bundle.verify(bundle_dir)
         token = token or uuid.uuid4().hex
+        staged = [name for name in metadata.files if name != METADATA_FILE]  # metadata: at commit
         if not self.s3:
             staging = Path(self.root) / STAGING / token
             staging.mkdir(parents=True)
-            shutil.copy2(Path(bundle_dir) / MODEL_FILE, staging / MODEL_FILE)
+            for name in staged:
+                shutil.copy2(Path(bundle_dir) / name, staging / name)
             return StagedBundle(token, str(staging), metadata)
-        bucket, key = self._key(STAGING, token, MODEL_FILE)
-        with s3_errors(f"s3://{bucket}/{key}", self.settings):
-            s3_client(self.settings).fput_object(bucket, key, str(Path(bundle_dir) / MODEL_FILE))
+        bucket, _ = self._key(STAGING, token)
+        with s3_errors(f"s3://{bucket}/{self._key(STAGING, token)[1]}/", self.settings):
+            for name in staged:
+                _, key = self._key(STAGING, token, name)
+                s3_client(self.settings).fput_object(bucket, key, str(Path(bundle_dir) / name))
         return StagedBundle(token, f"s3://{bucket}/{self._key(STAGING, token)[1]}/", metadata)
 
     # ---- phase 2: commit --------------------------------------------------------------------
@@ -159,15 +171,15 @@ class ModelStore:
                 content_type="application/json",
             )
             with tempfile.TemporaryDirectory(prefix="churn-stage-") as tmp:
-                for name in BUNDLE_FILES:
+                for name in metadata.files:
                     client.fget_object(bucket, f"{stage_prefix}/{name}", str(Path(tmp) / name))
                 expected, files = bundle_digest(Path(tmp))
             existing = list(client.list_objects(bucket, prefix=f"{final_prefix}/", recursive=True))
             if existing:
                 self._check_existing(final_uri, self._remote_digest(client, bucket, final_prefix), expected)
             else:
-                # metadata.json last: a reader that sees it can rely on model.onnx being there
-                for name in BUNDLE_FILES:
+                # metadata.json last: a reader that sees it can rely on the other files being there
+                for name in metadata.files:
                     client.copy_object(
                         bucket, f"{final_prefix}/{name}", CopySource(bucket, f"{stage_prefix}/{name}")
                     )
@@ -182,9 +194,17 @@ class ModelStore:
     def _remote_digest(self, client, bucket: str, prefix: str) -> str:
         """Download a published bundle back and hash it: the verification is end to end."""
         with tempfile.TemporaryDirectory(prefix="churn-verify-") as tmp:
-            for name in BUNDLE_FILES:
-                client.fget_object(bucket, f"{prefix}/{name}", str(Path(tmp) / name))
+            self._fetch(client, bucket, prefix, Path(tmp))
             return bundle_digest(Path(tmp))[0]
+
+    @staticmethod
+    def _fetch(client, bucket: str, prefix: str, dest: Path) -> None:
+        """Download a bundle's files: :data:`BUNDLE_FILES`, then the reference if its metadata names one."""
+        for name in BUNDLE_FILES:
+            client.fget_object(bucket, f"{prefix}/{name}", str(dest / name))
+        for name in read_metadata(dest).files:
+            if not (dest / name).is_file():
+                client.fget_object(bucket, f"{prefix}/{name}", str(dest / name))
 
     @staticmethod
     def _check_existing(uri: str, actual: str, expected: str) -> None:
@@ -208,7 +228,7 @@ class ModelStore:
                 return
             bucket, prefix = self._key(STAGING, token)
             client = s3_client(self.settings)
-            for name in BUNDLE_FILES:
+            for name in (*BUNDLE_FILES, *OPTIONAL_FILES):
                 client.remove_object(bucket, f"{prefix}/{name}")
         except Exception as exc:  # cleanup must never mask the error that led here
             log.warning("could not remove staging area %s of %s: %s", token, self.root, exc)
@@ -222,7 +242,7 @@ class ModelStore:
         bucket, prefix = self._key(str(version))
         with s3_errors(uri, self.settings):
             client = s3_client(self.settings)
-            for name in reversed(BUNDLE_FILES):
+            for name in reversed((*BUNDLE_FILES, *OPTIONAL_FILES)):
                 client.remove_object(bucket, f"{prefix}/{name}")
 
     # ---- reading ------------------------------------------------------------------------------
@@ -233,11 +253,9 @@ class ModelStore:
         if is_s3(uri):
             loc = parse_s3(uri if uri.endswith("/") else uri + "/")
             with s3_errors(uri, self.settings):
-                client = s3_client(self.settings)
-                for name in BUNDLE_FILES:
-                    client.fget_object(loc.bucket, f"{loc.key}{name}", str(dest_dir / name))
+                self._fetch(s3_client(self.settings), loc.bucket, loc.key.rstrip("/"), dest_dir)
         else:
-            for name in BUNDLE_FILES:
+            for name in present_files(uri):
                 src = Path(uri) / name
                 if not src.is_file():
                     raise StorageError(f"bundle {uri}: missing {name}")

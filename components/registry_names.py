@@ -26,6 +26,8 @@ TAG_GATE = "gate_verdict"
 TAG_GATE_REASONS = "gate_reasons"
 TAG_COMPARED = "compared_against"
 TAG_PROMOTION = "promotion"
+TAG_MONITOR_STATUS = "monitor_status"  # the last monitor run's verdict (ok, warn, alert, not_enough_data)
+TAG_MONITOR_RUN = "monitor_run_id"  # that run's MLflow run id (experiment <experiment>-monitoring)
 TAG_DATA_LINEAGE = "data_lineage"  # LINEAGE_SYNTHETIC or LINEAGE_REAL: which champion line it is in
 LINEAGE_TAGS: tuple[str, ...] = (
     "data_hash", "source_uri", "git_commit", "pipeline_run_id", "kfp_run_id", TAG_DATA_LINEAGE,

@@ -17,6 +17,7 @@ from pathlib import Path
 from components.config import load_settings
 from components.errors import ChurnError
 from components.params import PipelineParams
+from pipelines.monitor_cli import add_monitor_parser
 from pipelines.registry_cli import add_registry_parser
 from pipelines.schedule_cli import add_schedule_parser
 
@@ -256,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_registry_parser(sub)
     add_schedule_parser(sub)
+    add_monitor_parser(sub)
     return parser
 
 

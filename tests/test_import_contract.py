@@ -157,9 +157,10 @@ def test_the_checker_catches_a_broken_contract(tmp_path, extra, where, source, r
 _LAYER_MEMBERS: tuple[tuple[str, ...], ...] = (
     ("errors", "schema", "config", "storage", "bundle", "registry_names", "artifacts"),
     ("synthetic", "ingest", "features", "onnx_converters", "train", "evaluate", "report", "export", "gate",
-     "model_store", "params", "score", "reasons"),
+     "model_store", "params", "score", "reasons", "reference", "monitoring"),
     ("registry",),
-    ("steps", "kfp_components", "kfp_scoring", "scoring_model", "retrain", "retrain_claims"),
+    ("steps", "kfp_components", "kfp_scoring", "scoring_model", "monitor_model", "retrain",
+     "retrain_claims"),
 )  # fmt: skip
 COMPONENT_LAYERS: dict[str, int] = {
     name: layer for layer, names in enumerate(_LAYER_MEMBERS) for name in names
