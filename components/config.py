@@ -60,6 +60,7 @@ class Settings:
     environment: str
     io_timeout_s: float
     io_retries: int
+    retrain_data_uri: str = ""  # fresh labelled data an automatic retrain trains on (components/retrain.py)
 
     @property
     def runs_dir(self) -> Path:
@@ -105,6 +106,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         environment=env.get("CHURN_ENV") or "dev",
         io_timeout_s=_number(env, "CHURN_IO_TIMEOUT_S", "30", float),
         io_retries=_number(env, "CHURN_IO_RETRIES", "3", int),
+        retrain_data_uri=env.get("CHURN_RETRAIN_DATA_URI", ""),
     )
 
 

@@ -54,6 +54,8 @@ class MonitorSignals:
     alerts: tuple[str, ...] = ()
     estimated_auc: float | None = None
     realised_auc: float | None = None
+    # CBPE's estimate on exactly the labelled rows realised_auc was measured on (the reconciliation)
+    reconciled_estimate: float | None = None
 
     def window_end_epoch(self) -> float:
         """``window_end`` in seconds since the epoch; a :class:`ConfigError` names a bad value."""
@@ -64,6 +66,44 @@ class MonitorSignals:
         if stamp.tzinfo is None:
             stamp = stamp.replace(tzinfo=timezone.utc)
         return stamp.timestamp()
+
+
+# The monitor's checks that are drift (the performance checks are read as numbers, below).
+DRIFT_CHECKS = ("data_drift", "unknown_categories", "prediction_drift")
+
+
+def signals_from_result(result: dict) -> MonitorSignals:
+    """The :class:`MonitorSignals` of a monitor result (``MonitorResult.to_dict()``, the JSON of
+    ``churn monitor run``); a :class:`ConfigError` when its model is not a registered version."""
+    from components.monitoring.monitor import ALERT, NOT_ENOUGH
+
+    model, window = result.get("model") or {}, result["window"]
+    if not model.get("registered_model") or not model.get("registry_version"):
+        raise ConfigError(
+            f"the monitored model ({model.get('bundle') or 'unknown bundle'}) is not a registered "
+            "version: retraining needs the registered model and version it would replace"
+        )
+    checks = result.get("checks") or []
+    live = result.get("live") or {}
+    recon = ((result.get("reconciliation") or {}).get("metrics") or {}).get("roc_auc") or {}
+    return MonitorSignals(
+        registered_model=model["registered_model"],
+        model_version=str(model["registry_version"]),
+        window_start=window.get("since") or window.get("first") or "",
+        window_end=window.get("until") or window.get("last") or "",
+        rows=int(result["rows"]),
+        enough_data=not any(c["check"] == "window" and c["level"] == NOT_ENOUGH for c in checks),
+        alerts=tuple(
+            f"{c['check']}:{c['feature']}: {c['reason']}"
+            if c.get("feature")
+            else f"{c['check']}: {c['reason']}"
+            for c in checks
+            if c["check"] in DRIFT_CHECKS and c["level"] == ALERT
+        ),
+        estimated_auc=((result.get("estimate") or {}).get("roc_auc") or {}).get("value"),
+        realised_auc=(live.get("metrics") or {}).get("roc_auc"),
+        reconciled_estimate=recon.get("estimated"),
+    )
 
 
 @dataclass(frozen=True)
@@ -107,11 +147,14 @@ def decide(signals: MonitorSignals, policy: RetrainPolicy) -> Decision:
     for name, value in (("estimated", signals.estimated_auc), ("realised", signals.realised_auc)):
         if value is not None and value < policy.min_auc:
             fired[PERFORMANCE].append(f"{name} ROC AUC {value:.4f} < {policy.min_auc:.4f}")
-    if signals.estimated_auc is not None and signals.realised_auc is not None:
-        gap = signals.realised_auc - signals.estimated_auc
+    estimated = (
+        signals.reconciled_estimate if signals.reconciled_estimate is not None else signals.estimated_auc
+    )
+    if estimated is not None and signals.realised_auc is not None:
+        gap = signals.realised_auc - estimated
         if abs(gap) > policy.max_gap:
             fired[CONCEPT].append(
-                f"realised ROC AUC {signals.realised_auc:.4f} vs estimated {signals.estimated_auc:.4f}: "
+                f"realised ROC AUC {signals.realised_auc:.4f} vs estimated {estimated:.4f}: "
                 f"gap {gap:+.4f} beyond {policy.max_gap:.4f} "
                 "(concept drift: the estimate alone cannot see it)"
             )

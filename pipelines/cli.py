@@ -19,6 +19,7 @@ from components.errors import ChurnError
 from components.params import PipelineParams
 from pipelines.monitor_cli import add_monitor_parser
 from pipelines.registry_cli import add_registry_parser
+from pipelines.retrain_cli import add_retrain_parser
 from pipelines.schedule_cli import add_schedule_parser
 
 log = logging.getLogger("churn")
@@ -258,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_registry_parser(sub)
     add_schedule_parser(sub)
     add_monitor_parser(sub)
+    add_retrain_parser(sub)
     return parser
 
 
