@@ -23,7 +23,7 @@ from kserve.model_server import app as kserve_app
 from kserve.protocol.dataplane import DataPlane
 
 from components.config import load_settings
-from serving import fast_route, http_edge, metadata_route
+from serving import fast_route, http_edge, metadata_route, request_metrics
 from serving.examples import curl_example
 from serving.model import ChurnModel
 from serving.payload_log import PayloadLog
@@ -211,6 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     metadata_route.install(kserve_app, model)
     if args.lean_infer_route:
         fast_route.install(kserve_app, model)
+    request_metrics.install(kserve_app, model)  # outermost: times the whole request
     use_uvloop(args.event_loop)
     server.dataplane = ModelsReadyDataPlane(server.registered_models)
     # Registered before it is ready, so readiness reports it (kserve refuses to start otherwise).

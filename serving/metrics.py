@@ -12,7 +12,7 @@ import bisect
 import threading
 
 import numpy as np
-from prometheus_client import REGISTRY, Counter, Gauge
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import HistogramMetricFamily
 
 VERSION_LABELS = ("model_name", "content_id", "registry_version")
@@ -33,9 +33,18 @@ VALIDATION_ERRORS = Counter(
     "churn_validation_errors", "Rejected requests by validation reason", ["model_name", "reason"]
 )
 UNKNOWN_CATEGORIES = Counter(
-    "churn_unknown_categories", "Scored values not among the training categories, by feature",
-    ["model_name", "feature"],
+    "churn_unknown_categories", "Scored values not among the training categories, by version and feature",
+    [*VERSION_LABELS, "feature"],
 )  # fmt: skip
+# Seconds from an inference request's headers to its answer handed to the HTTP server, body
+# upload included (what a caller waits for, less the network), by the status class answered.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+REQUEST_SECONDS = Histogram(
+    "churn_request_duration_seconds",
+    "Inference request latency by model version and status class (2xx, 4xx, 5xx)",
+    [*VERSION_LABELS, "code"],
+    buckets=LATENCY_BUCKETS,
+)
 MODEL_LOAD_SECONDS = Gauge(
     "churn_model_load_seconds", "Seconds the last successful model load took", VERSION_LABELS
 )
@@ -128,6 +137,12 @@ class VersionSeries:
         )
         self.ok_rows, self.error_rows = (ROWS.labels(*labels, o) for o in ("ok", "error"))
         self.positives = POSITIVES.labels(*labels)
+        self.latency = {code: REQUEST_SECONDS.labels(*labels, code) for code in ("2xx", "4xx", "5xx")}
+
+    def answered(self, seconds: float, status: int) -> None:
+        """An inference request answered with HTTP ``status`` after ``seconds``."""
+        code = "2xx" if status < 400 else "4xx" if status < 500 else "5xx"
+        self.latency[code].observe(seconds)
 
     def scored(self, scores: np.ndarray, churn: np.ndarray) -> None:
         self.ok_requests.inc()

@@ -78,6 +78,11 @@ class ChurnModel(Model):
     def bundle(self) -> Bundle | None:
         return self._state[0] if self._state else None
 
+    @property
+    def series(self) -> metrics.VersionSeries | None:
+        """The metric series of the loaded version (None while loading)."""
+        return self._state[2] if self._state else None
+
     def load(self) -> bool:
         """Open the bundle; on failure log why, stay not-ready and return False (never raise)."""
         if not self._load_lock.acquire(blocking=False):
@@ -208,7 +213,7 @@ class ChurnModel(Model):
         churn = scores >= bundle.threshold
         series.scored(scores, churn)
         for feature, count in batch.unknown_categories.items():
-            metrics.UNKNOWN_CATEGORIES.labels(self.name, feature).inc(count)
+            metrics.UNKNOWN_CATEGORIES.labels(*series.labels, feature).inc(count)
         request_id = request_id or uuid.uuid4().hex
         if self.payload_log is not None:
             self.payload_log.log(

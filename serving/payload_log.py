@@ -3,6 +3,7 @@
 The request path only does a ``put_nowait`` of references to arrays it already built; a
 background thread batches them and writes one Parquet file per flush to a local folder or an
 ``s3://`` prefix. When the queue is full the rows are dropped and counted, never waited for.
+The format (file names, columns) and its reader are :mod:`components.payload_log`'s.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import os
 import queue
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from kserve.logging import logger
 
 from components.config import Settings
+from components.payload_log import DECISION_COLUMN, SCORE_COLUMN, file_name
 from components.storage import is_s3, parse_s3, s3_client
 from serving.metrics import PAYLOAD_LOG_DROPPED, PAYLOAD_LOG_ROWS
 
@@ -130,8 +131,7 @@ class PayloadLog:
         rows = sum(len(e.scores) for e in entries)
         try:
             table = to_table(entries)
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-            where = self.sink.write(f"payload-{stamp}-{uuid.uuid4().hex[:8]}.parquet", table)
+            where = self.sink.write(file_name(datetime.now(timezone.utc)), table)
             PAYLOAD_LOG_ROWS.inc(rows)
             logger.debug("payload log: %d rows to %s", rows, where)
         except Exception:  # a sink outage must not kill the writer thread
@@ -157,6 +157,6 @@ def to_table(entries: list[Entry]) -> pa.Table:
     }
     for name in entries[0].feeds:
         columns[name] = pa.array(np.concatenate([e.feeds[name].reshape(-1) for e in entries]))
-    columns["churn_probability"] = pa.array(np.concatenate([e.scores for e in entries]))
-    columns["churn"] = pa.array(np.concatenate([e.labels for e in entries]))
+    columns[SCORE_COLUMN] = pa.array(np.concatenate([e.scores for e in entries]))
+    columns[DECISION_COLUMN] = pa.array(np.concatenate([e.labels for e in entries]))
     return pa.table(columns)

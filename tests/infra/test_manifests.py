@@ -158,7 +158,7 @@ def test_prometheus_scrapes_port_8080_metrics(overlay):
     monitor = one(build(overlay), "PodMonitor")
     assert monitor["spec"]["selector"]["matchLabels"] == {"serving.kserve.io/inferenceservice": "churn"}
     (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
-    assert (endpoint["targetPort"], endpoint["path"]) == (8080, "/metrics")
+    assert (endpoint["portNumber"], endpoint["path"]) == (8080, "/metrics")
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS, ids=IDS)

@@ -24,9 +24,13 @@ def scores(server, rows: list[dict], binary: bool = False) -> list[float]:
 
 
 def unknown_total(server, feature: str) -> float:
-    prefix = f'churn_unknown_categories_total{{feature="{feature}"'
+    label = f'feature="{feature}"'
     lines = server.get("/metrics").text.splitlines()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(prefix))
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in lines
+        if line.startswith("churn_unknown_categories_total{") and label in line
+    )
 
 
 @pytest.mark.parametrize("binary", [False, True], ids=["json", "binary-extension"])

@@ -148,7 +148,7 @@ def test_bad_grpc_input_is_invalid_argument(server, test_rows):
 def test_unknown_category_is_scored_and_counted(server):
     def unknown_total() -> float:
         for line in server.get("/metrics").text.splitlines():
-            if line.startswith('churn_unknown_categories_total{feature="PaymentMethod"'):
+            if line.startswith("churn_unknown_categories_total{") and 'feature="PaymentMethod"' in line:
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
 
@@ -178,6 +178,22 @@ def test_metrics_are_exposed_with_both_identities(server, metadata):
         "churn_model_info",
     ):
         assert name in text, name
+
+
+def test_request_latency_is_counted_per_version_and_status_class(server, metadata):
+    version = f'content_id="{metadata.content_id}",model_name="churn",registry_version="unregistered"'
+
+    def count(code: str) -> float:
+        prefix = f'churn_request_duration_seconds_count{{code="{code}",{version}}}'
+        lines = [line for line in server.get("/metrics").text.splitlines() if line.startswith(prefix)]
+        return float(lines[0].rsplit(" ", 1)[1]) if lines else 0.0
+
+    ok, bad = count("2xx"), count("4xx")
+    infer(server, body(2))  # lean v2 route
+    assert server.post("/v1/models/churn:predict", json={"instances": [example_row(FEATURES)]}).ok
+    assert server.post("/v2/models/churn/infer", json=BAD["missing input"][0](body(2))).status_code == 400
+    assert server.get("/v2/models/churn").ok  # metadata is not an inference request
+    assert (count("2xx"), count("4xx")) == (ok + 2, bad + 1)
 
 
 def test_payload_log_writes_served_rows(server, test_rows, onnx_probabilities, metadata):

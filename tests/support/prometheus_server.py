@@ -49,18 +49,24 @@ class Prometheus:
 
 
 def start_prometheus(
-    targets: list[str], workdir: Path, job: str = "model", timeout: float = 30
+    targets: list[str],
+    workdir: Path,
+    job: str = "model",
+    timeout: float = 30,
+    rule_files: tuple[Path, ...] = (),
 ) -> Prometheus:
-    """Start Prometheus scraping ``targets`` (``host:port``) at 1 s; wait until it is ready."""
+    """Start Prometheus scraping ``targets`` (``host:port``) at 1 s with ``rule_files``; wait until ready."""
     binary = prometheus_binary()
     if binary is None:
         raise FileNotFoundError("prometheus is not installed (apt-get install prometheus)")
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
     quoted = ", ".join(f"'{t}'" for t in targets)
+    rules = "".join(f"  - '{path}'\n" for path in rule_files)
     config.write_text(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        f"scrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: [{quoted}]\n"
+        + (f"rule_files:\n{rules}" if rules else "")
+        + f"scrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: [{quoted}]\n"
     )
     prometheus = Prometheus(workdir)
     command = [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",

@@ -1,0 +1,1 @@
+"""Canary rollout of a registry version: render, pre-flight replay, Prometheus analysis, the driver."""
