@@ -1,6 +1,7 @@
 """``churn retrain check|list``: start the training pipeline when the monitor says so, once per incident.
 
-``check`` reads a monitor result (the JSON of ``churn monitor run --json-out``), applies the
+``check`` reads a monitor result (the JSON of ``churn monitor run --json-out``, or with ``--log``
+runs the monitor itself, in the same process), applies the
 retraining policy (:mod:`components.retrain`), claims the incident (:mod:`components.retrain_claims`)
 and, only when this call won the claim, starts the ``churn-training`` pipeline on the fresh
 labelled data (``--data``, default CHURN_RETRAIN_DATA_URI): under ``kfp.local`` in a new run
@@ -67,15 +68,39 @@ def kfp_submitter(host: str, experiment: str) -> Submitter:
     return submit
 
 
+def _monitor_result(args: argparse.Namespace, settings) -> dict:
+    """The monitor result: read from ``--result``, or a monitor run on ``--log`` here and now."""
+    if args.result:
+        try:
+            return json.loads(Path(args.result).read_text())
+        except (OSError, ValueError) as exc:
+            raise ResultError(f"--result {args.result}: cannot read the monitor result: {exc}") from None
+    from datetime import datetime, timezone
+
+    from components.monitor_step import monitor_step
+
+    since, until = args.since, args.until
+    if args.last is not None:
+        until = until or datetime.now(timezone.utc)
+        since = until - args.last
+    result = monitor_step(
+        settings,
+        args.log,
+        model=args.model,
+        since=since,
+        until=until,
+        labels=args.labels,
+        result_path=Path(args.json_out) if args.json_out else None,
+        report_path=Path(args.report) if args.report else None,
+    )
+    return result.to_dict()
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from components.retrain import retrain_params, signals_from_result, trigger_retrain
 
     settings = load_settings()
-    try:
-        result = json.loads(Path(args.result).read_text())
-    except (OSError, ValueError) as exc:
-        raise ResultError(f"--result {args.result}: cannot read the monitor result: {exc}") from None
-    signals = signals_from_result(result)
+    signals = signals_from_result(_monitor_result(args, settings))
     policy = RetrainPolicy(
         on_drift=args.on_drift,
         min_auc=args.min_auc,
@@ -119,12 +144,25 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def add_retrain_parser(subparsers) -> None:
     """Add ``retrain check|list`` to the ``churn`` parser's sub-parsers."""
-    from pipelines.monitor_cli import duration
+    from pipelines.monitor_cli import duration, moment
 
     retrain = subparsers.add_parser("retrain", help="retraining the monitor starts once per incident")
     sub = retrain.add_subparsers(dest="retrain_command", required=True)
     check = sub.add_parser("check", help="decide from a monitor result and start one retrain per incident")
-    check.add_argument("--result", required=True, help="monitor result JSON (churn monitor run --json-out)")
+    given = check.add_mutually_exclusive_group(required=True)
+    given.add_argument("--result", help="a monitor result JSON (churn monitor run --json-out)")
+    given.add_argument(
+        "--log", help="monitor this payload log (folder or s3:// prefix) first, in this process"
+    )
+    check.add_argument(
+        "--model", help="with --log: the served bundle or models:/ URI (default: from the log)"
+    )
+    check.add_argument("--since", type=moment, help="with --log: window start (ISO 8601)")
+    check.add_argument("--until", type=moment, help="with --log: window end (ISO 8601, exclusive)")
+    check.add_argument("--last", type=duration, help="with --log: this long before --until (default now)")
+    check.add_argument("--labels", help="with --log: delayed labels (CSV/Parquet)")
+    check.add_argument("--json-out", help="with --log: also write the monitor result JSON here")
+    check.add_argument("--report", help="with --log: also write the monitor's HTML report here")
     check.add_argument("--data", help="fresh labelled data to train on (default: $CHURN_RETRAIN_DATA_URI)")
     check.add_argument("--host", help="submit to this KFP server (default: run here under kfp.local)")
     check.add_argument("--experiment", help="KFP experiment (default: $CHURN_EXPERIMENT or 'churn')")

@@ -3,8 +3,8 @@
 A champion trained by `churn run` on a labelled export is served by the real model server
 (`python -m serving` through tests/support's launcher) with its payload log on; a drifted stream
 (the generator's drift knobs: bills up 30%, a third of long contracts moved to month-to-month)
-goes through it. Then the monitor runs on that real payload log five times, each time followed by
-`churn retrain check` on its result: twice at once (racing for the incident), then three times
+goes through it. Then `churn retrain check --log` runs the monitor on that real payload log and
+decides on its result, five times: twice at once (racing for the incident), then three times
 one after another. Exactly one retrain starts (under kfp.local, on fresh labelled data of the
 drifted population) and registers a new version through the normal gate; the other four find
 the incident taken. Small data (3,000 rows, budget 1) keeps it to a few minutes.
@@ -43,16 +43,14 @@ def _churn(env: dict, cwd: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def _monitor_then_check(env: dict, cwd: Path, i: int) -> subprocess.Popen:
-    """One monitor run on the payload log, then `churn retrain check` on its result (one process)."""
-    churn = f"{sys.executable} -m pipelines.cli"
-    script = (
-        f"{churn} monitor run --log payload --json-out result-{i}.json --report report-{i}.html && "
-        f"{churn} retrain check --result result-{i}.json --data fresh.csv {' '.join(FAST)} "
-        f"--owner monitor-{i}"
-    )
+    """`churn retrain check --log`: one monitor run on the payload log, then the decision on its result."""
+    args = ["retrain", "check", "--log", "payload", "--json-out", f"result-{i}.json",
+            "--report", f"report-{i}.html", "--data", "fresh.csv", *FAST,
+            "--owner", f"monitor-{i}"]  # fmt: skip
     return subprocess.Popen(
-        ["sh", "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd
-    )
+        [sys.executable, "-m", "pipelines.cli", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd,
+    )  # fmt: skip
 
 
 def _outcome(proc: subprocess.Popen) -> dict:
