@@ -66,16 +66,19 @@ def retrain_decision_op(
     max_gap: float,
     cooldown_hours: float,
     run_id: str,
-) -> NamedTuple("RetrainDecision", retrain=bool, data_uri=str, key=str, reason=str):
-    """Decide from the monitor's result; ``retrain`` is true only for the run that claimed the incident."""
+    decision: Output[Artifact],
+) -> bool:
+    """Decide from the monitor's result; true only for the run that claimed the incident. The
+    outcome (action, kind, reasons, key, message) goes to ``decision`` as JSON. A single ``bool``
+    return, not a NamedTuple: kfp.local 2.17 cannot resolve a named output in a ``dsl.If``."""
     import json
     import logging
-    from collections import namedtuple
     from pathlib import Path
 
     from components.config import load_settings
     from components.params import PipelineParams
     from components.retrain import (
+        RetrainOutcome,
         RetrainPolicy,
         decide,
         retrain_params,
@@ -89,20 +92,21 @@ def retrain_decision_op(
     policy = RetrainPolicy(
         on_drift=on_drift, min_auc=min_auc, max_gap=max_gap, cooldown_s=cooldown_hours * 3600
     )
-    decided = namedtuple("RetrainDecision", ["retrain", "data_uri", "key", "reason"])
-    decision = decide(signals, policy)
-    if not decision.retrain:
-        return decided(False, "", "", decision.reason)
-    # No fresh data configured: a ConfigError naming CHURN_RETRAIN_DATA_URI fails the run loudly.
-    params = retrain_params(PipelineParams(), retrain_data_uri or settings.retrain_data_uri, signals)
-    # The training runs as this pipeline's nested churn-training sub-DAG once we return true.
-    outcome = trigger_retrain(
-        signals,
-        policy,
-        params,
-        settings,
-        lambda _params, name: {"id": run_id, "where": f"churn-monitoring {name}"},
-        owner=f"churn-monitoring {run_id}",
-    )
+    verdict = decide(signals, policy)
+    if not verdict.retrain:
+        outcome = RetrainOutcome("none", verdict, message=verdict.reason)
+    else:
+        # The nested training gets retrain_data_uri itself: empty is a ConfigError naming it here,
+        # before anything is claimed (never a silent retrain on synthetic data).
+        params = retrain_params(PipelineParams(), retrain_data_uri, signals)
+        outcome = trigger_retrain(
+            signals,
+            policy,
+            params,
+            settings,
+            lambda _params, name: {"id": run_id, "where": f"churn-monitoring, nested {name}"},
+            owner=f"churn-monitoring {run_id}",
+        )
     print(outcome.message)
-    return decided(outcome.action == "submitted", params.data_uri, outcome.key or "", outcome.message)
+    Path(decision.path).write_text(json.dumps(outcome.to_dict(), indent=2, sort_keys=True))
+    return outcome.action == "submitted"

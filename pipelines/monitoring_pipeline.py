@@ -5,8 +5,8 @@ version's reference (JSON result, HTML report, MLflow metrics on the version, Pr
 pushed to ``pushgateway`` when given); ``retrain-decision`` applies the retraining policy and
 claims the incident in the durable record (one claim per incident key, none inside the cooldown:
 ``components/retrain_claims.py``); only the run that won the claim runs the nested
-``churn-training`` pipeline (``dsl.If``) on ``retrain_data_uri`` (or the pod's
-CHURN_RETRAIN_DATA_URI), which registers the new version through the normal gate. Every task goes
+``churn-training`` pipeline (``dsl.If``) on ``retrain_data_uri`` (required once a retrain is
+due), which registers the new version through the normal gate. Every task goes
 through pipelines/resources.py's ``on_the_platform`` (sizes, node pool, ``churn-platform`` env).
 
 Schedule it with ``churn schedule create --pipeline churn-monitoring --cron '*/15 * * * *'
@@ -54,7 +54,7 @@ def build_monitoring_pipeline(environment: str = "dev"):
         search_budget: int = _T.search_budget,
         cv_folds: int = _T.cv_folds,
         promote: bool = _T.promote,
-    ) -> str:
+    ) -> dsl.Artifact:
         monitor = monitor_op(
             log_uri=log_uri,
             model_uri=model_uri,
@@ -86,8 +86,11 @@ def build_monitoring_pipeline(environment: str = "dev"):
     return monitoring_pipeline
 
 
-def run_monitoring_local(pipeline_root: Path, **arguments) -> str:
-    """Run the pipeline under ``kfp.local`` (subprocess runner, this interpreter); the decision's reason."""
+def run_monitoring_local(pipeline_root: Path, **arguments) -> dict:
+    """Run the pipeline under ``kfp.local`` (subprocess runner, this interpreter); the retrain
+    decision's outcome (``action`` none / skipped / submitted, ``message``, ``key``...)."""
+    import json
+
     import kfp.local
 
     kfp.local.init(
@@ -95,7 +98,7 @@ def run_monitoring_local(pipeline_root: Path, **arguments) -> str:
         pipeline_root=str(pipeline_root),
         raise_on_error=True,
     )
-    return build_monitoring_pipeline()(**arguments).output
+    return json.loads(Path(build_monitoring_pipeline()(**arguments).output.path).read_text())
 
 
 def compile_monitoring_pipeline(out: Path, environment: str | None = None) -> Path:
@@ -111,6 +114,7 @@ def compile_monitoring_pipeline(out: Path, environment: str | None = None) -> Pa
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m pipelines.monitoring_pipeline run|compile``: ``make monitor`` calls ``run``."""
+    from components.config import load_settings
     from components.errors import ChurnError
 
     parser = argparse.ArgumentParser(prog="python -m pipelines.monitoring_pipeline", description=__doc__)
@@ -132,11 +136,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {compile_monitoring_pipeline(Path(args.out))}")
         return 0
     try:
-        reason = run_monitoring_local(
+        outcome = run_monitoring_local(
             Path(args.pipeline_root).resolve(),
             log_uri=args.log,
             last_hours=args.last_hours,
-            retrain_data_uri=args.data,
+            retrain_data_uri=args.data or load_settings().retrain_data_uri,
             pushgateway=args.pushgateway,
             search_budget=args.budget,
             cv_folds=args.cv_folds,
@@ -145,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ChurnError, RuntimeError) as exc:  # RuntimeError: kfp.local's "task failed" (details above)
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"churn-monitoring: {reason}")
+    print(f"churn-monitoring: retrain {outcome['action']}: {outcome['message']}")
     return 0
 
 

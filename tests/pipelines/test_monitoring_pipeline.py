@@ -79,10 +79,11 @@ def test_a_kfp_local_run_retrains_once_and_a_second_run_does_not(served_log, tmp
         "cv_folds": 2,
         "mlflow": True,
     }
-    reason = run_monitoring_local(tmp_path / "kfp1", **arguments)
-    assert reason.startswith("submitted retrain-drift-") and "MonthlyCharges" in reason
+    outcome = run_monitoring_local(tmp_path / "kfp1", **arguments)
+    assert (outcome["action"], outcome["kind"]) == ("submitted", "drift")
+    assert any("MonthlyCharges" in reason for reason in outcome["reasons"])
     client = MlflowClient(load_settings().mlflow_tracking_uri)
-    versions = {mv.version: mv for mv in client.search_model_versions(f"name = '{name}'")}
+    versions = {str(mv.version): mv for mv in client.search_model_versions(f"name = '{name}'")}
     assert set(versions) == {"1", "2"} and versions["2"].tags["gate_verdict"] in (
         "passed",
         "failed",
@@ -90,8 +91,8 @@ def test_a_kfp_local_run_retrains_once_and_a_second_run_does_not(served_log, tmp
     )
 
     again = run_monitoring_local(tmp_path / "kfp2", **arguments)
-    assert "already claimed" in again
-    assert {mv.version for mv in client.search_model_versions(f"name = '{name}'")} == {"1", "2"}
+    assert again["action"] == "skipped" and "already claimed" in again["message"]
+    assert {str(mv.version) for mv in client.search_model_versions(f"name = '{name}'")} == {"1", "2"}
     (record,) = list_records(load_settings(), name)
     assert (record.status, record.kind, record.model_version) == ("submitted", "drift", "1")
     result = json.loads(next((tmp_path / "kfp1").glob("churn-monitoring-*/monitor-op/result")).read_text())
