@@ -74,14 +74,11 @@ def build_monitoring_pipeline(environment: str = "dev"):
             run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         )
         on_the_platform(decision, "retrain-decision", resources)
-        with dsl.If(decision.outputs["retrain"] == True, name="retrain-once"):  # noqa: E712 (a KFP condition)
+        with dsl.If(decision.outputs["Output"] == True, name="retrain-once"):  # noqa: E712 (a KFP condition)
             training(
-                data_uri=decision.outputs["data_uri"],
-                search_budget=search_budget,
-                cv_folds=cv_folds,
-                promote=promote,
+                data_uri=retrain_data_uri, search_budget=search_budget, cv_folds=cv_folds, promote=promote
             ).set_display_name("churn-training")
-        return decision.outputs["reason"]
+        return decision.outputs["decision"]
 
     return monitoring_pipeline
 

@@ -28,7 +28,7 @@ def test_the_compiled_pipeline_monitors_decides_and_nests_training_under_a_condi
     tasks = spec["root"]["dag"]["tasks"]
     assert {t["taskInfo"]["name"] for t in tasks.values()} == {"monitor", "retrain-decision", "retrain-once"}
     condition = next(t for t in tasks.values() if t["taskInfo"]["name"] == "retrain-once")
-    assert "retrain" in condition["triggerPolicy"]["condition"]
+    assert "retrain-decision-op-Output" in condition["triggerPolicy"]["condition"]
     nested = spec["components"][condition["componentRef"]["name"]]["dag"]["tasks"]
     (training,) = nested.values()
     assert training["taskInfo"]["name"] == "churn-training"

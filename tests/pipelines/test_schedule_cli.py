@@ -209,3 +209,40 @@ def test_the_fake_refuses_bodies_the_models_do_not_allow(api):
     del body["cron"], body["mode"]
     answer = requests.post(f"{api.url}{API}/recurringruns", json=body, timeout=5)
     assert answer.status_code == 400 and "not a 6-field" in answer.json()["error"]
+
+
+def test_a_monitoring_schedule_every_15_minutes(api, capsys):
+    code, _, err = churn(
+        capsys,
+        "schedule",
+        "create",
+        "--host",
+        api.url,
+        "--cron",
+        "*/15 * * * *",
+        "--pipeline",
+        "churn-monitoring",
+    )
+    assert code == EXIT_USAGE and err.splitlines()[-1].endswith("churn-monitoring needs --param for log_uri")
+    code, *_ = churn(
+        capsys,
+        "schedule",
+        "create",
+        "--host",
+        api.url,
+        "--cron",
+        "*/15 * * * *",
+        "--pipeline",
+        "churn-monitoring",
+        "--param",
+        "log_uri=s3://payloads/churn/",
+        "--param",
+        "last_hours=0.25",
+        "--param",
+        "retrain_data_uri=s3://data/fresh.parquet",
+    )
+    assert code == EXIT_OK and api.errors == []
+    (job,) = api.recurring_runs.values()
+    assert job["trigger"]["cron_schedule"]["cron"] == "0 */15 * * * *"
+    assert job["runtime_config"]["parameters"]["last_hours"] == 0.25
+    assert job["pipeline_spec"]["pipeline_spec"]["pipelineInfo"]["name"] == "churn-monitoring"
