@@ -1,6 +1,6 @@
 """Monitor benchmark: ``run_monitor`` time and peak RSS on 1M and 5M payload-log rows, against the
-time (and RSS) to merely read the same Parquet row group by row group with the same columns (the
-floor for any streaming reader), measured in the same run.
+time (and RSS) to merely read the same Parquet row group by row group with the same columns and
+read options (the floor for any streaming reader), measured in the same run.
 
     .venv/bin/python benchmarks/monitor.py                       # 1M x3 and 5M x1
     .venv/bin/python benchmarks/monitor.py --rows 1000000 --repeats 5
@@ -72,13 +72,11 @@ def child(mode: str, log: str) -> dict:
     from components.config import load_settings
 
     if mode == "read":
-        import pyarrow.parquet as pq
-
-        from components.monitoring.window import COLUMNS
+        from components.monitoring.window import COLUMNS, open_log_file
 
         started, rows = time.perf_counter(), 0
         for path in sorted(Path(log).glob("*.parquet")):
-            handle = pq.ParquetFile(path)
+            handle = open_log_file(path, str(path))  # the monitor's own read options
             for group in range(handle.num_row_groups):
                 rows += handle.read_row_group(group, columns=list(COLUMNS)).num_rows
         seconds = time.perf_counter() - started

@@ -10,6 +10,8 @@ or ``models:/NAME@ALIAS`` / ``models:/NAME/VERSION``.
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +20,7 @@ from components import reference
 from components.bundle import read_metadata
 from components.config import Settings
 from components.model_store import ModelStore
-from components.monitoring.monitor import MonitorError
+from components.monitoring.monitor import MonitorConfig, MonitorError, MonitorResult, run_monitor
 from components.monitoring.window import served_versions
 from components.reference import Reference
 from components.registry import RegistryError, connect
@@ -126,7 +128,7 @@ def resolve_reference(
 MONITORING_EXPERIMENT_SUFFIX = "-monitoring"
 
 
-def mlflow_metrics(result) -> dict[str, float]:
+def mlflow_metrics(result: MonitorResult) -> dict[str, float]:
     """The result's numbers as flat MLflow metric names (``drift.psi.MonthlyCharges``...)."""
     out: dict[str, float] = {"window.rows": float(result.rows)}
     for feature, values in {**result.features, "score": result.prediction}.items():
@@ -147,7 +149,7 @@ def mlflow_metrics(result) -> dict[str, float]:
     return {k: v for k, v in out.items() if v == v}  # MLflow rejects NaN on some stores
 
 
-def log_to_mlflow(settings: Settings, result) -> str | None:
+def log_to_mlflow(settings: Settings, result: MonitorResult) -> str | None:
     """Record ``result`` in MLflow: a run in ``<experiment>-monitoring`` whose metrics are linked to
     the version's logged model, and the version's ``monitor_status`` / ``monitor_run_id`` tags.
     Returns the run id; None when the monitored bundle is not a registered version."""
@@ -182,3 +184,37 @@ def log_to_mlflow(settings: Settings, result) -> str | None:
         client.set_model_version_tag(name, version, TAG_MONITOR_STATUS, result.status)
         client.set_model_version_tag(name, version, TAG_MONITOR_RUN, run.info.run_id)
     return run.info.run_id
+
+
+def monitor_payload_log(
+    settings: Settings,
+    log_uri: str,
+    *,
+    model: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    labels: str | None = None,
+    key_column: str = "request_id",
+    config: MonitorConfig | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> MonitorResult:
+    """Find the version that served the window (or ``model``), load its reference, run the monitor.
+
+    The one call behind ``churn monitor run`` and the monitoring pipeline's step; outputs (report,
+    MLflow, Pushgateway) are the caller's choice: :func:`~components.monitoring.report.write_report`,
+    :func:`log_to_mlflow`, :func:`components.monitoring.metrics.push`.
+    """
+    with tempfile.TemporaryDirectory(prefix="churn-monitor-model-") as work:
+        ref, identity_ = resolve_reference(settings, log_uri, Path(work), model, since, until)
+    return run_monitor(
+        log_uri,
+        ref,
+        settings=settings,
+        config=config,
+        since=since,
+        until=until,
+        labels=labels,
+        key_column=key_column,
+        model=identity_,
+        progress=progress,
+    )

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,6 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from components import bundle, schema
-from components.bundle import BundleError
 from components.errors import ChurnError
 
 FORMAT = "churn-monitoring-reference"
@@ -45,7 +44,7 @@ RELIABILITY_BINS = 10
 UNKNOWN = "__unknown__"
 
 
-class ReferenceError(ChurnError, ValueError):
+class ReferenceFormatError(ChurnError, ValueError):
     """A reference file is missing a field or does not match this format; the message names it."""
 
 
@@ -89,11 +88,6 @@ class Reference:
     cbpe: dict  # estimate on the reference rows, calibration error, reliability table
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def min_rows(self) -> int:
-        return self.rows
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -258,11 +252,11 @@ def build(
 
 
 def from_dict(data: Mapping, source: str = bundle.REFERENCE_FILE) -> Reference:
-    """Validate and load; :class:`ReferenceError` names ``source`` and the bad field."""
+    """Validate and load; :class:`ReferenceFormatError` names ``source`` and the bad field."""
     if not isinstance(data, Mapping) or data.get("format") != FORMAT:
-        raise ReferenceError(f"{source}: not a {FORMAT} file")
+        raise ReferenceFormatError(f"{source}: not a {FORMAT} file")
     if data.get("format_version") != FORMAT_VERSION:
-        raise ReferenceError(
+        raise ReferenceFormatError(
             f"{source}: format_version {data.get('format_version')!r}, this release reads {FORMAT_VERSION}"
         )
     try:
@@ -271,18 +265,18 @@ def from_dict(data: Mapping, source: str = bundle.REFERENCE_FILE) -> Reference:
         score = ScoreReference(**data["score"])
         ref = Reference(**{**data, "numeric": numeric, "categorical": categorical, "score": score})
     except (KeyError, TypeError) as exc:
-        raise ReferenceError(f"{source}: missing or unexpected field: {exc}") from exc
+        raise ReferenceFormatError(f"{source}: missing or unexpected field: {exc}") from exc
     for name, num in numeric.items():
         if len(num.counts) != len(num.cuts) + 1:
-            raise ReferenceError(
+            raise ReferenceFormatError(
                 f"{source}: numeric.{name}: {len(num.counts)} counts for {len(num.cuts)} cuts"
             )
     for name, cat in categorical.items():
         if len(cat.counts) != len(cat.categories):
-            raise ReferenceError(f"{source}: categorical.{name}: counts and categories differ in length")
+            raise ReferenceFormatError(f"{source}: categorical.{name}: counts and categories differ")
     missing = set(schema.FEATURE_NAMES) - set(numeric) - set(categorical)
     if missing:
-        raise ReferenceError(f"{source}: no reference for feature(s) {sorted(missing)}")
+        raise ReferenceFormatError(f"{source}: no reference for feature(s) {sorted(missing)}")
     return ref
 
 
@@ -290,15 +284,11 @@ def from_json(text: str, source: str = bundle.REFERENCE_FILE) -> Reference:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ReferenceError(f"{source}: not valid JSON: {exc}") from exc
+        raise ReferenceFormatError(f"{source}: not valid JSON: {exc}") from exc
     return from_dict(data, source)
 
 
 def load(bundle_dir: Path) -> Reference:
     """The reference of a local bundle, hash-checked; :class:`components.bundle.NoReferenceError`
     ("no reference in this bundle") for bundles exported before references existed."""
-    try:
-        text = bundle.read_reference(bundle_dir)
-    except BundleError:
-        raise
-    return from_json(text, str(Path(bundle_dir) / bundle.REFERENCE_FILE))
+    return from_json(bundle.read_reference(bundle_dir), str(Path(bundle_dir) / bundle.REFERENCE_FILE))

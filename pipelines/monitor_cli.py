@@ -16,7 +16,6 @@ import argparse
 import json
 import re
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -72,26 +71,20 @@ def _config(args: argparse.Namespace):
 
 
 def monitor_once(args: argparse.Namespace, settings):
-    """Resolve the reference, run the monitor, write the outputs asked for; return the result."""
+    """Run the monitor on the window asked for and write the outputs asked for; return the result."""
+    from components.monitor_model import log_to_mlflow, monitor_payload_log
     from components.monitoring.report import write_report
 
-    from components.monitor_model import log_to_mlflow, resolve_reference
-    from components.monitoring import run_monitor
-
     since, until = _window(args)
-    config = _config(args)  # bad bounds fail before anything is read
-    with tempfile.TemporaryDirectory(prefix="churn-monitor-model-") as work:
-        reference, model = resolve_reference(settings, args.log, Path(work), args.model, since, until)
-    result = run_monitor(
+    result = monitor_payload_log(
+        settings,
         args.log,
-        reference,
-        settings=settings,
-        config=config,
+        model=args.model,
         since=since,
         until=until,
         labels=args.labels,
         key_column=args.key_column,
-        model=model,
+        config=_config(args),
         progress=(lambda line: print(line, file=sys.stderr, flush=True)) if args.progress else None,
     )
     if args.report:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from components.bundle import BUNDLE_FILES, BundleError
+from components.bundle import BUNDLE_FILES, BundleError, read_metadata
 from components.config import Settings
 from components.registry_names import TAG_BUNDLE_URI, is_model_uri, parse_model_uri
 from components.storage import is_s3, parse_s3, s3_client
@@ -29,12 +29,21 @@ def _download_s3(uri: str, target: Path, settings: Settings) -> None:
     location = parse_s3(uri)
     bucket, prefix = location.bucket, location.key.strip("/")
     client = s3_client(settings)
-    for name in BUNDLE_FILES:
+
+    def fetch(name: str) -> None:
         key = f"{prefix}/{name}" if prefix else name
         try:
             client.fget_object(bucket, key, str(target / name))
         except S3Error as exc:
             raise BundleError(f"cannot fetch s3://{bucket}/{key}: {exc.code}") from exc
+
+    for name in BUNDLE_FILES:
+        fetch(name)
+    # Then what the metadata says the bundle also holds (the monitoring reference): the local copy
+    # is the published bundle, with its digest, though serving reads only the two files above.
+    for name in read_metadata(target).files:
+        if not (target / name).is_file():
+            fetch(name)
 
 
 def _mlflow_get(path: str, params: dict[str, str], settings: Settings) -> dict:

@@ -215,50 +215,29 @@ def _drift_level(effect: float, warn: float, alert: float, significant: bool) ->
     return OK
 
 
+def _compare(kind: str, reference: np.ndarray, current: np.ndarray, test: str, test_result, **extra) -> dict:
+    """Effect sizes of one binned comparison and its test's ``(statistic, p-value)``."""
+    statistic, pvalue = test_result
+    return {"kind": kind, "psi": stats.psi(reference, current), "kl": stats.kl(reference, current),
+            "js": stats.js_distance(reference, current), "test": test, "statistic": statistic,
+            "pvalue": pvalue, "n": int(current.sum()), **extra}  # fmt: skip
+
+
 def _data_drift(ref: Reference, base: Baseline, cur: WindowCounts, config: MonitorConfig):
     """Per-feature statistics and the score's, with p-values corrected together."""
     rows = {}
     for name in schema.FEATURE_NAMES:
         if name in ref.numeric:
-            r, c = base.numeric[name], cur.numeric[name].counts
-            statistic, pvalue = stats.ks_test(base.sample[name], cur.sample[name]) if c.sum() else (0.0, 1.0)
-            rows[name] = {
-                "kind": "numeric",
-                "psi": stats.psi(r, c),
-                "kl": stats.kl(r, c),
-                "js": stats.js_distance(r, c),
-                "test": "ks",
-                "statistic": statistic,
-                "pvalue": pvalue,
-                "n": int(c.sum()),
-                "missing": cur.numeric[name].missing,
-            }
+            c = cur.numeric[name].counts
+            ks = stats.ks_test(base.sample[name], cur.sample[name]) if c.sum() else (0.0, 1.0)
+            rows[name] = _compare(
+                "numeric", base.numeric[name], c, "ks", ks, missing=cur.numeric[name].missing
+            )
         else:
             r, c = base.categorical[name], cur.categorical[name].counts
-            statistic, pvalue = stats.chi2_test(r, c)
-            rows[name] = {
-                "kind": "categorical",
-                "psi": stats.psi(r, c),
-                "kl": stats.kl(r, c),
-                "js": stats.js_distance(r, c),
-                "test": "chi2",
-                "statistic": statistic,
-                "pvalue": pvalue,
-                "n": int(c.sum()),
-                "unknown": int(c[-1]),
-            }
-    r, c = base.score, cur.score_counts
-    statistic, pvalue = stats.ks_test(base.sample[SCORE], cur.sample[SCORE])
-    rows[SCORE] = {
-        "kind": "score",
-        "psi": stats.psi(r, c),
-        "kl": stats.kl(r, c),
-        "js": stats.js_distance(r, c),
-        "test": "ks",
-        "statistic": statistic,
-        "pvalue": pvalue,
-        "n": int(c.sum()),
-    }
+            rows[name] = _compare("categorical", r, c, "chi2", stats.chi2_test(r, c), unknown=int(c[-1]))
+    ks = stats.ks_test(base.sample[SCORE], cur.sample[SCORE])
+    rows[SCORE] = _compare("score", base.score, cur.score_counts, "ks", ks)
     names = list(rows)
     for name, adjusted in zip(
         names, stats.adjust_pvalues([rows[n]["pvalue"] for n in names], config.correction), strict=True

@@ -108,5 +108,5 @@ def test_the_model_store_publishes_and_downloads_the_reference(exported, tmp_pat
 )
 def test_bad_reference_files_name_the_problem(exported, change, message):
     data = json.loads((exported.bundle / bundle.REFERENCE_FILE).read_text())
-    with pytest.raises(reference.ReferenceError, match=message):
+    with pytest.raises(reference.ReferenceFormatError, match=message):
         reference.from_dict(change(data), "reference.json")

@@ -13,7 +13,8 @@ import requests
 from components.synthetic import Drift, generate
 from pipelines.cli import main
 from pipelines.monitor_cli import EXIT_VERDICT, duration
-from tests.components.monitoring.conftest import write_log
+from tests.support.payload_logs import write_log
+from tests.support.prometheus_server import start_prometheus
 from tests.support.server_process import ServerProcess, free_port, http_ok
 
 
@@ -99,8 +100,16 @@ def test_serve_exposes_a_gauge_per_feature_and_check(tmp_path, drifted_log, mode
     server.launch(command, scraped, timeout=120, what="serving gauges")
     try:
         text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        prometheus = start_prometheus([f"127.0.0.1:{port}"], tmp_path / "prometheus", job="churn-monitor")
+        try:  # a real Prometheus scrapes and queries them
+            (sample,) = prometheus.wait_for('churn_monitor_psi{feature="MonthlyCharges"} > 0.25')
+            alerting = prometheus.wait_for('churn_monitor_check_level{check="data_drift"} == 3')
+        finally:
+            prometheus.stop()
     finally:
         server.stop()
+    assert sample["metric"]["job"] == "churn-monitor"
+    assert "MonthlyCharges" in {s["metric"]["feature"] for s in alerting}
     psi = {
         m.group(1): float(m.group(2))
         for m in re.finditer(r'churn_monitor_psi\{[^}]*feature="(\w+)"[^}]*\} (\S+)', text)

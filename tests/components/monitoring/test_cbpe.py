@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 from components import schema
 from components.monitoring import cbpe
 from components.synthetic import generate
-from tests.components.monitoring.conftest import THRESHOLD
+from tests.support.payload_logs import THRESHOLD
 
 SEEDS = tuple(range(100, 110))
 

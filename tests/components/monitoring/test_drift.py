@@ -13,7 +13,7 @@ import pytest
 from components import schema
 from components.monitoring import ALERT, NOT_ENOUGH, OK, WARN, MonitorConfig, MonitorError, run_monitor
 from components.synthetic import Drift
-from tests.components.monitoring.conftest import T0, window, write_log, write_log_fast
+from tests.support.payload_logs import T0, window, write_log, write_log_fast
 
 # Features each knob moves directly (must alert), and those its generator code never touches
 # (must stay silent: no alert and no warning). Features downstream of a knob (TotalCharges is

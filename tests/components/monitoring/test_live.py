@@ -17,7 +17,7 @@ from components.monitoring.labels import LabelsError, read_labels
 from components.monitoring.monitor import CONCEPT_DRIFT_NOTE
 from components.monitoring.report import render
 from components.synthetic import Drift, generate
-from tests.components.monitoring.conftest import T0, write_log
+from tests.support.payload_logs import T0, write_log
 
 ROWS = 20_000
 LABEL_DATE = pd.Timestamp(T0 + 30 * 86_400, unit="s", tz="UTC")  # churn is known a month later
