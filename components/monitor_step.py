@@ -1,18 +1,18 @@
-"""One monitor run as a step: resolve the served version's reference, monitor the window, write
-the outputs asked for. The ``churn-monitoring`` pipeline's ``monitor`` task calls it
-(:mod:`components.kfp_monitoring`); plain arguments, no argparse, no KFP.
+"""One monitor run with its outputs: :func:`components.monitor_model.monitor_payload_log` (the
+version that served the window, its reference, the monitor), then the JSON result, the HTML
+report, MLflow metrics and Pushgateway gauges asked for. ``churn retrain check --log`` and the
+``churn-monitoring`` pipeline's ``monitor`` task (:mod:`components.kfp_monitoring`) call it.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
 from components.config import Settings
-from components.monitor_model import log_to_mlflow, resolve_reference
-from components.monitoring import MonitorConfig, MonitorResult, run_monitor
+from components.monitor_model import log_to_mlflow, monitor_payload_log
+from components.monitoring import MonitorConfig, MonitorResult
 from components.monitoring.report import write_report
 from components.storage import atomic_path
 
@@ -34,18 +34,15 @@ def monitor_step(
 ) -> MonitorResult:
     """Monitor ``log_uri`` in ``[since, until)`` against its served version (or ``model``); write the
     JSON result and the HTML report when given paths, log to MLflow, push gauges to ``pushgateway``."""
-    with tempfile.TemporaryDirectory(prefix="churn-monitor-model-") as work:
-        reference, identity = resolve_reference(settings, log_uri, Path(work), model, since, until)
-    result = run_monitor(
+    result = monitor_payload_log(
+        settings,
         log_uri,
-        reference,
-        settings=settings,
-        config=config,
+        model=model,
         since=since,
         until=until,
         labels=labels,
         key_column=key_column,
-        model=identity,
+        config=config,
     )
     if mlflow:
         result.messages.append(f"MLflow run {log_to_mlflow(settings, result)}")
