@@ -196,4 +196,17 @@ score: $(STAMP)  ## score synthetic customers with the churn-scoring pipeline (k
 	$(BIN)/python -m pipelines.scoring_pipeline run --data build/customers.parquet --out build/scores.parquet \
 	  --shards $(SCORE_SHARDS) $(if $(MODEL),--model $(MODEL))
 
+# The churn-monitoring pipeline under kfp.local: monitor the last MONITOR_HOURS of the payload log
+# LOG (what `churn serve -- --payload_log_uri LOG` wrote) and retrain once per incident on
+# RETRAIN_DATA (fresh labelled data; default CHURN_RETRAIN_DATA_URI). See docs/retraining.md.
+LOG           ?=
+RETRAIN_DATA  ?=
+MONITOR_HOURS ?= 24
+.PHONY: monitor
+
+monitor: $(STAMP)  ## monitor the payload log LOG with the churn-monitoring pipeline (kfp.local); retrain once per incident on RETRAIN_DATA
+	@test -n "$(LOG)" || { echo "error: LOG=<payload log folder or s3:// prefix> is required" >&2; exit 2; }
+	$(BIN)/python -m pipelines.monitoring_pipeline run --log $(LOG) --last-hours $(MONITOR_HOURS) \
+	  $(if $(RETRAIN_DATA),--data $(RETRAIN_DATA))
+
 include platform/platform.mk

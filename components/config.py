@@ -80,6 +80,7 @@ class Settings:
     feature_data_uri: str
     feature_registry: str
     redis_connection: str
+    retrain_data_uri: str  # fresh labelled data an automatic retrain trains on (components/retrain.py)
 
     @property
     def runs_dir(self) -> Path:
@@ -138,6 +139,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         feature_data_uri=env.get("CHURN_FEATURE_DATA") or str(feature_home / "data"),
         feature_registry=env.get("CHURN_FEATURE_REGISTRY") or str(feature_home / "registry.db"),
         redis_connection=env.get("CHURN_REDIS_CONNECTION") or "127.0.0.1:6379",
+        retrain_data_uri=env.get("CHURN_RETRAIN_DATA_URI", ""),
     )
 
 

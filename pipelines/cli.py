@@ -25,6 +25,8 @@ from pipelines.feature_store_cli import (
 from pipelines.monitor_cli import add_monitor_parser
 from pipelines.registry_cli import add_registry_parser
 from pipelines.rollout_cli import add_rollout_parsers
+from pipelines.retrain_cli import add_retrain_parser
+from pipelines.schedule_cli import add_schedule_parser
 
 log = logging.getLogger("churn")
 
@@ -272,7 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_registry_parser(sub)
     add_feature_store_parsers(sub, data)
     add_rollout_parsers(sub)
+    add_schedule_parser(sub)
     add_monitor_parser(sub)
+    add_retrain_parser(sub)
     return parser
 
 

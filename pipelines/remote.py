@@ -35,8 +35,8 @@ def submit(host: str, params: PipelineParams, experiment: str, run_name: str | N
 
     with tempfile.TemporaryDirectory() as tmp:
         package = compile_pipeline(Path(tmp) / "churn_pipeline.yaml")
-        client = kfp.Client(host=host)
-        try:
+        try:  # kfp.Client itself calls the server (healthz): a dead host fails here
+            client = kfp.Client(host=host)
             run = client.create_run_from_pipeline_package(
                 str(package),
                 arguments=params.as_arguments(),

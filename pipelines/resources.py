@@ -73,6 +73,12 @@ _ON_A_2_VCPU_8_GIB_NODE = EnvironmentResources(
             cpu_request="1", cpu_limit="1", memory_request="2Gi", memory_limit="2Gi"
         ),
         "rank": StepResources(cpu_request="1", cpu_limit="1", memory_request="4Gi", memory_limit="4Gi"),
+        # churn-monitoring: the monitor streams the payload log by row group (memory bounded);
+        # the decision only reads its JSON and writes one MLflow record.
+        "monitor": StepResources(cpu_request="1", cpu_limit="1", memory_request="2Gi", memory_limit="2Gi"),
+        "retrain-decision": StepResources(
+            cpu_request="250m", cpu_limit="500m", memory_request="512Mi", memory_limit="1Gi"
+        ),
     },
 )
 

@@ -187,7 +187,7 @@ _LAYER_MEMBERS: tuple[tuple[str, ...], ...] = (
      "report", "export", "gate", "model_store", "params", "score", "reasons", "reference", "monitoring"),
     ("registry", "rollout"),
     ("steps", "kfp_components", "kfp_scoring", "scoring_model", "kfp_materialize", "kfp_deploy",
-     "monitor_model"),
+     "monitor_model", "retrain", "retrain_claims", "monitor_step", "kfp_monitoring"),
 )  # fmt: skip
 COMPONENT_LAYERS: dict[str, int] = {
     name: layer for layer, names in enumerate(_LAYER_MEMBERS) for name in names

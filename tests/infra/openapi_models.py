@@ -1,4 +1,4 @@
-"""Strict structural check of Kubernetes objects against the OpenAPI models of the client SDKs.
+"""Strict structural check of Kubernetes objects and KFP API bodies against the client SDKs' OpenAPI models.
 
 The kserve SDK (pinned in pyproject) carries the InferenceService and ServingRuntime models of
 the KServe release we target, and the kubernetes client the core ones. Walking a manifest against
@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import kfp_server_api.models
 import kserve.models
 import kubernetes.client.models
 
@@ -29,7 +30,7 @@ FREE_FORM = {"IntOrString", "Quantity"}
 
 
 def model_class(name: str) -> type:
-    for namespace in (kserve.models, kubernetes.client.models):
+    for namespace in (kserve.models, kubernetes.client.models, kfp_server_api.models):
         if hasattr(namespace, name):
             return getattr(namespace, name)
     raise LookupError(f"no OpenAPI model named {name}")
@@ -51,6 +52,9 @@ def errors(value: Any, type_name: str, path: str = "") -> list[str]:
             return [f"{path}: expected a mapping"]
         return [e for k, item in value.items() for e in errors(item, match[1], f"{path}.{k}")]
     cls = model_class(type_name)
+    if getattr(cls, "allowable_values", None):  # an enum model (kfp_server_api): its JSON is one of them
+        ok = value in cls.allowable_values
+        return [] if ok else [f"{path}: {value!r} is not one of {type_name} {cls.allowable_values}"]
     if not isinstance(value, dict):
         return [f"{path}: expected an object ({type_name})"]
     by_json_name = {json: attr for attr, json in cls.attribute_map.items()}

@@ -57,14 +57,16 @@ SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
 
 
 def exposed_series() -> set[str]:
-    """Every ``churn_*`` series name the model server exposes (serving.metrics owns them)."""
+    """Every ``churn_*`` series name the model server exposes (serving.metrics owns them), and the
+    monitor's gauges (components.monitoring.metrics owns those)."""
     from prometheus_client import REGISTRY
 
     import serving.metrics  # noqa: F401 (registers the churn_* families)
+    from components.monitoring.metrics import GAUGES
 
     return {
         family.name + suffix
         for family in REGISTRY.collect()
         if family.name.startswith("churn_")
         for suffix in SUFFIXES.get(family.type, ("",))
-    }
+    } | set(GAUGES)

@@ -202,7 +202,8 @@ def test_every_dashboard_query_runs_and_shows_the_traffic(fleet):
     empty = []
     for title, promql in dashboard_queries():
         result = _answer(fleet, promql)  # raises PrometheusError on a query Prometheus refuses
-        if not result and "dropped" not in promql:  # nothing was dropped: that one stays empty
+        # nothing was dropped: that one stays empty; the monitor's panels show the monitor's gauges
+        if not result and "dropped" not in promql and "churn_monitor_" not in promql:
             empty.append((title, promql))
     assert not empty, f"panels without data after the traffic: {empty}"
     share = _answer(fleet, dashboard_queries()[1][1])  # canary share: five versions, ~1/5 each
