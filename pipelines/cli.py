@@ -24,8 +24,8 @@ from pipelines.feature_store_cli import (
 )
 from pipelines.monitor_cli import add_monitor_parser
 from pipelines.registry_cli import add_registry_parser
-from pipelines.rollout_cli import add_rollout_parsers
 from pipelines.retrain_cli import add_retrain_parser
+from pipelines.rollout_cli import add_rollout_parsers
 from pipelines.schedule_cli import add_schedule_parser
 
 log = logging.getLogger("churn")
