@@ -4,7 +4,8 @@ A bundle is a folder with two files:
 
 - ``model.onnx``: one ONNX graph (preprocessing and model) taking one named ``(N, 1)`` input per
   schema feature and returning ``label`` and ``probabilities`` tensors;
-- ``metadata.json``: a :class:`BundleMetadata` record (schema, threshold, metrics, lineage).
+- ``metadata.json``: a :class:`BundleMetadata` record (schema, threshold, metrics, lineage, and
+  the calibration map the graph applies: method, parameters, how it was fitted and chosen).
 
 A model has two identities, never mixed: ``content_sha256`` (SHA-256 of ``model.onnx``; the same
 bytes anywhere, also before registration) and ``registry_version`` (the MLflow model-version
@@ -67,9 +68,17 @@ class BundleMetadata:
     library_versions: dict
     created_at: str
     outputs: BundleOutputs = field(default_factory=BundleOutputs)
+    # The calibration inside the graph (components.calibration.Calibration.to_dict: "method",
+    # "params", "fitted_on", "chosen_by", "validation"); None in bundles from before calibration.
+    calibration: dict | None = None
     registry_version: str | None = None
     registered_model: str | None = None
     mlflow_run_id: str | None = None
+
+    @property
+    def calibration_method(self) -> str:
+        """The graph's calibration method, ``"none"`` for a bundle from before calibration."""
+        return self.calibration["method"] if self.calibration else "none"
 
     @property
     def content_id(self) -> str:
@@ -111,6 +120,9 @@ class BundleMetadata:
         _expect(source, record, "schema", dict, lambda v: isinstance(v.get("features"), list), "a schema")
         for name in ("model_name", "model_type", "data_hash", "created_at"):
             _expect(source, record, name, str, bool, "a non-empty string")
+        cal = record.get("calibration")
+        if cal is not None and not (isinstance(cal, dict) and isinstance(cal.get("method"), str)):
+            raise BundleError(f"{source}: calibration must be an object with a 'method', got {cal!r}")
         version = record.get("registry_version")
         if version is not None and not str(version).isdigit():
             raise BundleError(f"{source}: registry_version must be a version number, got {version!r}")

@@ -26,6 +26,7 @@ TAG_GATE = "gate_verdict"
 TAG_GATE_REASONS = "gate_reasons"
 TAG_COMPARED = "compared_against"
 TAG_PROMOTION = "promotion"
+TAG_CALIBRATION = "calibration"  # the graph's calibration method (bundle metadata), "none" if none
 TAG_DATA_LINEAGE = "data_lineage"  # LINEAGE_SYNTHETIC or LINEAGE_REAL: which champion line it is in
 LINEAGE_TAGS: tuple[str, ...] = (
     "data_hash", "source_uri", "git_commit", "pipeline_run_id", "kfp_run_id", TAG_DATA_LINEAGE,
