@@ -4,7 +4,8 @@ A bundle is a folder with two files, and a third from the release that added mon
 
 - ``model.onnx``: one ONNX graph (preprocessing and model) taking one named ``(N, 1)`` input per
   schema feature and returning ``label`` and ``probabilities`` tensors;
-- ``metadata.json``: a :class:`BundleMetadata` record (schema, threshold, metrics, lineage);
+- ``metadata.json``: a :class:`BundleMetadata` record (schema, threshold, metrics, lineage, and
+  the calibration map the graph applies: method, parameters, how it was fitted and chosen);
 - ``reference.json`` (optional): the drift / label-free-estimation reference of this version,
   its format owned by :mod:`components.reference`; ``metadata.json`` records its sha256
   (``reference_sha256``). Serving never needs it, so a bundle without it (older releases) stays
@@ -73,6 +74,9 @@ class BundleMetadata:
     library_versions: dict
     created_at: str
     outputs: BundleOutputs = field(default_factory=BundleOutputs)
+    # The calibration inside the graph (components.calibration.Calibration.to_dict: "method",
+    # "params", "fitted_on", "chosen_by", "validation"); None in bundles from before calibration.
+    calibration: dict | None = None
     registry_version: str | None = None
     registered_model: str | None = None
     mlflow_run_id: str | None = None
@@ -83,6 +87,11 @@ class BundleMetadata:
         """The bundle's files in publishing order (``metadata.json`` last, so a reader seeing it
         can rely on the others being there)."""
         return (MODEL_FILE, *((REFERENCE_FILE,) if self.reference_sha256 else ()), METADATA_FILE)
+
+    @property
+    def calibration_method(self) -> str:
+        """The graph's calibration method, ``"none"`` for a bundle from before calibration."""
+        return self.calibration["method"] if self.calibration else "none"
 
     @property
     def content_id(self) -> str:
@@ -124,6 +133,9 @@ class BundleMetadata:
         _expect(source, record, "schema", dict, lambda v: isinstance(v.get("features"), list), "a schema")
         for name in ("model_name", "model_type", "data_hash", "created_at"):
             _expect(source, record, name, str, bool, "a non-empty string")
+        cal = record.get("calibration")
+        if cal is not None and not (isinstance(cal, dict) and isinstance(cal.get("method"), str)):
+            raise BundleError(f"{source}: calibration must be an object with a 'method', got {cal!r}")
         version = record.get("registry_version")
         if version is not None and not str(version).isdigit():
             raise BundleError(f"{source}: registry_version must be a version number, got {version!r}")

@@ -1,9 +1,11 @@
 """Evaluate: metrics on the test split at a threshold chosen by expected profit.
 
-The threshold is chosen on the validation split (never on the test rows it is reported on);
-the test split then gives every reported number. Business inputs: a retention offer costs
-``offer_cost``; it saves a would-be churner with probability ``offer_success_rate``, worth
-``customer_value``. Targeting a customer with churn label y is worth y·rate·value - cost.
+The threshold is chosen on the validation split's calibrated scores (never on the test rows it
+is reported on); the test split then gives every reported number, and the classifier's scores
+before calibration (:mod:`components.calibration`) give the ``*_uncalibrated`` ones beside them.
+Business inputs: a retention offer costs ``offer_cost``; it saves a would-be churner with
+probability ``offer_success_rate``, worth ``customer_value``. Targeting a customer with churn
+label y is worth y·rate·value - cost.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from components import schema, storage
+from components import calibration, schema, storage
 from components.artifacts import RunArtifacts
 from components.config import ConfigError
 from components.features import model_frame
@@ -121,7 +123,12 @@ def evaluate_model(
 
     fpr, tpr, roc_thr = roc_curve(y_test, p_test)
     precision, recall, _ = precision_recall_curve(y_test, p_test)
-    prob_true, prob_pred = calibration_curve(y_test, p_test, n_bins=10, strategy="quantile")
+    u_test = calibration.uncalibrated_proba(model, model_frame(test))
+    reliability = {}
+    for name, scores in (("calibrated", p_test), ("uncalibrated", u_test)):
+        observed, mean_score = calibration_curve(y_test, scores, n_bins=10, strategy="quantile")
+        reliability[name] = {"observed": observed, "predicted": mean_score}
+    fitted = calibration.calibration_of(model)
 
     sample = test.sample(min(len(test), _IMPORTANCE_ROWS), random_state=seed)
     importance = permutation_importance(
@@ -138,6 +145,11 @@ def evaluate_model(
         "pr_auc": float(average_precision_score(y_test, p_test)),
         "log_loss": float(log_loss(y_test, p_test, labels=[0, 1])),
         "brier": float(brier_score_loss(y_test, p_test)),
+        "ece": calibration.expected_calibration_error(y_test, p_test),
+        "roc_auc_uncalibrated": float(roc_auc_score(y_test, u_test)),
+        "log_loss_uncalibrated": float(log_loss(y_test, u_test, labels=[0, 1])),
+        "brier_uncalibrated": float(brier_score_loss(y_test, u_test)),
+        "ece_uncalibrated": calibration.expected_calibration_error(y_test, u_test),
         "threshold": threshold,
         "threshold_max_f1": max_f1_threshold(y_valid, p_valid),
         "break_even_probability": business.break_even_probability,
@@ -163,7 +175,12 @@ def evaluate_model(
         "confusion_matrix": {"labels": ["stay", "churn"], "matrix": [[int(tn), int(fp)], [int(fn), int(tp)]]},
         "roc_curve": {"fpr": fpr_t, "tpr": tpr_t, "thresholds": thr_t},
         "pr_curve": {"precision": prec_t, "recall": rec_t},
-        "calibration": {"predicted": prob_pred.tolist(), "observed": prob_true.tolist()},
+        "calibration": {  # reliability curves (10 quantile bins) of the test scores after and before
+            "method": fitted.method if fitted else "none",
+            "ece_bins": calibration.ECE_BINS,
+            **{k: v.tolist() for k, v in reliability["calibrated"].items()},
+            "uncalibrated": {k: v.tolist() for k, v in reliability["uncalibrated"].items()},
+        },
         "profit_curve": {  # per customer, so the two splits' curves are comparable
             "thresholds": THRESHOLD_GRID.tolist(),
             "valid": (profits_valid / len(y_valid)).tolist(),
@@ -188,8 +205,10 @@ def evaluate(artifacts: RunArtifacts, business: BusinessConfig) -> dict:
     with storage.atomic_path(artifacts.evaluation) as tmp:
         tmp.write_text(json.dumps(result, indent=2))
     log.info(
-        "evaluate: roc_auc %.4f pr_auc %.4f threshold %.2f profit %.0f",
-        result["roc_auc"], result["pr_auc"], result["threshold"], result["expected_profit"],
+        "evaluate: roc_auc %.4f (uncalibrated %.4f) pr_auc %.4f ece %.4f (uncalibrated %.4f) "
+        "threshold %.2f profit %.0f",
+        result["roc_auc"], result["roc_auc_uncalibrated"], result["pr_auc"], result["ece"],
+        result["ece_uncalibrated"], result["threshold"], result["expected_profit"],
     )  # fmt: skip
     return result
 

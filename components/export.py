@@ -1,5 +1,8 @@
 """Export: the whole fitted Pipeline to one ONNX graph + metadata.json, parity-checked.
 
+The graph includes the calibration (its ``probabilities`` are the calibrated ones, as the
+Pipeline's ``predict_proba``); the metadata records the calibration method and parameters.
+
 The graph takes one named input per raw schema column (string tensors for categoricals, float
 for numerics, each shaped (N, 1)) and returns tensors only (``label``, ``probabilities``; no
 ZipMap, which KServe's Triton runtime rejects). Export fails unless ONNX Runtime reproduces
@@ -25,7 +28,7 @@ from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
 from sklearn.pipeline import Pipeline
 
-from components import bundle, onnx_converters, reference, schema
+from components import bundle, calibration, onnx_converters, reference, schema
 from components.artifacts import RunArtifacts
 from components.bundle import POSITIVE_COLUMN, PROBABILITIES, BundleMetadata
 from components.config import package_version
@@ -113,6 +116,11 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def _calibration_record(model: Pipeline) -> dict | None:
+    fitted = calibration.calibration_of(model)
+    return fitted.to_dict() if fitted is not None else None
+
+
 def export(artifacts: RunArtifacts, *, data_hash: str, model_type: str) -> BundleMetadata:
     """Convert ``artifacts.model`` and write the bundle to ``artifacts.bundle``; return its metadata.
 
@@ -141,6 +149,7 @@ def export(artifacts: RunArtifacts, *, data_hash: str, model_type: str) -> Bundl
         inputs=[f.v2_input() for f in schema.FEATURES],
         metrics=headline(evaluation),
         parity_max_abs_diff=max_diff,
+        calibration=_calibration_record(model),
         data_hash=data_hash,
         library_versions=library_versions(),
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -51,6 +51,7 @@ def ingest_op(
 @component
 def train_op(
     train: Input[Dataset],
+    valid: Input[Dataset],
     model_type: str,
     search_budget: int,
     cv_folds: int,
@@ -58,7 +59,7 @@ def train_op(
     model: Output[Model],
     search: Output[Artifact],
 ):
-    """Tune and fit the churn Pipeline; the model is a joblib file."""
+    """Tune, fit and calibrate (method chosen on ``valid``) the churn Pipeline; a joblib file."""
     import logging
 
     from components.steps import print_progress, task_artifacts
@@ -67,7 +68,7 @@ def train_op(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = TrainConfig(model_type=model_type, search_budget=search_budget, cv_folds=cv_folds, seed=seed)
-    artifacts = task_artifacts(train=train.path, model=model.path, search=search.path)
+    artifacts = task_artifacts(train=train.path, valid=valid.path, model=model.path, search=search.path)
     summary = train_step(artifacts, config, progress=print_progress)
     model.metadata.update({"model_type": model_type, "cv_roc_auc": summary["cv_roc_auc"]})
 
@@ -151,6 +152,7 @@ def register_op(
     min_pr_auc: float,
     max_regression: float,
     min_disjoint_rows: int,
+    max_ece: float,
     promote: bool,
     pipeline_run_id: str,
     kfp_run_id: str,
@@ -171,7 +173,7 @@ def register_op(
         profile=profile.path, train=train.path, valid=valid.path, test=test.path, search=search.path,
         registration=registration.path,
     )  # fmt: skip
-    gate = GateConfig(min_roc_auc, min_pr_auc, max_regression, min_disjoint_rows)
+    gate = GateConfig(min_roc_auc, min_pr_auc, max_regression, min_disjoint_rows, max_ece)
     business = BusinessConfig(offer_cost, customer_value, offer_success_rate)
     summary = register_step(
         artifacts,

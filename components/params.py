@@ -55,6 +55,9 @@ class PipelineParams:
         GateConfig.min_disjoint_rows,
         "quality gate: fewest test rows neither model trained on for a comparison (else 'refused')",
     )
+    max_ece: float = _param(
+        GateConfig.max_ece, "quality gate: largest expected calibration error allowed on the test split"
+    )
     # A laptop run (`churn run`) promotes a passing challenger; a submitted run leaves "champion" alone.
     promote: bool = _param(False, "move 'champion' to a version that passes the gate")
 
@@ -82,7 +85,9 @@ class PipelineParams:
         return BusinessConfig(self.offer_cost, self.customer_value, self.offer_success_rate)
 
     def gate_config(self) -> GateConfig:
-        return GateConfig(self.min_roc_auc, self.min_pr_auc, self.max_regression, self.min_disjoint_rows)
+        return GateConfig(
+            self.min_roc_auc, self.min_pr_auc, self.max_regression, self.min_disjoint_rows, self.max_ece
+        )
 
     def as_arguments(self) -> dict:
         """The pipeline function's keyword arguments."""

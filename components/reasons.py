@@ -2,8 +2,9 @@
 
 The ONNX graph carries no explanations, so reasons come from the fitted scikit-learn Pipeline the
 graph was exported from (the run's ``sklearn/model.joblib``, or the sklearn model logged in the
-version's MLflow run). Contributions are in log-odds (margin) units, exact for the two model
-types that support them:
+version's MLflow run). Contributions are in log-odds (margin) units of the classifier before
+calibration (the calibration map is monotone, so the terms pushing the margin up push the
+calibrated probability up too), exact for the two model types that support them:
 
 - XGBoost: the booster's own tree SHAP values (``predict(..., pred_contribs=True)``); a row's
   contributions plus the bias column equal its margin.
@@ -26,6 +27,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from components import schema
+from components.calibration import base_classifier
 from components.errors import ChurnError
 from components.features import model_frame
 
@@ -62,8 +64,10 @@ def column_terms(model_columns) -> list[str]:
 
 
 def _parts(pipeline: Pipeline):
+    """The features step and the classifier (unwrapped from its calibration: reasons explain the
+    margin, and calibration is a monotone map applied after it)."""
     try:
-        return pipeline.named_steps["features"], pipeline.named_steps["classifier"]
+        return pipeline.named_steps["features"], base_classifier(pipeline.named_steps["classifier"])
     except (AttributeError, KeyError) as exc:
         raise ReasonError(
             "reason codes need the training Pipeline with 'features' and 'classifier' steps"

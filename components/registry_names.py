@@ -34,6 +34,7 @@ TAG_ROLLOUT_VERDICT = "rollout_verdict"
 TAG_REJECTED = "rollout_rejected"
 TAG_MONITOR_STATUS = "monitor_status"  # the last monitor run's verdict (ok, warn, alert, not_enough_data)
 TAG_MONITOR_RUN = "monitor_run_id"  # that run's MLflow run id (experiment <experiment>-monitoring)
+TAG_CALIBRATION = "calibration"  # the graph's calibration method (bundle metadata), "none" if none
 TAG_DATA_LINEAGE = "data_lineage"  # LINEAGE_SYNTHETIC or LINEAGE_REAL: which champion line it is in
 TAG_FEATURE_LINEAGE = "feature_lineage"  # JSON: feature views, versions, as-of range (feature store only)
 LINEAGE_TAGS: tuple[str, ...] = (

@@ -54,11 +54,17 @@ def _plots(result: dict) -> list[str]:
     ax.legend()
     plots.append(_png(fig))
 
+    cal = result["calibration"]
     fig, ax = _figure(
-        "Calibration (test, quantile bins)", "predicted churn probability", "observed churn rate"
-    )
-    ax.plot(result["calibration"]["predicted"], result["calibration"]["observed"], "o-")
-    ax.plot([0, 1], [0, 1], "--", color="grey")
+        f"Calibration (test, 10 quantile bins; ECE on {cal['ece_bins']} equal-width bins)",
+        "predicted churn probability", "observed churn rate",
+    )  # fmt: skip
+    ax.plot(cal["uncalibrated"]["predicted"], cal["uncalibrated"]["observed"], "s--", color="C1",
+            label=f"before calibration (ECE {result['ece_uncalibrated']:.3f})")  # fmt: skip
+    ax.plot(cal["predicted"], cal["observed"], "o-", color="C0",
+            label=f"{cal['method']} calibrated (ECE {result['ece']:.3f})")  # fmt: skip
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect")
+    ax.legend()
     plots.append(_png(fig))
 
     fig, ax = _figure("Cumulative gains and lift by decile", "decile (highest scores first)", "share")

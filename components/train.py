@@ -1,5 +1,8 @@
-"""Train: one scikit-learn Pipeline (features + encoders + classifier), tuned by randomised
-search with stratified k-fold CV. Same data + seed → same model and metrics.
+"""Train: one scikit-learn Pipeline (features + encoders + calibrated classifier), tuned by
+randomised search with stratified k-fold CV. Same data + seed → same model and metrics.
+
+After the search, the best candidate is refit on the whole train split and wrapped in the
+calibration chosen on the validation split (:mod:`components.calibration`).
 
 The search is a plain loop over the sampled candidates (the same candidates, folds, scores and
 choice of the best as ``RandomizedSearchCV``), so it can report each candidate as it finishes.
@@ -20,11 +23,11 @@ from scipy.stats import loguniform, randint, uniform
 from sklearn.base import clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import ParameterSampler, StratifiedKFold, cross_validate
+from sklearn.model_selection import ParameterSampler, StratifiedKFold, cross_val_predict, cross_validate
 from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
-from components import schema, storage
+from components import calibration, schema, storage
 from components.artifacts import RunArtifacts
 from components.config import ConfigError
 from components.features import model_frame, preprocessor
@@ -96,9 +99,14 @@ def build_pipeline(model_type: str, estimator=None) -> Pipeline:
 
 
 def fit(
-    train: pd.DataFrame, config: TrainConfig, progress: Callable[[str], None] | None = None
+    train: pd.DataFrame,
+    config: TrainConfig,
+    progress: Callable[[str], None] | None = None,
+    *,
+    valid: pd.DataFrame,
 ) -> tuple[Pipeline, dict]:
-    """Tune and fit on ``train``; return the refit best pipeline and a search summary.
+    """Tune and fit on ``train``, calibrate (method chosen on ``valid``); return the calibrated
+    pipeline and a search summary.
 
     ``progress`` (default: the log) gets one line per candidate: done / total, its CV ROC AUC,
     the best so far and the time elapsed.
@@ -130,7 +138,8 @@ def fit(
         )
     # the first of the best, as RandomizedSearchCV ranks ties
     chosen = max(results, key=lambda r: r["roc_auc"].mean())
-    model = clone(base).set_params(**chosen["params"]).fit(X, y)
+    best = clone(base).set_params(**chosen["params"])
+    model = _calibrated(clone(best).fit(X, y), best, X, y, cv, valid, say)
     summary = {
         "config": asdict(config),
         "best_params": {k.removeprefix("classifier__"): _plain(v) for k, v in chosen["params"].items()},
@@ -139,9 +148,29 @@ def fit(
         "cv_log_loss": float(-chosen["neg_log_loss"].mean()),
         "search_seconds": round(time.perf_counter() - started, 2),
         "train_rows": len(y),
+        "calibration": calibration.calibration_of(model).to_dict(),
     }
     log.info("train: best cv roc_auc %.4f in %.1fs", summary["cv_roc_auc"], summary["search_seconds"])
     return model, summary
+
+
+def _calibrated(model: Pipeline, best: Pipeline, X, y, cv, valid: pd.DataFrame, say) -> Pipeline:
+    """``model`` (``best`` refit on all of X) with its classifier wrapped in the calibration fitted
+    on ``best``'s out-of-fold scores over the search's folds and chosen on ``valid``."""
+    say(f"train: calibrating on {cv.get_n_splits()}-fold out-of-fold scores of {len(y)} rows")
+    held_out = cross_val_predict(best, X, y, cv=cv, method="predict_proba")[:, 1]
+    chosen = calibration.choose(
+        held_out, y,
+        model.predict_proba(model_frame(valid))[:, 1], valid[schema.LABEL_COLUMN].to_numpy(),
+        fitted_on=f"out-of-fold scores of the train split ({cv.get_n_splits()} folds, {len(y)} rows)",
+    )  # fmt: skip
+    model.steps[-1] = ("classifier", calibration.CalibratedClassifier(model.steps[-1][1], chosen))
+    table = chosen.selection["validation"]
+    say(
+        f"train: calibration {chosen.describe()}; validation log-loss "
+        + ", ".join(f"{name} {row['log_loss']:.4f}" for name, row in table.items())
+    )
+    return model
 
 
 def _plain(value):
@@ -151,9 +180,12 @@ def _plain(value):
 def train(
     artifacts: RunArtifacts, config: TrainConfig, progress: Callable[[str], None] | None = None
 ) -> dict:
-    """Fit on ``artifacts.train``; write the joblib'd pipeline to ``.model`` and the search summary to
-    ``.search``; return the summary. ``progress`` as for :func:`fit`."""
-    model, summary = fit(pd.read_parquet(artifacts.train), config, progress)
+    """Fit on ``artifacts.train`` (calibration chosen on ``artifacts.valid``); write the joblib'd
+    pipeline to ``.model`` and the search summary to ``.search``; return the summary.
+    ``progress`` as for :func:`fit`."""
+    model, summary = fit(
+        pd.read_parquet(artifacts.train), config, progress, valid=pd.read_parquet(artifacts.valid)
+    )
     with storage.atomic_path(artifacts.model) as tmp:
         joblib.dump(model, tmp)
     with storage.atomic_path(artifacts.search) as tmp:

@@ -54,12 +54,14 @@ def build_pipeline(environment: str):
         min_pr_auc: float = _D.min_pr_auc,
         max_regression: float = _D.max_regression,
         min_disjoint_rows: int = _D.min_disjoint_rows,
+        max_ece: float = _D.max_ece,
         promote: bool = _D.promote,
     ) -> PipelineOutputs:
         ingest = ingest_op(data_uri=data_uri, rows=rows, seed=seed, max_bad_share=max_bad_share)
         on_the_platform(ingest, "ingest", resources)
         train = train_op(
             train=ingest.outputs["train"],
+            valid=ingest.outputs["valid"],
             model_type=model_type,
             search_budget=search_budget,
             cv_folds=cv_folds,
@@ -103,6 +105,7 @@ def build_pipeline(environment: str):
             min_pr_auc=min_pr_auc,
             max_regression=max_regression,
             min_disjoint_rows=min_disjoint_rows,
+            max_ece=max_ece,
             promote=promote,
             pipeline_run_id=dsl.PIPELINE_JOB_NAME_PLACEHOLDER,
             kfp_run_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,

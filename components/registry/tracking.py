@@ -32,7 +32,7 @@ from components.registry_names import TAG_DATA_LINEAGE, TAG_FEATURE_LINEAGE, dat
 log = logging.getLogger(__name__)
 
 # Metrics copied onto each model version as tags (``churn registry list`` shows and filters them).
-KEY_METRICS: tuple[str, ...] = (*GATE_METRICS, "log_loss", "brier", "f1")
+KEY_METRICS: tuple[str, ...] = (*GATE_METRICS, "log_loss", "brier", "ece", "f1")
 
 # Fixed artifact names: KFP hands artifacts over as extension-less files ("<task>/report"), and
 # the MLflow UI picks its viewer by extension.

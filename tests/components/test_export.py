@@ -19,8 +19,8 @@ from components.train import TrainConfig, fit
 
 @pytest.mark.parametrize("model_type", ["xgboost", "logreg", "random_forest"])
 def test_onnx_matches_sklearn_for_every_model_type(splits, model_type):
-    train, _, test = splits
-    model, _ = fit(train, TrainConfig(model_type=model_type, search_budget=1, seed=2))
+    train, valid, test = splits
+    model, _ = fit(train, TrainConfig(model_type=model_type, search_budget=1, seed=2), valid=valid)
     assert parity(model, to_onnx(model), test) <= 1e-5
 
 
@@ -92,8 +92,9 @@ def test_failed_parity_fails_the_export_and_writes_nothing(trained_run, tmp_path
     import components.export as export_module
 
     other, _ = fit(
-        pd.read_parquet(trained_run.artifacts.train), TrainConfig(model_type="logreg", search_budget=1)
-    )
+        pd.read_parquet(trained_run.artifacts.train), TrainConfig(model_type="logreg", search_budget=1),
+        valid=pd.read_parquet(trained_run.artifacts.valid),
+    )  # fmt: skip
     monkeypatch.setattr(export_module, "to_onnx", lambda _model: to_onnx(other))
     artifacts = replace(trained_run.artifacts, bundle=tmp_path / "bundle")
     with pytest.raises(ExportError, match="parity check failed"):

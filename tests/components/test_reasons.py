@@ -29,8 +29,8 @@ def xgboost_model(trained_run):
 
 @pytest.fixture(scope="module")
 def logreg_model(splits):
-    train, _, _ = splits
-    return fit(train, TrainConfig(model_type="logreg", search_budget=1, cv_folds=2))[0]
+    train, valid, _ = splits
+    return fit(train, TrainConfig(model_type="logreg", search_budget=1, cv_folds=2), valid=valid)[0]
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +84,7 @@ def test_month_to_month_short_tenure_customers_have_those_among_their_reasons(xg
 
 
 def test_random_forest_has_no_exact_reasons(splits, rows):
-    model = fit(splits[0], TrainConfig(model_type="random_forest", search_budget=1, cv_folds=2, n_jobs=1))[0]
+    config = TrainConfig(model_type="random_forest", search_budget=1, cv_folds=2, n_jobs=1)
+    model = fit(splits[0], config, valid=splits[1])[0]
     with pytest.raises(ReasonError, match="XGBoost and logistic regression only, not RandomForestClassifier"):
         top_reasons(model, rows)
