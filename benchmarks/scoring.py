@@ -2,7 +2,7 @@
 same rows (the baseline, measured in the same run), the cost of reason codes, peak memory at two
 sizes, and the churn-scoring pipeline's kfp.local fan-out over 1, 2 and 4 shards.
 
-    .venv/bin/python benchmarks/scoring.py   # 1M rows (3 runs, 1 with reasons), RSS at 1M and 5M, fan-out on 200k
+    .venv/bin/python benchmarks/scoring.py   # 1M rows (3 runs; 1 with reasons), RSS 1M/5M, fan-out 200k
     .venv/bin/python benchmarks/scoring.py --rows 200000 --big-rows 1000000 --repeats 1
 
 Every measurement runs in its own subprocess (a fresh interpreter: peak RSS is that process's

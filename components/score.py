@@ -310,6 +310,29 @@ def _read_parts(parts: Sequence[Path]) -> pa.Table:
     return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
+def check_unique_ids(ids: pa.ChunkedArray, chunk_rows: int) -> None:
+    """Refuse ids scored twice: cleaning quarantines repeats within a chunk, this finds those across
+    chunks (8 bytes of hash per row; hash matches are confirmed on the ids themselves)."""
+    hashes = np.concatenate(
+        [pd.util.hash_array(chunk.to_numpy(zero_copy_only=False).astype(object)) for chunk in ids.chunks]
+        or [np.zeros(0, dtype=np.uint64)]
+    )
+    by_hash = np.argsort(hashes, kind="stable")
+    same = np.flatnonzero(hashes[by_hash][1:] == hashes[by_hash][:-1])
+    if len(same) == 0:
+        return
+    pairs = zip(  # noqa: B905 (equal lengths by construction)
+        ids.take(pa.array(by_hash[same])).to_pylist(), ids.take(pa.array(by_hash[same + 1])).to_pylist()
+    )
+    repeated = sorted({a for a, b in pairs if a == b})
+    if repeated:
+        raise ScoreError(
+            f"{schema.ID_COLUMN} {repeated[0]!r} and {len(repeated) - 1} more appear in more than one chunk "
+            f"of {chunk_rows:,} rows (repeats within a chunk are quarantined): de-duplicate the input; "
+            "nothing written but the quarantine file"
+        )
+
+
 def ranks(probability: np.ndarray) -> np.ndarray:
     """Row order by rank: highest probability first, ties in source order."""
     return np.argsort(-probability, kind="stable")
@@ -327,6 +350,7 @@ def write_ranked(
     sees every written chunk, in rank order. Returns the number of rows written.
     """
     table = _read_parts(parts)
+    check_unique_ids(table.column(schema.ID_COLUMN), config.chunk_rows)
     order = ranks(table.column(PROBABILITY).to_numpy())
     see = observe(len(order)) if observe is not None else None
     with storage.atomic_path(out) as tmp:

@@ -179,3 +179,18 @@ def test_scoring_rows_are_cleaned_like_ingest(customers):
     labelled = clean(customers.assign(**{schema.LABEL_COLUMN: "Yes"})).data
     assert data[schema.ID_COLUMN].tolist() == labelled[schema.ID_COLUMN].tolist()
     assert quarantine.empty and schema.LABEL_COLUMN not in data
+
+
+def test_an_id_repeated_in_another_chunk_is_refused_and_nothing_is_written(tmp_path, customers, model):
+    """Cleaning quarantines repeats within a chunk; a repeat in a later chunk would be ranked twice."""
+    messy = customers.copy()
+    messy.loc[2600, schema.ID_COLUMN] = messy.loc[10, schema.ID_COLUMN]
+    out = tmp_path / "scores.parquet"
+    with pytest.raises(
+        ScoreError, match=rf"customerID '{messy.loc[10, schema.ID_COLUMN]}' and 0 more appear"
+    ):
+        score_table(
+            str(_parquet(messy, tmp_path / "in.parquet")), str(out), model, ScoreConfig(chunk_rows=500),
+            load_settings(),
+        )  # fmt: skip
+    assert not out.exists()
