@@ -157,7 +157,7 @@ def test_the_checker_catches_a_broken_contract(tmp_path, extra, where, source, r
 _LAYER_MEMBERS: tuple[tuple[str, ...], ...] = (
     ("errors", "schema", "config", "storage", "bundle", "registry_names", "artifacts"),
     ("synthetic", "ingest", "features", "onnx_converters", "train", "evaluate", "report", "export", "gate",
-     "model_store", "params", "score", "reasons"),
+     "model_store", "params", "score", "reasons", "scored_output", "score_report", "search"),
     ("registry",),
     ("steps", "kfp_components", "kfp_scoring", "scoring_model"),
 )  # fmt: skip
