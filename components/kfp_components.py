@@ -56,21 +56,70 @@ def train_op(
     search_budget: int,
     cv_folds: int,
     seed: int,
+    searched: list,
     model: Output[Model],
     search: Output[Artifact],
 ):
-    """Tune, fit and calibrate (method chosen on ``valid``) the churn Pipeline; a joblib file."""
+    """Tune, fit and calibrate (method chosen on ``valid``) the churn Pipeline; a joblib file.
+    ``searched``: the fanned-out search's records (:func:`search_results_op`), refit only; empty:
+    search here."""
     import logging
 
+    import pandas as pd
+
+    from components.search import from_records
     from components.steps import print_progress, task_artifacts
-    from components.train import TrainConfig
+    from components.train import TrainConfig, search_problem
     from components.train import train as train_step
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = TrainConfig(model_type=model_type, search_budget=search_budget, cv_folds=cv_folds, seed=seed)
     artifacts = task_artifacts(train=train.path, valid=valid.path, model=model.path, search=search.path)
-    summary = train_step(artifacts, config, progress=print_progress)
+    results = None
+    if searched:
+        results = from_records(search_problem(pd.read_parquet(train.path), config), searched)
+    summary = train_step(artifacts, config, progress=print_progress, searched=results)
     model.metadata.update({"model_type": model_type, "cv_roc_auc": summary["cv_roc_auc"]})
+
+
+@component
+def search_plan_op(search_budget: int, search_shards: int) -> list:
+    """The search's candidate numbers split into shards: ``[{"shard", "candidates"}]``."""
+    from components.search import plan
+
+    return plan(search_budget, search_shards)
+
+
+@component
+def search_shard_op(
+    train: Input[Dataset], model_type: str, search_budget: int, cv_folds: int, seed: int, shard: dict
+) -> list:
+    """Cross-validate one shard's candidates (a ``dsl.ParallelFor`` iteration): their fold scores."""
+    import pandas as pd
+
+    from components.search import score_candidates, to_records
+    from components.steps import print_progress
+    from components.train import TrainConfig, search_problem
+
+    config = TrainConfig(model_type=model_type, search_budget=search_budget, cv_folds=cv_folds, seed=seed)
+    problem = search_problem(pd.read_parquet(train.path), config)
+    # Ints inside dict parameters arrive as floats (kfp): make the candidate numbers ints again.
+    indices = [int(i) for i in shard["candidates"]]
+    return to_records(score_candidates(problem, indices, print_progress))
+
+
+@component
+def search_results_op(shards: list, search_budget: int) -> list:
+    """The collected shards' records as one list, checked to hold every candidate exactly once."""
+    from components.search import check_records
+
+    return check_records(shards, search_budget)
+
+
+@component
+def search_in_train_op() -> list:
+    """The small-budget branch's search results: none, so ``train_op`` searches in its own task."""
+    return []
 
 
 @component

@@ -9,7 +9,7 @@ themselves because KFP ships each function's source alone; the model lookup they
 """
 
 from kfp import dsl
-from kfp.dsl import Artifact, Dataset, Input, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Output
 
 from components.config import load_settings
 
@@ -40,12 +40,13 @@ def score_shard_op(
     part: Output[Artifact],
     quarantine: Output[Dataset],
 ) -> dict:
-    """Pass 1 on one shard: score its row groups into ``part``; return its manifest (counts)."""
+    """Pass 1 on one shard: score its row groups into ``part``; return its manifest (counts and the
+    model facts the report names)."""
     import tempfile
     from pathlib import Path
 
     from components.config import load_settings
-    from components.score import ScoreConfig, score_part
+    from components.score import ScoreConfig, model_context, score_part
     from components.scoring_model import load_scoring_model
 
     with tempfile.TemporaryDirectory(prefix="churn-shard-") as work:
@@ -56,7 +57,7 @@ def score_shard_op(
             Path(quarantine.path), row_groups=[int(g) for g in shard["row_groups"]],
             first_row=int(shard["first_row"]),
         )  # fmt: skip
-    return {"shard": int(shard["shard"]), **summary.to_dict()}
+    return {"shard": int(shard["shard"]), **summary.to_dict(), "model": model_context(model)}
 
 
 @component
@@ -68,23 +69,31 @@ def rank_op(
     output_format: str,
     chunk_rows: int,
     max_bad_share: float,
+    top_k: int,
+    previous_uri: str,
     scores: Output[Dataset],
     quarantine: Output[Dataset],
+    report: Output[HTML],
 ) -> dict:
-    """Pass 2: rank every shard's rows into ``scores`` (and copy it to ``out_uri`` when given, with
-    ``<out_uri>.quarantine.csv``); bad rows of all shards into ``quarantine``. Returns the totals."""
+    """Pass 2: rank every shard's rows into ``scores`` and write the run's ``report`` (copied to
+    ``out_uri``, ``<out_uri>.quarantine.csv`` and ``<out_uri>.report.html`` when given); bad rows
+    of all shards into ``quarantine``. The report compares the list with ``previous_uri``, else
+    with the list at ``out_uri`` this run replaces. Returns the totals."""
     from pathlib import Path
 
     from components.config import load_settings
-    from components.score import ScoreConfig, deliver, join_shards, quarantine_uri
+    from components.score import ScoreConfig, deliver, join_shards, quarantine_uri, report_uri
 
     settings = load_settings()
-    config = ScoreConfig(chunk_rows=chunk_rows, max_bad_share=max_bad_share, output_format=output_format)
+    config = ScoreConfig(
+        chunk_rows=chunk_rows, max_bad_share=max_bad_share, output_format=output_format, top_k=top_k
+    )
     result = join_shards(
         manifests, [Path(p.path) for p in parts], [Path(q.path) for q in quarantines], scores.path,
-        quarantine.path, config, settings,
+        quarantine.path, report.path, config, settings, previous=previous_uri, replaces=out_uri,
     )  # fmt: skip
     if out_uri:
         deliver(Path(quarantine.path), quarantine_uri(out_uri), settings)
         deliver(Path(scores.path), out_uri, settings)
+        deliver(Path(report.path), report_uri(out_uri), settings)
     return result

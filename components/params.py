@@ -38,6 +38,9 @@ class PipelineParams:
         TrainConfig.search_budget, "hyperparameter sets tried by the randomized search", "--budget"
     )
     cv_folds: int = _param(TrainConfig.cv_folds, "stratified CV folds per candidate")
+    search_shards: int = _param(
+        1, "split the search's candidates over this many parallel tasks (1: searched in the train task)"
+    )
     max_bad_share: float = _param(
         IngestConfig.max_bad_share, "fail ingest when more than this share of rows is bad"
     )
@@ -66,6 +69,8 @@ class PipelineParams:
         # Ingest checks the exact per-split class counts; this only fails the hopeless case early.
         if not self.data_uri and self.rows < MIN_SYNTHETIC_ROWS:
             raise ConfigError(f"rows must be >= {MIN_SYNTHETIC_ROWS} for synthetic data, got {self.rows}")
+        if self.search_shards < 1:
+            raise ConfigError(f"search_shards must be >= 1, got {self.search_shards}")
         self.ingest_config()
         self.train_config()
         self.business_config()

@@ -42,38 +42,41 @@ from components import bundle, schema, storage
 from components.artifacts import RunArtifacts
 from components.bundle import MODEL_FILE, BundleMetadata
 from components.config import ConfigError, Settings
-from components.errors import ChurnError
 from components.evaluate import BusinessConfig
-from components.export import onnx_predict_proba, session
+from components.export import onnx_predict_proba
 from components.ingest import REASON_COLUMN, ROW_COLUMN, IngestError, clean, sniff_delimiter
 from components.reasons import top_reasons
+from components.score_report import PreviousList, ReportBuilder, find_previous, write_report
+from components.scored_output import (
+    CONTENT_SHA,
+    DECISION,
+    PROBABILITY,
+    PROFIT,
+    RANK,
+    REGISTRY_VERSION,
+    SEGMENT_COLUMNS,
+    ScoreError,
+    is_parquet,
+    quarantine_uri,
+    report_uri,
+)
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("parquet", "csv")
-PROBABILITY = "churn_probability"
-DECISION = "decision"  # 1 = make the offer: probability at or above the bundle's threshold
-PROFIT = "expected_profit"  # of making the offer: p * success rate * customer value - offer cost
-RANK = "rank"
-REGISTRY_VERSION = "registry_version"
-CONTENT_SHA = "content_sha256"
-QUARANTINE_SUFFIX = ".quarantine.csv"
 # ingest.clean needs a label column; scoring has none. Every row gets this placeholder, which clean
 # accepts and this module drops again: it decides nothing (no label is read or written).
 _PLACEHOLDER_LABEL = "No"
 
 
-class ScoreError(ChurnError, ValueError):
-    """The input cannot be scored (missing columns, a chunk with no valid row, too many bad rows)."""
-
-
 @dataclass(frozen=True)
 class ScoreConfig:
-    """How the table is read and how many bad rows are tolerated."""
+    """How the table is read, how many bad rows are tolerated, how long the report's call list is."""
 
     chunk_rows: int = 100_000
     max_bad_share: float = 0.05
     output_format: str = "parquet"
+    top_k: int = 1000  # the call list the report prices and compares with the previous run's
 
     def __post_init__(self):
         if self.chunk_rows < 1:
@@ -84,6 +87,8 @@ class ScoreConfig:
             raise ConfigError(
                 f"output_format must be one of {', '.join(FORMATS)}, got {self.output_format!r}"
             )
+        if self.top_k < 1:
+            raise ConfigError(f"top_k must be >= 1, got {self.top_k}")
 
 
 @dataclass(frozen=True)
@@ -170,14 +175,6 @@ def row_group_rows(path: Path) -> list[int]:
     return [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
 
 
-def _is_parquet(path: Path) -> bool:
-    """By suffix, else by Parquet's magic bytes (KFP artifact paths have no suffix)."""
-    if path.suffix in {".parquet", ".pq"}:
-        return True
-    with open(path, "rb") as handle:
-        return handle.read(4) == b"PAR1"
-
-
 def read_chunks(
     path: Path, chunk_rows: int, row_groups: Sequence[int] | None = None
 ) -> Iterator[pd.DataFrame]:
@@ -188,7 +185,7 @@ def read_chunks(
     run. CSV is read as text, its delimiter detected as ingest does.
     """
     path = Path(path)
-    if _is_parquet(path):
+    if is_parquet(path):
         reader = pq.ParquetFile(path)
         for group in range(reader.num_row_groups) if row_groups is None else row_groups:
             for batch in reader.iter_batches(batch_size=chunk_rows, row_groups=[group]):
@@ -219,6 +216,16 @@ def clean_chunk(raw: pd.DataFrame, first_row: int) -> tuple[pd.DataFrame, pd.Dat
     return cleaned.data.drop(columns=[schema.LABEL_COLUMN]), quarantine
 
 
+def scoring_session(model_file: Path):
+    """An ONNX Runtime session on one thread: a scoring process (a shard's pod: 1 CPU) scales out
+    by shards, and ORT's default of one thread per core measured 2x slower on 2 shared cores."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+
+
 def score_rows(model: ScoringModel, sess, data: pd.DataFrame) -> pd.DataFrame:
     """Scored columns (id, probability, decision, expected profit, reasons, model identity) of clean rows."""
     p = onnx_predict_proba(sess, data)
@@ -229,6 +236,7 @@ def score_rows(model: ScoringModel, sess, data: pd.DataFrame) -> pd.DataFrame:
             PROBABILITY: p,
             DECISION: (p >= model.metadata.threshold).astype(np.int8),
             PROFIT: p * business.offer_success_rate * business.customer_value - business.offer_cost,
+            **{column: data[column].to_numpy() for column in SEGMENT_COLUMNS},
         }
     )
     if model.explain is not None:
@@ -267,7 +275,7 @@ def score_part(
     Raises :class:`ScoreError` when a chunk holds no valid row.
     """
     say = progress or log.info
-    sess = session(Path(model.bundle_dir) / MODEL_FILE)
+    sess = scoring_session(Path(model.bundle_dir) / MODEL_FILE)
     quarantine.parent.mkdir(parents=True, exist_ok=True)
     quarantine.write_text("")
     rows = scored = bad = 0
@@ -302,18 +310,49 @@ def _read_parts(parts: Sequence[Path]) -> pa.Table:
     return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
+def check_unique_ids(ids: pa.ChunkedArray, chunk_rows: int) -> None:
+    """Refuse ids scored twice: cleaning quarantines repeats within a chunk, this finds those across
+    chunks (8 bytes of hash per row; hash matches are confirmed on the ids themselves)."""
+    hashes = np.concatenate(
+        [pd.util.hash_array(chunk.to_numpy(zero_copy_only=False).astype(object)) for chunk in ids.chunks]
+        or [np.zeros(0, dtype=np.uint64)]
+    )
+    by_hash = np.argsort(hashes, kind="stable")
+    same = np.flatnonzero(hashes[by_hash][1:] == hashes[by_hash][:-1])
+    if len(same) == 0:
+        return
+    pairs = zip(  # noqa: B905 (equal lengths by construction)
+        ids.take(pa.array(by_hash[same])).to_pylist(), ids.take(pa.array(by_hash[same + 1])).to_pylist()
+    )
+    repeated = sorted({a for a, b in pairs if a == b})
+    if repeated:
+        raise ScoreError(
+            f"{schema.ID_COLUMN} {repeated[0]!r} and {len(repeated) - 1} more appear in more than one chunk "
+            f"of {chunk_rows:,} rows (repeats within a chunk are quarantined): de-duplicate the input; "
+            "nothing written but the quarantine file"
+        )
+
+
 def ranks(probability: np.ndarray) -> np.ndarray:
     """Row order by rank: highest probability first, ties in source order."""
     return np.argsort(-probability, kind="stable")
 
 
-def write_ranked(parts: Sequence[Path], out: Path, config: ScoreConfig) -> int:
+def write_ranked(
+    parts: Sequence[Path],
+    out: Path,
+    config: ScoreConfig,
+    observe: Callable[[int], Callable[[pa.Table], None]] | None = None,
+) -> int:
     """Pass 2: rank every row of ``parts`` and write them to ``out`` in rank order, atomically.
 
-    Returns the number of rows written.
+    ``observe(rows)`` (the report) is called once with the row count and returns a function that
+    sees every written chunk, in rank order. Returns the number of rows written.
     """
     table = _read_parts(parts)
+    check_unique_ids(table.column(schema.ID_COLUMN), config.chunk_rows)
     order = ranks(table.column(PROBABILITY).to_numpy())
+    see = observe(len(order)) if observe is not None else None
     with storage.atomic_path(out) as tmp:
         writer = None
         try:
@@ -326,6 +365,8 @@ def write_ranked(parts: Sequence[Path], out: Path, config: ScoreConfig) -> int:
                 if writer is None:
                     writer = _writer(tmp, chunk.schema, config.output_format)
                 writer.write_table(chunk)
+                if see is not None:
+                    see(chunk)
         finally:
             if writer is not None:
                 writer.close()
@@ -338,11 +379,6 @@ def _writer(path: Path, table_schema: pa.Schema, output_format: str):
 
         return pa_csv.CSVWriter(str(path), table_schema)
     return pq.ParquetWriter(str(path), table_schema)
-
-
-def quarantine_uri(out_uri: str) -> str:
-    """Where the quarantine file of output ``out_uri`` goes: beside it, ``<out_uri>.quarantine.csv``."""
-    return str(out_uri) + QUARANTINE_SUFFIX
 
 
 def check_bad_share(summary: PartSummary, config: ScoreConfig, source: str) -> None:
@@ -381,26 +417,69 @@ def deliver(local: Path, out_uri: str, settings: Settings) -> None:
         storage.s3_client(settings).fput_object(loc.bucket, loc.key, str(local))
 
 
+@dataclass(frozen=True)
+class ReportRequest:
+    """What the run's report needs beside the ranked rows.
+
+    ``out``: where the report goes; ``threshold``: the bundle's; ``context``: the run table;
+    ``previous``: last run's ranked output as given (must exist); ``replaces``: the URI this run's
+    output overwrites, last run's list when something is there (used when ``previous`` is empty).
+    """
+
+    out: str
+    threshold: float
+    context: dict
+    previous: str = ""
+    replaces: str = ""
+
+
 def finish(
     parts: Sequence[Path],
     quarantines: Sequence[Path],
     summary: PartSummary,
     out_uri: str,
     quarantine_out: str,
+    report: ReportRequest,
     config: ScoreConfig,
     settings: Settings,
     work: Path,
 ) -> int:
-    """After pass 1: the merged quarantine at ``quarantine_out``, the bad-share check, then the
-    ranked output at ``out_uri``. Returns the rows written; on a refusal only the quarantine exists.
+    """After pass 1: the merged quarantine at ``quarantine_out``, the bad-share check, the previous
+    run's list (read before the output replaces it), then the ranked output at ``out_uri`` and its
+    report at ``report.out``, each whole or not at all. Returns the rows written; on a refusal only
+    the quarantine exists.
     """
     merge_quarantines(quarantines, work / "quarantine.csv")
     deliver(work / "quarantine.csv", quarantine_out, settings)
     check_bad_share(summary, config, out_uri)
+    previous: PreviousList | None = find_previous(
+        report.previous, report.replaces, config.top_k, settings, work
+    )
+    builders: list[ReportBuilder] = []
+
+    def observe(rows: int):
+        builders.append(ReportBuilder(rows, report.threshold, config.top_k))
+        return builders[0].add
+
     local_out = work / "ranked" if storage.is_s3(out_uri) else Path(out_uri)
-    written = write_ranked(parts, local_out, config)
+    written = write_ranked(parts, local_out, config, observe)
+    html_text = builders[0].render(f"Churn scoring: {written:,} customers ranked", report.context, previous)
+    write_report(html_text, work / "report.html")
     deliver(local_out, out_uri, settings)
+    deliver(work / "report.html", report.out, settings)
     return written
+
+
+def model_context(model: ScoringModel) -> dict:
+    """The model facts a report names (JSON-able: shards hand it to the join in their manifest)."""
+    meta = model.metadata
+    return {
+        "model": f"{meta.model_name} v{meta.registry_version or '-'} ({meta.content_id})",
+        "content_sha256": meta.content_sha256,
+        "threshold": meta.threshold,
+        **{f"business.{k}": v for k, v in asdict(model.business).items()},
+        "business inputs from": model.business_source,
+    }
 
 
 def score_table(
@@ -410,13 +489,16 @@ def score_table(
     config: ScoreConfig,
     settings: Settings,
     progress: Callable[[str], None] | None = None,
+    previous: str = "",
 ) -> dict:
     """Score ``data_uri`` (local path or ``s3://``) into ``out_uri`` (local path or ``s3://``).
 
     The quarantine file goes beside the output (``<out_uri>.quarantine.csv``), also when scoring
     fails (the bad rows can be inspected); the output only once every row is scored and ranked:
-    on any error nothing is written at ``out_uri``. Returns a summary (rows, scored, quarantined,
-    model identity, business inputs and where they came from).
+    on any error nothing is written at ``out_uri``. The report (``<out_uri>.report.html``) follows
+    the output; it compares the list with ``previous`` (a ranked output) if given, else with the
+    list the new output replaces at ``out_uri`` if there is one. Returns a summary (rows, scored,
+    quarantined, model identity, business inputs and where they came from).
     """
     say = progress or log.info
     meta = model.metadata
@@ -432,14 +514,17 @@ def score_table(
             if quarantine.exists():
                 deliver(quarantine, quarantine_uri(out_uri), settings)
             raise
+        context = {"data": data_uri, **summary.to_dict(), **model_context(model)}
+        report = ReportRequest(report_uri(out_uri), meta.threshold, context, previous, replaces=out_uri)
         written = finish(
-            [part], [quarantine], summary, out_uri, quarantine_uri(out_uri), config, settings, work
+            [part], [quarantine], summary, out_uri, quarantine_uri(out_uri), report, config, settings, work
         )
     say(f"score: wrote {written:,} ranked rows to {out_uri} ({summary.quarantined:,} quarantined)")
     return {
         **summary.to_dict(),
         "out": str(out_uri),
         "quarantine": quarantine_uri(out_uri),
+        "report": report_uri(out_uri),
         "registry_version": meta.registry_version,
         "content_sha256": meta.content_sha256,
         "threshold": meta.threshold,
@@ -488,18 +573,25 @@ def join_shards(
     quarantines: Sequence[Path],
     out_uri: str,
     quarantine_out: str,
+    report_out: str,
     config: ScoreConfig,
     settings: Settings,
+    previous: str = "",
+    replaces: str = "",
 ) -> dict:
     """Pass 2 of a sharded run: ``parts`` / ``quarantines`` in the order of ``manifests`` (collected
-    from the shards), ranked into ``out_uri``, bad rows into ``quarantine_out``. Returns the totals."""
+    from the shards), ranked into ``out_uri``, bad rows into ``quarantine_out``, the report into
+    ``report_out`` (``previous`` / ``replaces`` as :class:`ReportRequest`'s). Returns the totals."""
     order = sorted(range(len(manifests)), key=lambda i: int(manifests[i]["shard"]))
     totals = PartSummary(
         *(sum(int(manifests[i][k]) for i in order) for k in ("rows", "scored", "quarantined"))
     )
+    first = manifests[order[0]]["model"]  # every shard scored with the same model
+    context = {**totals.to_dict(), "shards": len(manifests), **first}
+    report = ReportRequest(report_out, float(first["threshold"]), context, previous, replaces)
     with tempfile.TemporaryDirectory(prefix="churn-join-") as tmp:
         written = finish(
             [parts[i] for i in order], [quarantines[i] for i in order], totals, out_uri, quarantine_out,
-            config, settings, Path(tmp),
+            report, config, settings, Path(tmp),
         )  # fmt: skip
     return {**totals.to_dict(), "shards": len(manifests), "written": written, "out": out_uri}

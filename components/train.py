@@ -5,7 +5,9 @@ After the search, the best candidate is refit on the whole train split and wrapp
 calibration chosen on the validation split (:mod:`components.calibration`).
 
 The search is a plain loop over the sampled candidates (the same candidates, folds, scores and
-choice of the best as ``RandomizedSearchCV``), so it can report each candidate as it finishes.
+choice of the best as ``RandomizedSearchCV``), so it can report each candidate as it finishes;
+:mod:`components.search` holds it, so the training pipeline can also fan the candidates out over
+tasks and refit here from their collected scores (``searched``), with the same result.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from scipy.stats import loguniform, randint, uniform
 from sklearn.base import clone
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import ParameterSampler, StratifiedKFold, cross_val_predict, cross_validate
+from sklearn.model_selection import cross_val_predict
 from sklearn.pipeline import Pipeline
 from xgboost import XGBClassifier
 
-from components import calibration, schema, storage
+from components import calibration, schema, search, storage
 from components.artifacts import RunArtifacts
 from components.config import ConfigError
 from components.features import model_frame, preprocessor
@@ -35,7 +37,6 @@ from components.features import model_frame, preprocessor
 log = logging.getLogger(__name__)
 
 MODEL_TYPES = ("xgboost", "logreg", "random_forest")
-SCORING = {"roc_auc": "roc_auc", "neg_log_loss": "neg_log_loss"}
 
 
 @dataclass(frozen=True)
@@ -98,10 +99,22 @@ def build_pipeline(model_type: str, estimator=None) -> Pipeline:
     )
 
 
+def search_problem(train: pd.DataFrame, config: TrainConfig) -> search.SearchProblem:
+    """The search of ``config`` on ``train``: matrix, unfitted Pipeline, sampled candidates, folds."""
+    X, y = model_frame(train), train[schema.LABEL_COLUMN].to_numpy()
+    positives = int(y.sum())
+    if positives == 0 or positives == len(y):
+        raise ValueError(f"train split has a single class ({positives} churners of {len(y)} rows)")
+    estimator, space = _classifier(config, imbalance=(len(y) - positives) / positives)
+    base = build_pipeline(config.model_type, estimator)
+    return search.SearchProblem.sample(X, y, base, space, config.search_budget, config.cv_folds, config.seed)
+
+
 def fit(
     train: pd.DataFrame,
     config: TrainConfig,
     progress: Callable[[str], None] | None = None,
+    searched: list[dict] | None = None,
     *,
     valid: pd.DataFrame,
 ) -> tuple[Pipeline, dict]:
@@ -109,33 +122,22 @@ def fit(
     pipeline and a search summary.
 
     ``progress`` (default: the log) gets one line per candidate: done / total, its CV ROC AUC,
-    the best so far and the time elapsed.
+    the best so far and the time elapsed. ``searched``: the candidates' scores collected from a
+    fanned-out search (:func:`components.search.from_records`); then only the refit runs here.
     """
     say = progress or log.info
-    X, y = model_frame(train), train[schema.LABEL_COLUMN].to_numpy()
-    positives = int(y.sum())
-    if positives == 0 or positives == len(y):
-        raise ValueError(f"train split has a single class ({positives} churners of {len(y)} rows)")
-    estimator, space = _classifier(config, imbalance=(len(y) - positives) / positives)
-    base = build_pipeline(config.model_type, estimator)
-    candidates = list(ParameterSampler(space, n_iter=config.search_budget, random_state=config.seed))
-    cv = StratifiedKFold(config.cv_folds, shuffle=True, random_state=config.seed)
+    problem = search_problem(train, config)
+    X, y, base, cv = problem.X, problem.y, problem.base, problem.cv
     log.info(
         "train: %s, %d candidates x %d folds on %d rows (%.1f%% churn)",
-        config.model_type, len(candidates), config.cv_folds, len(y), 100 * positives / len(y),
+        config.model_type, len(problem.candidates), config.cv_folds, len(y), 100 * y.mean(),
     )  # fmt: skip
     started = time.perf_counter()
-    results: list[dict] = []
-    for number, candidate in enumerate(candidates, 1):
-        scores = cross_validate(
-            clone(base).set_params(**candidate), X, y, cv=cv, scoring=SCORING, error_score="raise"
-        )
-        results.append({"params": candidate, **{k: scores[f"test_{k}"] for k in SCORING}})
-        best = max(r["roc_auc"].mean() for r in results)
-        say(
-            f"train: candidate {number}/{len(candidates)}  cv roc_auc {scores['test_roc_auc'].mean():.4f}  "
-            f"best {best:.4f}  {time.perf_counter() - started:.0f}s elapsed"
-        )
+    if searched is None:
+        results = search.score_candidates(problem, range(len(problem.candidates)), say, started)
+    else:
+        results = searched
+        say(f"train: {len(results)} candidates scored by the fanned-out search; refitting the best")
     # the first of the best, as RandomizedSearchCV ranks ties
     chosen = max(results, key=lambda r: r["roc_auc"].mean())
     best = clone(base).set_params(**chosen["params"])
@@ -178,13 +180,20 @@ def _plain(value):
 
 
 def train(
-    artifacts: RunArtifacts, config: TrainConfig, progress: Callable[[str], None] | None = None
+    artifacts: RunArtifacts,
+    config: TrainConfig,
+    progress: Callable[[str], None] | None = None,
+    searched: list[dict] | None = None,
 ) -> dict:
     """Fit on ``artifacts.train`` (calibration chosen on ``artifacts.valid``); write the joblib'd
     pipeline to ``.model`` and the search summary to ``.search``; return the summary.
-    ``progress`` as for :func:`fit`."""
+    ``progress`` and ``searched`` as for :func:`fit`."""
     model, summary = fit(
-        pd.read_parquet(artifacts.train), config, progress, valid=pd.read_parquet(artifacts.valid)
+        pd.read_parquet(artifacts.train),
+        config,
+        progress,
+        searched,
+        valid=pd.read_parquet(artifacts.valid),
     )
     with storage.atomic_path(artifacts.model) as tmp:
         joblib.dump(model, tmp)

@@ -182,13 +182,14 @@ def _cmd_score(args: argparse.Namespace) -> int:
     given = {
         "chunk_rows": args.chunk_rows,
         "max_bad_share": args.max_bad_share,
+        "top_k": args.top_k,
     }  # None: ScoreConfig's default
     config = ScoreConfig(output_format=args.format, **{k: v for k, v in given.items() if v is not None})
     with tempfile.TemporaryDirectory(prefix="churn-score-model-") as work:
         model = load_scoring_model(
             resolve_model(settings, args.model), settings, Path(work), with_reasons=args.reasons
         )
-        summary = score_table(args.data, args.out, model, config, settings, progress)
+        summary = score_table(args.data, args.out, model, config, settings, progress, args.previous or "")
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -267,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument(
         "--max-bad-share", type=float, help="refuse above this share of bad rows (default: 0.05)"
     )
+    score.add_argument("--top-k", type=int, help="call-list length the report prices and compares (1000)")
+    score.add_argument("--previous", help="last run's ranked output to compare (default: what --out holds)")
     score.add_argument("--reasons", action=argparse.BooleanOptionalAction, default=True,
                        help="top-3 reason codes per row (needs the version's sklearn model)")  # fmt: skip
     score.set_defaults(func=_cmd_score)

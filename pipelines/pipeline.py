@@ -11,12 +11,23 @@ from typing import NamedTuple
 from kfp import dsl
 from kfp.dsl import HTML, Artifact, Dataset, Model
 
-from components.kfp_components import evaluate_op, export_op, ingest_op, register_op, train_op
+from components.kfp_components import (
+    evaluate_op,
+    export_op,
+    ingest_op,
+    register_op,
+    search_in_train_op,
+    search_plan_op,
+    search_results_op,
+    search_shard_op,
+    train_op,
+)
 from components.kfp_deploy import BAKE_MINUTES, CANARY_STEPS, TIMEOUT_MINUTES, deploy_op
 from components.params import PipelineParams
 from pipelines.resources import for_environment, on_the_platform
 
 PIPELINE_NAME = "churn-training"
+SEARCH_PARALLELISM = 4  # search shard tasks at once (kfp.local runs at most 2 anyway)
 _D = PipelineParams()
 
 
@@ -46,6 +57,7 @@ def build_pipeline(environment: str):
         model_type: str = _D.model_type,
         search_budget: int = _D.search_budget,
         cv_folds: int = _D.cv_folds,
+        search_shards: int = _D.search_shards,
         max_bad_share: float = _D.max_bad_share,
         offer_cost: float = _D.offer_cost,
         customer_value: float = _D.customer_value,
@@ -59,6 +71,9 @@ def build_pipeline(environment: str):
     ) -> PipelineOutputs:
         ingest = ingest_op(data_uri=data_uri, rows=rows, seed=seed, max_bad_share=max_bad_share)
         on_the_platform(ingest, "ingest", resources)
+        searched = _search(
+            resources, ingest.outputs["train"], model_type, search_budget, cv_folds, seed, search_shards
+        )
         train = train_op(
             train=ingest.outputs["train"],
             valid=ingest.outputs["valid"],
@@ -66,6 +81,7 @@ def build_pipeline(environment: str):
             search_budget=search_budget,
             cv_folds=cv_folds,
             seed=seed,
+            searched=searched,
         )
         on_the_platform(train, "train", resources)
         evaluate = evaluate_op(
@@ -128,6 +144,31 @@ def build_pipeline(environment: str):
         )
 
     return churn_pipeline
+
+
+def _search(resources, train, model_type, search_budget, cv_folds, seed, search_shards):
+    """The search's results for ``train_op``: with ``search_shards > 1`` the candidates fanned out
+    over ``dsl.ParallelFor`` tasks and collected (one list, every candidate once); else an empty
+    list, so ``train_op`` searches itself. Results are identical either way (components/search.py).
+
+    A runtime branch on a parameter; only parameters cross it (``dsl.OneOf``): kfp.local cannot
+    pick one of two branches' artifacts. ``parallelism`` is fixed at compile time (a KFP rule).
+    """
+    with dsl.If(search_shards > 1, name="search-fanned-out"):
+        plan = search_plan_op(search_budget=search_budget, search_shards=search_shards)
+        on_the_platform(plan, "search-plan", resources)
+        with dsl.ParallelFor(plan.output, parallelism=SEARCH_PARALLELISM) as shard:
+            scored = search_shard_op(
+                train=train, model_type=model_type, search_budget=search_budget, cv_folds=cv_folds,
+                seed=seed, shard=shard,
+            )  # fmt: skip
+            on_the_platform(scored, "search-shard", resources)
+        collected = search_results_op(shards=dsl.Collected(scored.output), search_budget=search_budget)
+        on_the_platform(collected, "search-results", resources)
+    with dsl.Else(name="search-in-train"):
+        in_train = search_in_train_op()
+        on_the_platform(in_train, "search-results", resources)
+    return dsl.OneOf(collected.output, in_train.output)
 
 
 # What kfp.local runs (`churn run`, benchmarks): resources and Kubernetes settings do not apply there.

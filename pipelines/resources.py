@@ -57,6 +57,12 @@ _ON_A_2_VCPU_8_GIB_NODE = EnvironmentResources(
     steps={
         "ingest": _LIGHT,
         "train": StepResources(cpu_request="1", cpu_limit="1500m", memory_request="3Gi", memory_limit="6Gi"),
+        # search_shards > 1: each shard cross-validates its candidates like the train step would.
+        "search-plan": _LIGHT,
+        "search-shard": StepResources(
+            cpu_request="1", cpu_limit="1500m", memory_request="3Gi", memory_limit="6Gi"
+        ),
+        "search-results": _LIGHT,
         "evaluate": _LIGHT,
         "export": _LIGHT,
         "register": StepResources(

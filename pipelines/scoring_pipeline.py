@@ -13,16 +13,25 @@ Keep ``shards`` in the tens to low hundreds: KFP backends fail with thousands of
 import argparse
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from kfp import compiler, dsl
 
 from components.kfp_scoring import plan_shards_op, rank_op, score_shard_op
 from components.score import ScoreConfig
+from components.scored_output import report_uri
 from pipelines.resources import for_environment, on_the_platform
 
 PIPELINE_NAME = "churn-scoring"
 DEFAULT_PARALLELISM = 2  # kfp.local runs at most 2 tasks at once anyway
 _D = ScoreConfig()
+
+
+class ScoringOutputs(NamedTuple):
+    """What a run hands back (kfp.local runs expose only these)."""
+
+    scores: dsl.Dataset
+    report: dsl.HTML
 
 
 def build_scoring_pipeline(parallelism: int = DEFAULT_PARALLELISM, environment: str = "dev"):
@@ -42,7 +51,9 @@ def build_scoring_pipeline(parallelism: int = DEFAULT_PARALLELISM, environment: 
         reasons: bool = True,
         output_format: str = _D.output_format,
         max_bad_share: float = _D.max_bad_share,
-    ) -> dsl.Dataset:
+        top_k: int = _D.top_k,
+        previous_uri: str = "",
+    ) -> ScoringOutputs:
         plan = plan_shards_op(data_uri=data_uri, shards=shards, chunk_rows=chunk_rows)
         on_the_platform(plan, "plan", resources)
         with dsl.ParallelFor(plan.outputs["Output"], parallelism=parallelism) as shard:
@@ -62,15 +73,20 @@ def build_scoring_pipeline(parallelism: int = DEFAULT_PARALLELISM, environment: 
             output_format=output_format,
             chunk_rows=chunk_rows,
             max_bad_share=max_bad_share,
+            top_k=top_k,
+            previous_uri=previous_uri,
         )
         on_the_platform(ranked, "rank", resources)
-        return ranked.outputs["scores"]
+        return ScoringOutputs(scores=ranked.outputs["scores"], report=ranked.outputs["report"])
 
     return scoring_pipeline
 
 
-def run_scoring_local(pipeline_root: Path, parallelism: int = DEFAULT_PARALLELISM, **arguments) -> Path:
-    """Run the pipeline under ``kfp.local`` (subprocess runner, this interpreter); the ranked file's path."""
+def run_scoring_local(
+    pipeline_root: Path, parallelism: int = DEFAULT_PARALLELISM, **arguments
+) -> tuple[Path, Path]:
+    """Run the pipeline under ``kfp.local`` (subprocess runner, this interpreter): the paths of the
+    ranked file and of its HTML report."""
     import kfp.local
 
     kfp.local.init(
@@ -78,7 +94,8 @@ def run_scoring_local(pipeline_root: Path, parallelism: int = DEFAULT_PARALLELIS
         pipeline_root=str(pipeline_root),
         raise_on_error=True,
     )
-    return Path(build_scoring_pipeline(parallelism)(**arguments).output.path)
+    outputs = build_scoring_pipeline(parallelism)(**arguments).outputs
+    return Path(outputs["scores"].path), Path(outputs["report"].path)
 
 
 def compile_scoring_pipeline(
@@ -109,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--shards", type=int, default=4)
     run.add_argument("--parallelism", type=int, default=DEFAULT_PARALLELISM)
     run.add_argument("--chunk-rows", type=int, default=_D.chunk_rows)
+    run.add_argument("--top-k", type=int, default=_D.top_k, help="the report's call list")
+    run.add_argument("--previous", default="", help="last run's ranked output (default: what --out holds)")
     run.add_argument("--pipeline-root", default="build/scoring-kfp", help="kfp.local's pipeline root")
     comp = sub.add_parser("compile", help="write the IR YAML")
     comp.add_argument("--out", default="build/churn_scoring_pipeline.yaml")
@@ -122,12 +141,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"scoring {args.data} with {model} in {args.shards} shards under kfp.local", file=sys.stderr)
         run_scoring_local(
             Path(args.pipeline_root).resolve(), args.parallelism, data_uri=args.data, model_uri=model,
-            out_uri=args.out, shards=args.shards, chunk_rows=args.chunk_rows,
+            out_uri=args.out, shards=args.shards, chunk_rows=args.chunk_rows, top_k=args.top_k,
+            previous_uri=args.previous,
         )  # fmt: skip
     except (ChurnError, RuntimeError) as exc:  # RuntimeError: kfp.local's "task failed" (details above)
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"wrote {args.out}")
+    print(f"wrote {args.out} and {report_uri(args.out)}")
     return 0
 
 

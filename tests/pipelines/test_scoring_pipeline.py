@@ -17,6 +17,7 @@ from components.config import load_settings
 from components.ingest import clean
 from components.schema import FEATURES
 from components.score import ScoreConfig, plan_shards, quarantine_uri, run_folder_model, score_table
+from components.scored_output import report_uri
 from components.synthetic import generate
 from pipelines.resources import POOL_LABEL
 from pipelines.scoring_pipeline import PIPELINE_NAME, compile_scoring_pipeline, run_scoring_local
@@ -47,10 +48,10 @@ def test_plan_shards_covers_every_row_group_once_in_order():
 
 def test_fan_out_output_is_byte_identical_to_a_single_shard_run(tmp_path, customers_csv, trained_run):
     model_dir = str(trained_run.artifacts.bundle)
-    outputs = {}
+    outputs, reports = {}, {}
     for shards in (3, 1):
         out = tmp_path / f"scores-{shards}.parquet"
-        run_scoring_local(
+        _, reports[shards] = run_scoring_local(
             tmp_path / f"kfp-{shards}", data_uri=str(customers_csv), model_uri=model_dir, out_uri=str(out),
             shards=shards, chunk_rows=CHUNK_ROWS,
         )  # fmt: skip
@@ -67,6 +68,18 @@ def test_fan_out_output_is_byte_identical_to_a_single_shard_run(tmp_path, custom
     scored = pd.read_parquet(direct)
     assert len(scored) == 1999 and scored["rank"].tolist() == list(range(1, 2000))
     assert pd.read_csv(tmp_path / quarantine_uri(direct.name))["source_row"].tolist() == [6]
+    # the join step's HTML artifact is the run's report, also delivered beside out_uri
+    direct_report = (tmp_path / report_uri(direct.name)).read_text()
+    for shards in (3, 1):
+        page = reports[shards].read_text()
+        assert page == (tmp_path / report_uri(outputs[shards].name)).read_text()
+        assert _section(page, "Expected profit") == _section(direct_report, "Expected profit")
+        assert _section(page, "Segments") == _section(direct_report, "Segments")
+        assert f"<tr><th>shards</th><td>{shards}</td></tr>" in page
+
+
+def _section(page: str, heading: str) -> str:
+    return page.split(f"<h2>{heading}", 1)[1].split("<h2>", 1)[0]
 
 
 def test_compiled_pipeline_fans_out_with_bounded_parallelism_and_sized_shards(tmp_path):
