@@ -43,7 +43,7 @@ def test_search_fanned_out_over_shards_equals_the_in_process_search(splits):
     order give the same results, the same choice and the same refit model as one loop."""
     train, valid, _ = splits
     config = TrainConfig(model_type="xgboost", search_budget=4, cv_folds=2, seed=5)
-    in_process, summary = fit(train, config)
+    in_process, summary = fit(train, config, valid=valid)
 
     problem = search_problem(train, config)
     shards = [
@@ -51,7 +51,7 @@ def test_search_fanned_out_over_shards_equals_the_in_process_search(splits):
         for s in plan(config.search_budget, 3)
     ]
     records = check_records(shards[::-1], config.search_budget)
-    fanned_out, fanned_summary = fit(train, config, searched=from_records(problem, records))
+    fanned_out, fanned_summary = fit(train, config, searched=from_records(problem, records), valid=valid)
 
     drop = {"search_seconds"}
     assert {k: v for k, v in fanned_summary.items() if k not in drop} == {

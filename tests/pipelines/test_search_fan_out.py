@@ -30,12 +30,12 @@ def test_fanned_out_search_under_kfp_local_gives_the_in_process_model(tmp_path):
     assert [[r["index"] for r in s] for s in scored] == [[0, 1], [2]]  # one task per shard
 
     train = pd.read_parquet(run / "ingest-op" / "train")
-    in_process, summary = fit(train, params.train_config())
+    valid = pd.read_parquet(run / "ingest-op" / "valid")
+    in_process, summary = fit(train, params.train_config(), valid=valid)
     fanned = json.loads((run / "train-op" / "search").read_text())
     assert {k: v for k, v in fanned.items() if k != "search_seconds"} == {
         k: v for k, v in summary.items() if k != "search_seconds"
     }
-    valid = pd.read_parquet(run / "ingest-op" / "valid")
     model = joblib.load(run / "train-op" / "model")
     assert np.array_equal(model.predict_proba(valid), in_process.predict_proba(valid))
 
