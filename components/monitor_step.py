@@ -7,6 +7,7 @@ report, MLflow metrics and Pushgateway gauges asked for. ``churn retrain check -
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -31,6 +32,7 @@ def monitor_step(
     report_path: Path | None = None,
     mlflow: bool = False,
     pushgateway: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> MonitorResult:
     """Monitor ``log_uri`` in ``[since, until)`` against its served version (or ``model``); write the
     JSON result and the HTML report when given paths, log to MLflow, push gauges to ``pushgateway``."""
@@ -43,6 +45,7 @@ def monitor_step(
         labels=labels,
         key_column=key_column,
         config=config,
+        progress=progress,
     )
     if mlflow:
         result.messages.append(f"MLflow run {log_to_mlflow(settings, result)}")

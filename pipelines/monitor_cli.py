@@ -71,12 +71,12 @@ def _config(args: argparse.Namespace):
 
 
 def monitor_once(args: argparse.Namespace, settings):
-    """Run the monitor on the window asked for and write the outputs asked for; return the result."""
-    from components.monitor_model import log_to_mlflow, monitor_payload_log
-    from components.monitoring.report import write_report
+    """Run the monitor on the window asked for and write the outputs asked for; return the result
+    (the JSON result is printed or written by the caller)."""
+    from components.monitor_step import monitor_step
 
     since, until = _window(args)
-    result = monitor_payload_log(
+    return monitor_step(
         settings,
         args.log,
         model=args.model,
@@ -85,17 +85,11 @@ def monitor_once(args: argparse.Namespace, settings):
         labels=args.labels,
         key_column=args.key_column,
         config=_config(args),
+        report_path=Path(args.report) if args.report else None,
+        mlflow=bool(args.mlflow),
+        pushgateway=args.pushgateway or None,
         progress=(lambda line: print(line, file=sys.stderr, flush=True)) if args.progress else None,
     )
-    if args.report:
-        write_report(result, Path(args.report))
-    if args.mlflow:
-        result.messages.append(f"MLflow run {log_to_mlflow(settings, result)}")
-    if args.pushgateway:
-        from components.monitoring.metrics import push
-
-        push(result, args.pushgateway)
-    return result
 
 
 def _print_summary(result) -> None:
