@@ -89,3 +89,24 @@ def test_gate_scores_include_the_calibration_error():
     assert honest["ece"] < 0.03 < 0.1 < inflated["ece"]
     assert honest["roc_auc"] == inflated["roc_auc"]
     assert not evaluate_gate(inflated, GateConfig()).passed and evaluate_gate(honest, GateConfig()).passed
+
+
+def test_the_calibration_bound_allows_the_sampling_noise_of_a_small_test_split():
+    """A perfectly calibrated model scored on a few hundred rows shows an ECE above 0.05 by chance
+    alone (a 2,000-row `churn run` has 400 test rows): the gate must pass it (at least 90 of 100
+    label draws; the noise allowance is the 95th percentile), yet on a large split the same bound
+    still fails inflated scores."""
+    rng = np.random.default_rng(3)
+    p = rng.beta(1.2, 3.0, size=300)
+    draws = [score((rng.uniform(size=p.size) < p).astype(int), p) for _ in range(100)]
+    assert sum(d["ece"] > GateConfig().max_ece for d in draws) > 30  # what the plain bound failed
+    results = [evaluate_gate(d, GateConfig()) for d in draws]
+    assert sum(r.passed for r in results) >= 90
+    above = next(r for d, r in zip(draws, results) if r.passed and d["ece"] > GateConfig().max_ece)
+    assert any("sampling noise of a calibrated model on 300 rows" in line for line in above.checks)
+
+    big = rng.beta(1.2, 3.0, size=20_000)
+    y = (rng.uniform(size=big.size) < big).astype(int)
+    inflated = score(y, np.sqrt(big))
+    assert inflated["ece_noise"] < GateConfig().max_ece < inflated["ece"]
+    assert not evaluate_gate(inflated, GateConfig()).passed
