@@ -102,7 +102,9 @@ def test_the_calibration_bound_allows_the_sampling_noise_of_a_small_test_split()
     assert sum(d["ece"] > GateConfig().max_ece for d in draws) > 30  # what the plain bound failed
     results = [evaluate_gate(d, GateConfig()) for d in draws]
     assert sum(r.passed for r in results) >= 90
-    above = next(r for d, r in zip(draws, results, strict=True) if r.passed and d["ece"] > GateConfig().max_ece)
+    above = next(
+        r for d, r in zip(draws, results, strict=True) if r.passed and d["ece"] > GateConfig().max_ece
+    )
     assert any("sampling noise of a calibrated model on 300 rows" in line for line in above.checks)
 
     big = rng.beta(1.2, 3.0, size=20_000)
