@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from components.config import ConfigError
+from pipelines.monitoring_pipeline import compile_monitoring_pipeline
 from pipelines.remote import compile_pipeline
 from pipelines.resources import ENVIRONMENTS, POOL_LABEL, for_environment
 from pipelines.scoring_pipeline import compile_scoring_pipeline
@@ -94,10 +95,13 @@ def compiled_tasks(path: Path) -> dict[str, tuple[dict, dict]]:
 
 @pytest.fixture(scope="module", params=sorted(ENVIRONMENTS))
 def environment(request, tmp_path_factory):
-    """(name, {task: (resources, node selector)}) of both pipelines compiled for that environment."""
+    """(name, {task: (resources, node selector)}) of the three pipelines compiled for that environment."""
     folder = tmp_path_factory.mktemp("compile")
     tasks = compiled_tasks(compile_pipeline(folder / "training.yaml", request.param))
     tasks |= compiled_tasks(compile_scoring_pipeline(folder / "scoring.yaml", environment=request.param))
+    tasks |= compiled_tasks(
+        compile_monitoring_pipeline(folder / "monitoring.yaml", environment=request.param)
+    )
     return request.param, tasks
 
 
