@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.bundle import BUNDLE_FILES, bundle_digest
+from components.bundle import BUNDLE_FILES, bundle_digest, read_metadata
 from components.config import load_settings
 from components.registry import connect
 from components.storage import parse_s3
@@ -55,5 +55,7 @@ def test_pipeline_run_compares_with_the_servers_champion_and_publishes(
     # the published bundle downloads back from S3 with the registered hash
     loc = parse_s3(mv.tags["bundle_uri"])
     for name in BUNDLE_FILES:
+        s3.client().fget_object(loc.bucket, f"{loc.key}{name}", str(tmp_path / "dl" / name))
+    for name in set(read_metadata(tmp_path / "dl").files) - set(BUNDLE_FILES):  # reference.json
         s3.client().fget_object(loc.bucket, f"{loc.key}{name}", str(tmp_path / "dl" / name))
     assert bundle_digest(tmp_path / "dl")[0] == mv.tags["bundle_sha256"]
