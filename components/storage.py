@@ -13,6 +13,7 @@ is sent, with a message saying so: never an unsigned request.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -148,9 +149,18 @@ def fetch(uri: str, settings: Settings, dest_dir: Path) -> Path:
 def atomic_path(final: Path):
     """Yield a temporary path beside ``final``; rename it into place only if the block succeeds.
 
-    Readers never see a half-written file, and a failure leaves no partial file behind.
+    Readers never see a half-written file, and a failure leaves no partial file behind. A
+    ``final`` that is a device or a pipe (``--json-out /dev/null``, ``/dev/stdout``) is written
+    through once the block succeeds: renaming over it would replace the device node itself.
     """
     final = Path(final)
+    if final.exists() and not final.is_file() and not final.is_dir():
+        with tempfile.TemporaryDirectory() as scratch:
+            tmp = Path(scratch) / final.name
+            yield tmp
+            with open(tmp, "rb") as source, open(final, "wb") as sink:
+                shutil.copyfileobj(source, sink)
+        return
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
