@@ -71,6 +71,8 @@ def download_bundle(s3, uri: str, dest: Path) -> Path:
     loc = parse_s3(uri)
     for name in BUNDLE_FILES:
         s3.client().fget_object(loc.bucket, f"{loc.key}{name}", str(dest / name))
+    for name in set(read_metadata(dest).files) - set(BUNDLE_FILES):  # reference.json
+        s3.client().fget_object(loc.bucket, f"{loc.key}{name}", str(dest / name))
     return dest
 
 
