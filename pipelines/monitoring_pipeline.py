@@ -18,12 +18,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from kfp import compiler, dsl
+from kfp import dsl
 
 from components.kfp_monitoring import monitor_op, retrain_decision_op
 from components.params import PipelineParams
 from components.retrain import RetrainPolicy
 from pipelines.pipeline import build_pipeline
+from pipelines.remote import write_ir
 from pipelines.resources import for_environment, on_the_platform
 
 PIPELINE_NAME = "churn-monitoring"
@@ -102,11 +103,7 @@ def compile_monitoring_pipeline(out: Path, environment: str | None = None) -> Pa
     """Write the pipeline's IR YAML for ``environment`` (default: CHURN_ENV, else dev) to ``out``."""
     from components.config import load_settings
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pipeline = build_monitoring_pipeline(environment or load_settings().environment)
-    compiler.Compiler().compile(pipeline, package_path=str(out))
-    return out
+    return write_ir(build_monitoring_pipeline(environment or load_settings().environment), out)
 
 
 def main(argv: list[str] | None = None) -> int:

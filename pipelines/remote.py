@@ -11,19 +11,24 @@ from components.params import PipelineParams
 log = logging.getLogger(__name__)
 
 
-def compile_pipeline(out: Path, environment: str | None = None) -> Path:
-    """Write the pipeline's IR YAML for ``environment`` (default: CHURN_ENV, else dev): the pipeline
-    spec, then the Kubernetes platform spec. Byte-identical for the same code and kfp version."""
+def write_ir(pipeline, out: Path) -> Path:
+    """Compile a ``@dsl.pipeline`` to IR YAML at ``out`` (folders made); every pipeline's compile
+    goes through here."""
     from kfp import compiler
 
-    from components.config import load_settings
-    from pipelines.pipeline import build_pipeline
-
-    pipeline = build_pipeline(environment or load_settings().environment)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     compiler.Compiler().compile(pipeline, package_path=str(out))
     return out
+
+
+def compile_pipeline(out: Path, environment: str | None = None) -> Path:
+    """Write the pipeline's IR YAML for ``environment`` (default: CHURN_ENV, else dev): the pipeline
+    spec, then the Kubernetes platform spec. Byte-identical for the same code and kfp version."""
+    from components.config import load_settings
+    from pipelines.pipeline import build_pipeline
+
+    return write_ir(build_pipeline(environment or load_settings().environment), out)
 
 
 def submit(host: str, params: PipelineParams, experiment: str, run_name: str | None = None) -> str:

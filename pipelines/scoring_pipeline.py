@@ -15,11 +15,12 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-from kfp import compiler, dsl
+from kfp import dsl
 
 from components.kfp_scoring import plan_shards_op, rank_op, score_shard_op
 from components.score import ScoreConfig
 from components.scored_output import report_uri
+from pipelines.remote import write_ir
 from pipelines.resources import for_environment, on_the_platform
 
 PIPELINE_NAME = "churn-scoring"
@@ -104,11 +105,7 @@ def compile_scoring_pipeline(
     """Write the pipeline's IR YAML for ``environment`` (default: CHURN_ENV, else dev) to ``out``."""
     from components.config import load_settings
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pipeline = build_scoring_pipeline(parallelism, environment or load_settings().environment)
-    compiler.Compiler().compile(pipeline, package_path=str(out))
-    return out
+    return write_ir(build_scoring_pipeline(parallelism, environment or load_settings().environment), out)
 
 
 def main(argv: list[str] | None = None) -> int:
