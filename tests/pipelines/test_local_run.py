@@ -21,7 +21,9 @@ def _churn(*args, env=None):
 
 def test_local_run_produces_every_artifact(tmp_path):
     out = tmp_path / "run"
-    done = _churn("run", "--rows", str(ROWS), "--budget", "2", "--cv-folds", "2", "--out", str(out))
+    # Its own registry: a first version, not one judged against a champion another test left.
+    home = {**os.environ, "CHURN_HOME": str(tmp_path / "home")}
+    done = _churn("run", "--rows", str(ROWS), "--budget", "2", "--cv-folds", "2", "--out", str(out), env=home)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "=== churn run summary ===" in done.stdout
     # Progress instead of kfp's executor dumps: each step, and each training candidate with the best so far.

@@ -38,6 +38,9 @@ def test_an_interrupted_run_is_marked_and_never_latest(tmp_path):
         [sys.executable, "-m", "pipelines.cli", "run", "--rows", "2000", "--budget", "1", "--cv-folds", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "CHURN_HOME": str(home)}, start_new_session=True,
+        # A suite started in the background (`make test &`) inherits SIGINT ignored, and Python
+        # keeps an ignored SIGINT: give the run the terminal's default, as a user's shell would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while not list((home / "runs").glob("*/status.json")) and time.monotonic() < deadline:
