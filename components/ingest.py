@@ -200,15 +200,32 @@ def _clean_categorical(values: pd.Series, feature: schema.Feature) -> tuple[pd.S
     )
 
 
+def _exact_numbers(values: pd.Series) -> bool:
+    """True for float64 / integer columns (typed Parquet): their text form would parse back to the
+    same float64, so cleaning can skip the text round trip. float32, bool, nullable and object
+    columns take the text path (float32's text is not its float64 value)."""
+    return values.dtype == np.float64 or (values.dtype.kind in "iu" and isinstance(values.dtype, np.dtype))
+
+
+def _is_blank(values: pd.Series) -> pd.Series:
+    """Missing or whitespace-only, as :func:`_as_text` sees it (``""``)."""
+    return values.isna() if _exact_numbers(values) else _as_text(values) == ""
+
+
 def _clean_numeric(values: pd.Series, feature: schema.Feature) -> tuple[pd.Series, pd.Series]:
-    text = _as_text(values)
-    number = pd.to_numeric(text, errors="coerce").astype(float)
-    if feature.integer and feature.minimum == 0 and feature.maximum == 1:
-        number = number.fillna(text.str.lower().map(_BOOL_WORDS))  # "Yes"/"No" flags
     reasons = pd.Series("", index=values.index, dtype=object)
-    bad_text = number.isna() & (text != "")
-    reasons[text == ""] = f"{feature.name} is missing"
-    reasons[bad_text] = f"{feature.name} is not a number: '" + text[bad_text].astype(str) + "'"
+    if _exact_numbers(values):  # same result as the text path, ~10x faster on typed Parquet
+        number = values.astype(np.float64)
+        reasons[number.isna()] = f"{feature.name} is missing"
+    else:
+        text = _as_text(values)
+        number = pd.to_numeric(text, errors="coerce").astype(float)
+        if feature.integer and feature.minimum == 0 and feature.maximum == 1:
+            number = number.fillna(text.str.lower().map(_BOOL_WORDS))  # "Yes"/"No" flags
+        blank = text.to_numpy() == ""
+        bad_text = number.isna().to_numpy() & ~blank
+        reasons[blank] = f"{feature.name} is missing"
+        reasons[bad_text] = f"{feature.name} is not a number: '" + text[bad_text].astype(str) + "'"
     finite = np.isfinite(number)
     reasons[~finite & number.notna()] = f"{feature.name} is not finite"
     out_of_range = finite & ((number < feature.minimum) | (number > feature.maximum))
@@ -225,15 +242,19 @@ def _clean_numeric(values: pd.Series, feature: schema.Feature) -> tuple[pd.Serie
 def _consistency_reasons(data: pd.DataFrame) -> pd.Series:
     """Rows whose service columns contradict each other (e.g. a security add-on without internet)."""
     reasons = pd.Series("", index=data.index, dtype=object)
-    no_internet = data["InternetService"] == "No"
+
+    def contradicts(col: str, says_none_value: str, parent: str, parent_none: str) -> None:
+        values, parents = data[col].to_numpy(), data[parent].to_numpy()
+        # numpy compares on the object arrays (cleaned values are a category or None): pandas'
+        # element-wise path and isna cost ~3x more per row
+        known = np.not_equal(values, None) & np.not_equal(parents, None)
+        bad = known & ((values == says_none_value) != (parents == parent_none))
+        if bad.any():
+            reasons[bad] = f"{col}='" + data.loc[bad, col] + f"' contradicts {parent}"
+
     for col in schema.NO_INTERNET_COLUMNS:
-        says_none = data[col] == "No internet service"
-        bad = data[col].notna() & data["InternetService"].notna() & (says_none != no_internet)
-        reasons[bad] = f"{col}='" + data.loc[bad, col] + "' contradicts InternetService"
-    no_phone = data["PhoneService"] == "No"
-    says_none = data["MultipleLines"] == "No phone service"
-    bad = data["MultipleLines"].notna() & data["PhoneService"].notna() & (says_none != no_phone)
-    reasons[bad] = "MultipleLines='" + data.loc[bad, "MultipleLines"] + "' contradicts PhoneService"
+        contradicts(col, "No internet service", "InternetService", "No")
+    contradicts("MultipleLines", "No phone service", "PhoneService", "No")
     return reasons
 
 
@@ -255,7 +276,7 @@ def clean(raw: pd.DataFrame) -> Cleaned:
         out[feature.name], reasons[feature.name] = cleaner(frame[feature.name], feature)
 
     # The public Telco export leaves TotalCharges blank for customers in their first month.
-    blank_total = (_as_text(frame["TotalCharges"]) == "") & (out["tenure"] == 0)
+    blank_total = _is_blank(frame["TotalCharges"]) & (out["tenure"] == 0)
     out.loc[blank_total, "TotalCharges"] = 0.0
     reasons["TotalCharges"][blank_total] = ""
 
@@ -271,11 +292,11 @@ def clean(raw: pd.DataFrame) -> Cleaned:
         out[schema.TRUTH_COLUMN] = pd.to_numeric(frame[schema.TRUTH_COLUMN], errors="coerce")
     reasons["consistency"] = _consistency_reasons(out)
 
-    table = pd.concat(reasons.values(), axis=1)
-    bad = (table != "").any(axis=1)
+    bad = np.logical_or.reduce([r.to_numpy() != "" for r in reasons.values()])
+    table = pd.concat([r[bad] for r in reasons.values()], axis=1)  # the few bad rows only
     reason = pd.Series(
-        ["; ".join(x for x in row if x) for row in table[bad].itertuples(index=False)],
-        index=table.index[bad],
+        ["; ".join(x for x in row if x) for row in table.itertuples(index=False)],
+        index=table.index,
         dtype=object,
     )
     quarantine = frame[bad].copy()

@@ -25,9 +25,12 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -67,6 +70,12 @@ FORMATS = ("parquet", "csv")
 # ingest.clean needs a label column; scoring has none. Every row gets this placeholder, which clean
 # accepts and this module drops again: it decides nothing (no label is read or written).
 _PLACEHOLDER_LABEL = "No"
+# Rows per ONNX Runtime run (the unit handed to a worker thread): ~50 ms of scoring, so a run's
+# fixed cost (~50 µs) is lost in it.
+_SLICE_ROWS = 8192
+# Pass 2 spills rows into at most this many rank buckets (open files at once).
+MAX_BUCKETS = 256
+_RANK_KEY = "__rank"
 
 
 @dataclass(frozen=True)
@@ -77,10 +86,15 @@ class ScoreConfig:
     max_bad_share: float = 0.05
     output_format: str = "parquet"
     top_k: int = 1000  # the call list the report prices and compares with the previous run's
+    # Concurrent ONNX Runtime runs over a chunk's rows (0: one per CPU this process may use). A
+    # shard's pod has one CPU and passes 1.
+    workers: int = 0
 
     def __post_init__(self):
         if self.chunk_rows < 1:
             raise ConfigError(f"chunk_rows must be >= 1, got {self.chunk_rows}")
+        if self.workers < 0:
+            raise ConfigError(f"workers must be >= 0 (0: one per CPU), got {self.workers}")
         if not 0 <= self.max_bad_share < 1:
             raise ConfigError(f"max_bad_share must be in [0, 1), got {self.max_bad_share}")
         if self.output_format not in FORMATS:
@@ -217,8 +231,9 @@ def clean_chunk(raw: pd.DataFrame, first_row: int) -> tuple[pd.DataFrame, pd.Dat
 
 
 def scoring_session(model_file: Path):
-    """An ONNX Runtime session on one thread: a scoring process (a shard's pod: 1 CPU) scales out
-    by shards, and ORT's default of one thread per core measured 2x slower on 2 shared cores."""
+    """An ONNX Runtime session on one thread. A run scales over cores by concurrent runs of this
+    session on slices of a chunk (:func:`predict`), a pipeline by shards: ORT's own intra-op
+    threads measured 2x slower on 2 shared cores."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -226,9 +241,30 @@ def scoring_session(model_file: Path):
     return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
 
 
-def score_rows(model: ScoringModel, sess, data: pd.DataFrame) -> pd.DataFrame:
-    """Scored columns (id, probability, decision, expected profit, reasons, model identity) of clean rows."""
-    p = onnx_predict_proba(sess, data)
+def cpu_workers(config: ScoreConfig) -> int:
+    """``config.workers``, or the CPUs this process may run on when it is 0."""
+    return config.workers or len(os.sched_getaffinity(0))
+
+
+def predict(sess, data: pd.DataFrame, pool: ThreadPoolExecutor | None, workers: int) -> np.ndarray:
+    """P(churn) of ``data``, scored in slices of :data:`_SLICE_ROWS` rows, run concurrently on
+    ``sess`` by ``workers`` threads of ``pool`` (ORT's run releases the GIL; a session may be run
+    from several threads). The slices do not depend on ``workers``: ORT's vectorised kernels can
+    round a row's score differently (1 float32 ulp) at another position in a batch, and the output
+    must be the same bytes for any number of workers or shards."""
+    slices = [data.iloc[start : start + _SLICE_ROWS] for start in range(0, len(data), _SLICE_ROWS)]
+    if pool is None or workers < 2 or len(slices) < 2:
+        scores = [onnx_predict_proba(sess, rows) for rows in slices]
+    else:
+        scores = [
+            future.result() for future in [pool.submit(onnx_predict_proba, sess, rows) for rows in slices]
+        ]
+    return np.concatenate(scores) if scores else np.zeros(0)
+
+
+def score_rows(model: ScoringModel, data: pd.DataFrame, p: np.ndarray) -> pd.DataFrame:
+    """Scored columns (id, probability ``p``, decision, expected profit, segments, reasons) of clean
+    rows. The model's identity is not repeated per row here: :func:`write_ranked` adds it."""
     business = model.business
     out = pd.DataFrame(
         {
@@ -241,9 +277,16 @@ def score_rows(model: ScoringModel, sess, data: pd.DataFrame) -> pd.DataFrame:
     )
     if model.explain is not None:
         out = pd.concat([out, model.explain(data).reset_index(drop=True)], axis=1)
-    out[REGISTRY_VERSION] = model.metadata.registry_version or ""
-    out[CONTENT_SHA] = model.metadata.content_sha256
     return out
+
+
+def _identity(model: ScoringModel) -> dict[bytes, bytes]:
+    """The part file's schema metadata: the model identity columns pass 2 adds to every row."""
+    meta = model.metadata
+    return {
+        REGISTRY_VERSION.encode(): (meta.registry_version or "").encode(),
+        CONTENT_SHA.encode(): meta.content_sha256.encode(),
+    }
 
 
 def _append_quarantine(path: Path, quarantine: pd.DataFrame) -> None:
@@ -276,58 +319,103 @@ def score_part(
     """
     say = progress or log.info
     sess = scoring_session(Path(model.bundle_dir) / MODEL_FILE)
+    workers = cpu_workers(config)
     quarantine.parent.mkdir(parents=True, exist_ok=True)
     quarantine.write_text("")
     rows = scored = bad = 0
     writer = None
-    try:
-        for chunk in read_chunks(source, config.chunk_rows, row_groups):
-            data, rejected = clean_chunk(chunk, first_row + rows)
-            _append_quarantine(quarantine, rejected)
-            if data.empty:
-                start = first_row + rows
-                raise ScoreError(
-                    f"{source.name}: rows {start}-{start + len(chunk) - 1} hold no valid row "
-                    f"(all {len(chunk)} quarantined): {_top_reasons(rejected)}"
-                )
-            table = pa.Table.from_pandas(score_rows(model, sess, data), preserve_index=False)
-            if writer is None:
-                writer = pa.ipc.new_file(str(part), table.schema)
-            writer.write_table(table)
-            rows, scored, bad = rows + len(chunk), scored + len(data), bad + len(rejected)
-            say(f"score: {rows:,} rows read, {scored:,} scored, {bad:,} quarantined")
-    finally:
-        if writer is not None:
-            writer.close()
+
+    def scored_table(data: pd.DataFrame) -> pa.Table:
+        table = pa.Table.from_pandas(
+            score_rows(model, data, predict(sess, data, pool, workers)), preserve_index=False
+        )
+        return table.replace_schema_metadata(_identity(model))
+
+    # Chunk k is scored (ORT on `workers` threads, the GIL released) while this thread reads and
+    # cleans chunk k+1: at most two chunks are in memory.
+    with ThreadPoolExecutor(max_workers=workers + 1, thread_name_prefix="churn-score") as pool:
+        pending: Future | None = None
+        try:
+            for chunk in read_chunks(source, config.chunk_rows, row_groups):
+                data, rejected = clean_chunk(chunk, first_row + rows)
+                _append_quarantine(quarantine, rejected)
+                if data.empty:
+                    start = first_row + rows
+                    raise ScoreError(
+                        f"{source.name}: rows {start}-{start + len(chunk) - 1} hold no valid row "
+                        f"(all {len(chunk)} quarantined): {_top_reasons(rejected)}"
+                    )
+                if pending is not None:
+                    writer = _write_part(writer, part, pending.result())
+                pending = pool.submit(scored_table, data)
+                rows, scored, bad = rows + len(chunk), scored + len(data), bad + len(rejected)
+                say(f"score: {rows:,} rows read, {scored:,} scored, {bad:,} quarantined")
+            if pending is not None:
+                writer = _write_part(writer, part, pending.result())
+                pending = None
+        finally:
+            if pending is not None:
+                pending.cancel()
+                wait([pending])
+            if writer is not None:
+                writer.close()
     if rows == 0:
         raise ScoreError(f"{source.name}: no data rows")
     return PartSummary(rows, scored, bad)
 
 
-def _read_parts(parts: Sequence[Path]) -> pa.Table:
-    """The parts concatenated in order, memory-mapped (pages are read as they are used)."""
-    tables = [pa.ipc.open_file(pa.memory_map(str(p))).read_all() for p in parts]
-    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+def _write_part(writer, part: Path, table: pa.Table):
+    """Append ``table`` to the part file, opening it on the first table; the writer."""
+    if writer is None:
+        writer = pa.ipc.new_file(str(part), table.schema)
+    writer.write_table(table)
+    return writer
 
 
-def check_unique_ids(ids: pa.ChunkedArray, chunk_rows: int) -> None:
+def _batches(parts: Sequence[Path]) -> Iterator[pa.RecordBatch]:
+    """Every record batch of the part files in order, one in memory at a time (read, not mapped:
+    mapped pages would count towards the process's memory until the map is closed)."""
+    for part in parts:
+        with pa.OSFile(str(part)) as handle:
+            reader = pa.ipc.open_file(handle)
+            for i in range(reader.num_record_batches):
+                yield reader.get_batch(i)
+
+
+def _part_identity(parts: Sequence[Path]) -> dict[str, str]:
+    """The model identity recorded in the parts (:func:`_identity`); they must all agree."""
+    found = set()
+    for part in parts:
+        with pa.OSFile(str(part)) as handle:
+            found.add(tuple(sorted((pa.ipc.open_file(handle).schema.metadata or {}).items())))
+    if len(found) != 1:
+        raise ScoreError(f"the {len(parts)} scored parts were scored by different models: {sorted(found)}")
+    identity = dict(found.pop())
+    return {key: identity.get(key.encode(), b"").decode() for key in (REGISTRY_VERSION, CONTENT_SHA)}
+
+
+def _id_hashes(batch: pa.RecordBatch) -> np.ndarray:
+    return pd.util.hash_array(batch.column(schema.ID_COLUMN).to_numpy(zero_copy_only=False).astype(object))
+
+
+def check_unique_ids(parts: Sequence[Path], hashes: np.ndarray, chunk_rows: int) -> None:
     """Refuse ids scored twice: cleaning quarantines repeats within a chunk, this finds those across
-    chunks (8 bytes of hash per row; hash matches are confirmed on the ids themselves)."""
-    hashes = np.concatenate(
-        [pd.util.hash_array(chunk.to_numpy(zero_copy_only=False).astype(object)) for chunk in ids.chunks]
-        or [np.zeros(0, dtype=np.uint64)]
-    )
-    by_hash = np.argsort(hashes, kind="stable")
-    same = np.flatnonzero(hashes[by_hash][1:] == hashes[by_hash][:-1])
-    if len(same) == 0:
+    chunks. ``hashes`` (8 bytes per row, sorted here in place) find candidates; a second pass over
+    the parts confirms them on the ids themselves."""
+    hashes.sort()
+    candidates = np.unique(hashes[1:][hashes[1:] == hashes[:-1]])
+    if len(candidates) == 0:
         return
-    pairs = zip(  # noqa: B905 (equal lengths by construction)
-        ids.take(pa.array(by_hash[same])).to_pylist(), ids.take(pa.array(by_hash[same + 1])).to_pylist()
-    )
-    repeated = sorted({a for a, b in pairs if a == b})
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for batch in _batches(parts):
+        rows = np.flatnonzero(np.isin(_id_hashes(batch), candidates))
+        for value in batch.column(schema.ID_COLUMN).take(pa.array(rows)).to_pylist():
+            (repeated if value in seen else seen).add(value)
     if repeated:
+        first = sorted(repeated)
         raise ScoreError(
-            f"{schema.ID_COLUMN} {repeated[0]!r} and {len(repeated) - 1} more appear in more than one chunk "
+            f"{schema.ID_COLUMN} {first[0]!r} and {len(first) - 1} more appear in more than one chunk "
             f"of {chunk_rows:,} rows (repeats within a chunk are quarantined): de-duplicate the input; "
             "nothing written but the quarantine file"
         )
@@ -338,6 +426,37 @@ def ranks(probability: np.ndarray) -> np.ndarray:
     return np.argsort(-probability, kind="stable")
 
 
+def bucket_rows(rows: int, chunk_rows: int) -> int:
+    """Rows per rank bucket of pass 2 (and per written piece): ``chunk_rows``, more when the
+    table would otherwise need over :data:`MAX_BUCKETS` buckets."""
+    return max(chunk_rows, math.ceil(rows / MAX_BUCKETS))
+
+
+def _spill(parts: Sequence[Path], rank: np.ndarray, size: int, spill_dir: Path) -> list[Path]:
+    """Pass 2's distribution: each part row into the spill file of its rank bucket
+    (``rank // size``), with its rank, in source order; the spill files by bucket."""
+    spills = [spill_dir / f"bucket-{b:05d}.arrow" for b in range((len(rank) + size - 1) // size)]
+    writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
+    start = 0
+    try:
+        for batch in _batches(parts):
+            batch_rank = rank[start : start + batch.num_rows]
+            start += batch.num_rows
+            bucket = batch_rank // size
+            by_bucket = np.argsort(bucket, kind="stable")
+            edges = np.flatnonzero(np.diff(bucket[by_bucket])) + 1
+            for rows in np.split(by_bucket, edges):
+                b = int(bucket[rows[0]])
+                piece = batch.take(pa.array(rows)).append_column(_RANK_KEY, pa.array(batch_rank[rows]))
+                if b not in writers:
+                    writers[b] = pa.ipc.new_stream(str(spills[b]), piece.schema)
+                writers[b].write_batch(piece)
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return spills
+
+
 def write_ranked(
     parts: Sequence[Path],
     out: Path,
@@ -346,22 +465,49 @@ def write_ranked(
 ) -> int:
     """Pass 2: rank every row of ``parts`` and write them to ``out`` in rank order, atomically.
 
+    Memory is bounded by a bucket of rows plus 24 bytes per row at the peak (probabilities, their
+    order, each row's rank; 8 bytes of it stay through the write): rows are spilled to rank buckets
+    on disk (:func:`_spill`), then each bucket is sorted and written in turn.
+
     ``observe(rows)`` (the report) is called once with the row count and returns a function that
     sees every written chunk, in rank order. Returns the number of rows written.
     """
-    table = _read_parts(parts)
-    check_unique_ids(table.column(schema.ID_COLUMN), config.chunk_rows)
-    order = ranks(table.column(PROBABILITY).to_numpy())
-    see = observe(len(order)) if observe is not None else None
-    with storage.atomic_path(out) as tmp:
+    identity = _part_identity(parts)
+    probability, hashes = [], []
+    for batch in _batches(parts):
+        probability.append(batch.column(PROBABILITY).to_numpy())
+        hashes.append(_id_hashes(batch))
+    hashes_all = np.concatenate(hashes)
+    del hashes
+    check_unique_ids(parts, hashes_all, config.chunk_rows)
+    del hashes_all
+    order = ranks(np.concatenate(probability))
+    del probability
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    del order
+    see = observe(len(rank)) if observe is not None else None
+    size = bucket_rows(len(rank), config.chunk_rows)
+    with tempfile.TemporaryDirectory(prefix="churn-rank-", dir=Path(parts[0]).parent) as spill_dir, \
+            storage.atomic_path(out) as tmp:  # fmt: skip
+        spills = _spill(parts, rank, size, Path(spill_dir))
+        written = len(rank)
+        del rank
         writer = None
         try:
-            for start in range(0, len(order), config.chunk_rows):
-                chosen = order[start : start + config.chunk_rows]
-                chunk = table.take(pa.array(chosen))
-                chunk = chunk.add_column(
-                    1, RANK, pa.array(np.arange(start + 1, start + len(chosen) + 1, dtype=np.int64))
+            for spill in spills:
+                with pa.OSFile(str(spill)) as handle:
+                    bucket = pa.ipc.open_stream(handle).read_all()
+                spill.unlink()
+                bucket_rank = bucket.column(_RANK_KEY).to_numpy()
+                chunk = bucket.take(pa.array(np.argsort(bucket_rank))).drop_columns([_RANK_KEY])
+                chunk = chunk.replace_schema_metadata(None).add_column(
+                    1, RANK, pa.array(np.sort(bucket_rank) + 1)
                 )
+                for name, value in identity.items():  # the same for every row: not kept per row
+                    chunk = chunk.append_column(
+                        name, pa.array([value], pa.string()).take(np.zeros(len(chunk), np.int32))
+                    )
                 if writer is None:
                     writer = _writer(tmp, chunk.schema, config.output_format)
                 writer.write_table(chunk)
@@ -370,7 +516,7 @@ def write_ranked(
         finally:
             if writer is not None:
                 writer.close()
-    return len(order)
+    return written
 
 
 def _writer(path: Path, table_schema: pa.Schema, output_format: str):

@@ -196,3 +196,39 @@ def test_an_id_repeated_in_another_chunk_is_refused_and_nothing_is_written(tmp_p
             load_settings(),
         )  # fmt: skip
     assert not out.exists()
+
+
+def test_concurrent_ort_runs_and_rank_buckets_do_not_change_the_bytes(
+    tmp_path, customers, model, monkeypatch
+):
+    """A chunk's slices scored by 3 concurrent threads, and pass 2 capped at 4 rank buckets, write the
+    same bytes as one thread and one bucket per chunk."""
+    import components.score as score
+
+    monkeypatch.setattr(score, "_SLICE_ROWS", 128)
+    source = str(_parquet(customers, tmp_path / "in.parquet"))
+    plain = tmp_path / "plain.parquet"
+    score_table(source, str(plain), model, ScoreConfig(chunk_rows=1000, workers=1), load_settings())
+    monkeypatch.setattr(score, "MAX_BUCKETS", 4)
+    assert score.bucket_rows(ROWS, 300) == 750
+    sliced = tmp_path / "sliced.parquet"
+    score_table(source, str(sliced), model, ScoreConfig(chunk_rows=1000, workers=3), load_settings())
+    assert sliced.read_bytes() == plain.read_bytes()
+    spread = tmp_path / "spread.parquet"
+    score_table(source, str(spread), model, ScoreConfig(chunk_rows=300, workers=3), load_settings())
+    pd.testing.assert_frame_equal(pd.read_parquet(spread), pd.read_parquet(plain))
+
+
+def test_parts_scored_by_different_models_are_not_joined(tmp_path, customers, model):
+    from components.score import score_part, write_ranked
+
+    source = _parquet(customers, tmp_path / "in.parquet")
+    other = replace(model, metadata=replace(model.metadata, content_sha256="0" * 64))
+    parts = []
+    for i, scorer in enumerate((model, other)):
+        parts.append(tmp_path / f"part-{i}.arrow")
+        score_part(source, scorer, ScoreConfig(), parts[-1], tmp_path / f"q-{i}.csv", row_groups=[i])
+    out = tmp_path / "out.parquet"
+    with pytest.raises(ScoreError, match="scored by different models"):
+        write_ranked(parts, out, ScoreConfig())
+    assert not out.exists()
