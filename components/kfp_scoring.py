@@ -53,7 +53,7 @@ def score_shard_op(
         model = load_scoring_model(model_uri, load_settings(), Path(work), with_reasons=reasons)
         # Ints inside dict parameters arrive as floats (kfp): make them ints again.
         summary = score_part(
-            Path(table.path), model, ScoreConfig(chunk_rows=chunk_rows), Path(part.path),
+            Path(table.path), model, ScoreConfig(chunk_rows=chunk_rows, workers=1), Path(part.path),
             Path(quarantine.path), row_groups=[int(g) for g in shard["row_groups"]],
             first_row=int(shard["first_row"]),
         )  # fmt: skip

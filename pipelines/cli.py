@@ -183,6 +183,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         "chunk_rows": args.chunk_rows,
         "max_bad_share": args.max_bad_share,
         "top_k": args.top_k,
+        "workers": args.workers,
     }  # None: ScoreConfig's default
     config = ScoreConfig(output_format=args.format, **{k: v for k, v in given.items() if v is not None})
     with tempfile.TemporaryDirectory(prefix="churn-score-model-") as work:
@@ -269,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-bad-share", type=float, help="refuse above this share of bad rows (default: 0.05)"
     )
     score.add_argument("--top-k", type=int, help="call-list length the report prices and compares (1000)")
+    score.add_argument(
+        "--workers", type=int, help="threads running ONNX Runtime on a chunk (default 0: one per CPU)"
+    )
     score.add_argument("--previous", help="last run's ranked output to compare (default: what --out holds)")
     score.add_argument("--reasons", action=argparse.BooleanOptionalAction, default=True,
                        help="top-3 reason codes per row (needs the version's sklearn model)")  # fmt: skip

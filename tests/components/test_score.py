@@ -232,3 +232,17 @@ def test_parts_scored_by_different_models_are_not_joined(tmp_path, customers, mo
     with pytest.raises(ScoreError, match="scored by different models"):
         write_ranked(parts, out, ScoreConfig())
     assert not out.exists()
+
+
+def test_parquet_chunks_hold_the_values_pandas_reads(tmp_path, customers):
+    """Categorical columns are read as Parquet dictionaries (shared strings); the chunks must hold
+    exactly what ``pd.read_parquet`` gives, nulls and odd spellings included."""
+    from components.score import read_chunks
+
+    messy = customers.head(900).copy()
+    messy.loc[[3, 400], "Contract"] = [None, " month-TO-month"]
+    messy.loc[5, "gender"] = None
+    path = _parquet(messy, tmp_path / "in.parquet", row_group_size=300)
+    chunks = list(read_chunks(path, chunk_rows=200))
+    assert [len(c) for c in chunks] == [200, 100] * 3
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), pd.read_parquet(path))
