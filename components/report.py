@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt
 
 from components import storage
 
-_CSS = """
+# Every report of the product shares this style (evaluation, monitoring, scoring).
+REPORT_CSS = """
 body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
 h1{font-size:1.5rem} table{border-collapse:collapse;margin:1rem 0}
 td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:right} th{background:#f3f3f3}
@@ -22,7 +23,7 @@ td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:right} th{background:
 """
 
 
-def _png(fig) -> str:
+def embed_png(fig) -> str:
     """The figure as a captioned, inlined PNG (the report must be one self-contained file)."""
     title = fig.axes[0].get_title()
     buf = io.BytesIO()
@@ -35,7 +36,8 @@ def _png(fig) -> str:
     )
 
 
-def _figure(title: str, xlabel: str, ylabel: str):
+def new_figure(title: str, xlabel: str, ylabel: str):
+    """A titled, labelled, gridded figure and its axes, in every report's size."""
     fig, ax = plt.subplots(figsize=(5.5, 4))
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.grid(alpha=0.3)
@@ -43,19 +45,19 @@ def _figure(title: str, xlabel: str, ylabel: str):
 
 
 def _plots(result: dict) -> list[str]:
-    fig, ax = _figure(f"ROC (AUC {result['roc_auc']:.3f})", "false positive rate", "true positive rate")
+    fig, ax = new_figure(f"ROC (AUC {result['roc_auc']:.3f})", "false positive rate", "true positive rate")
     ax.plot(result["roc_curve"]["fpr"], result["roc_curve"]["tpr"])
     ax.plot([0, 1], [0, 1], "--", color="grey")
-    plots = [_png(fig)]
+    plots = [embed_png(fig)]
 
-    fig, ax = _figure(f"Precision-recall (AP {result['pr_auc']:.3f})", "recall", "precision")
+    fig, ax = new_figure(f"Precision-recall (AP {result['pr_auc']:.3f})", "recall", "precision")
     ax.plot(result["pr_curve"]["recall"], result["pr_curve"]["precision"])
     ax.axhline(result["test_churn_rate"], ls="--", color="grey", label="base rate")
     ax.legend()
-    plots.append(_png(fig))
+    plots.append(embed_png(fig))
 
     cal = result["calibration"]
-    fig, ax = _figure(
+    fig, ax = new_figure(
         f"Calibration (test, 10 quantile bins; ECE on {cal['ece_bins']} equal-width bins)",
         "predicted churn probability", "observed churn rate",
     )  # fmt: skip
@@ -65,9 +67,9 @@ def _plots(result: dict) -> list[str]:
             label=f"{cal['method']} calibrated (ECE {result['ece']:.3f})")  # fmt: skip
     ax.plot([0, 1], [0, 1], ":", color="grey", label="perfect")
     ax.legend()
-    plots.append(_png(fig))
+    plots.append(embed_png(fig))
 
-    fig, ax = _figure("Cumulative gains and lift by decile", "decile (highest scores first)", "share")
+    fig, ax = new_figure("Cumulative gains and lift by decile", "decile (highest scores first)", "share")
     d = result["deciles"]
     ax.plot([r["decile"] for r in d], [r["cumulative_gain"] for r in d], "o-", label="cumulative gain")
     ax.plot([r["decile"] for r in d], [r["decile"] / 10 for r in d], "--", color="grey", label="random")
@@ -75,24 +77,25 @@ def _plots(result: dict) -> list[str]:
     twin.bar([r["decile"] for r in d], [r["lift"] for r in d], alpha=0.25, color="C1", label="lift")
     twin.set_ylabel("lift")
     ax.legend(loc="center right")
-    plots.append(_png(fig))
+    plots.append(embed_png(fig))
 
-    fig, ax = _figure("Expected profit per customer vs threshold", "threshold", "profit per customer")
+    fig, ax = new_figure("Expected profit per customer vs threshold", "threshold", "profit per customer")
     curve = result["profit_curve"]
     ax.plot(curve["thresholds"], curve["valid"], label="validation (chooses)")
     ax.plot(curve["thresholds"], curve["test"], label="test (reports)")
     ax.axvline(result["threshold"], ls="--", color="C3", label=f"chosen {result['threshold']:.2f}")
     ax.legend()
-    plots.append(_png(fig))
+    plots.append(embed_png(fig))
 
     imp = result["feature_importance"][:15][::-1]
-    fig, ax = _figure("Permutation importance (ROC AUC drop)", "AUC drop", "")
+    fig, ax = new_figure("Permutation importance (ROC AUC drop)", "AUC drop", "")
     ax.barh([r["feature"] for r in imp], [r["roc_auc_drop"] for r in imp], xerr=[r["std"] for r in imp])
-    plots.append(_png(fig))
+    plots.append(embed_png(fig))
     return plots
 
 
-def _table(rows: dict) -> str:
+def key_value_table(rows: dict) -> str:
+    """``{name: value}`` as a two-column HTML table (floats to 4 significant digits), escaped."""
     cells = "".join(
         f"<tr><th>{html.escape(str(k))}</th><td>{v:.4g}</td></tr>"
         if isinstance(v, float)
@@ -117,10 +120,10 @@ def render(result: dict, title: str, context: dict) -> str:
         for r in result["deciles"]
     )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>{_CSS}</style></head><body>
+<style>{REPORT_CSS}</style></head><body>
 <h1>{html.escape(title)}</h1>
-<h2>Run</h2>{_table(context)}
-<h2>Metrics (test split; threshold chosen on validation)</h2>{_table(scalars)}
+<h2>Run</h2>{key_value_table(context)}
+<h2>Metrics (test split; threshold chosen on validation)</h2>{key_value_table(scalars)}
 <h2>Confusion matrix at threshold {result["threshold"]:.2f}</h2>{confusion}
 <h2>Plots</h2><div class="grid">{"".join(_plots(result))}</div>
 <h2>Lift and gains by decile</h2>

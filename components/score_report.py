@@ -35,7 +35,7 @@ from components.config import Settings
 from components.features import TENURE_BAND_EDGES
 
 # The evaluation report's figure/table helpers and style: one look for every report of the product.
-from components.report import _CSS, _figure, _png, _table
+from components.report import REPORT_CSS, embed_png, key_value_table, new_figure
 from components.scored_output import DECISION, PROBABILITY, PROFIT, RANK, ScoreError, is_parquet
 
 log = logging.getLogger(__name__)
@@ -281,10 +281,10 @@ class ReportBuilder:
         """The report's HTML text (self-contained: plots are inlined PNGs)."""
         s = self.summary(previous)
         return f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>{_CSS}</style></head><body>
+<style>{REPORT_CSS}</style></head><body>
 <h1>{html.escape(title)}</h1>
-<h2>Run</h2>{_table(context)}
-<h2>Expected profit of calling</h2>{_table(s["profit"])}
+<h2>Run</h2>{key_value_table(context)}
+<h2>Expected profit of calling</h2>{key_value_table(s["profit"])}
 <div class="grid">{self._distribution_plot()}{self._profit_plot()}</div>
 <h2>Overlap with the previous run's top {s["top_k"]}</h2>{_previous_html(s.get("previous"))}
 <h2>Top reasons (share of customers with it among their top 3)</h2>{_reasons_html(s)}
@@ -292,20 +292,21 @@ class ReportBuilder:
 </body></html>"""
 
     def _distribution_plot(self) -> str:
-        fig, ax = _figure(f"Churn probability of {self.seen:,} customers", "churn probability", "customers")
+        title = f"Churn probability of {self.seen:,} customers"
+        fig, ax = new_figure(title, "churn probability", "customers")
         edges = np.linspace(0, 1, HISTOGRAM_BINS + 1)
         ax.bar(edges[:-1], self.histogram, width=1 / HISTOGRAM_BINS, align="edge")
         ax.axvline(self.threshold, ls="--", color="C3", label=f"threshold {self.threshold:.2f}")
         ax.legend()
-        return _png(fig)
+        return embed_png(fig)
 
     def _profit_plot(self) -> str:
-        fig, ax = _figure("Cumulative expected profit by rank", "customers called", "expected profit")
+        fig, ax = new_figure("Cumulative expected profit by rank", "customers called", "expected profit")
         ax.plot(np.concatenate([[0], self.curve_ranks]), np.concatenate([[0.0], self.curve]))
         ax.axvline(self.top_k, ls="--", color="C1", label=f"top {self.top_k}")
         ax.axvline(self.best_k, ls=":", color="C2", label=f"best {self.best_k}")
         ax.legend()
-        return _png(fig)
+        return embed_png(fig)
 
 
 def _segment_order(item) -> tuple:
@@ -318,7 +319,7 @@ def _previous_html(previous: dict | None) -> str:
         return "<p>No previous run: none given and nothing at the output's location.</p>"
     if not previous.get("top_k"):
         return f"<p>{html.escape(previous['uri'])} {html.escape(previous['note'])}: not compared.</p>"
-    return _table(
+    return key_value_table(
         {
             "previous run": previous["uri"],
             "its list": previous["top_k"],
@@ -331,9 +332,9 @@ def _previous_html(previous: dict | None) -> str:
 
 
 def _reasons_plot(top: list[dict]) -> str:
-    fig, ax = _figure("Top reasons", "share of customers", "")
+    fig, ax = new_figure("Top reasons", "share of customers", "")
     ax.barh([r["reason"] for r in top][::-1], [r["share"] for r in top][::-1])
-    return _png(fig)
+    return embed_png(fig)
 
 
 def _reasons_html(summary: dict) -> str:

@@ -10,40 +10,40 @@ import numpy as np
 
 from components import storage
 from components.monitoring.monitor import ALERT, CONCEPT_DRIFT_NOTE, NOT_ENOUGH, WARN, MonitorResult
-from components.report import _CSS, _figure, _png, _table
+from components.report import REPORT_CSS, embed_png, key_value_table, new_figure
 
 _LEVEL_STYLE = {ALERT: "background:#f8d0d0", WARN: "background:#fbecc0", NOT_ENOUGH: "background:#e6e6e6"}
 _MOST_PLOTS = 12  # per-feature plots: the drifted first, then the rest by PSI
 
 
 def _feature_plot(name: str, values: dict) -> str:
-    fig, ax = _figure(f"{name}: PSI {values['psi']:.3f}, JS {values['js']:.3f}", "bin", "share of rows")
+    fig, ax = new_figure(f"{name}: PSI {values['psi']:.3f}, JS {values['js']:.3f}", "bin", "share of rows")
     x = np.arange(len(values["bins"]))
     ax.bar(x - 0.2, values["reference"], 0.4, label="reference")
     ax.bar(x + 0.2, values["current"], 0.4, label="window")
     ax.set_xticks(x, values["bins"], rotation=45, ha="right", fontsize=7)
     ax.legend()
-    return _png(fig)
+    return embed_png(fig)
 
 
 def _score_plot(result: MonitorResult) -> str:
     hist = result.prediction["histogram"]
     edges = np.linspace(0, 1, len(hist["reference"]) + 1)
-    fig, ax = _figure(
+    fig, ax = new_figure(
         f"Score distribution (JS {result.prediction['js']:.3f})", "predicted churn probability", "share"
     )
     for label, counts in (("reference", hist["reference"]), ("window", hist["current"])):
         counts = np.asarray(counts, dtype=float)
         ax.stairs(counts / max(counts.sum(), 1), edges, label=label)
     ax.legend()
-    return _png(fig)
+    return embed_png(fig)
 
 
 def _auc_plot(result: MonitorResult) -> str | None:
     periods = [p for p in result.estimate_over_time if "estimated_roc_auc" in p]
     if not periods:
         return None
-    fig, ax = _figure("Estimated (CBPE) vs realised ROC AUC over time", "period start (UTC)", "ROC AUC")
+    fig, ax = new_figure("Estimated (CBPE) vs realised ROC AUC over time", "period start (UTC)", "ROC AUC")
     x = np.arange(len(periods))
     est = np.array([p["estimated_roc_auc"] for p in periods])
     low, high = [p["low"] for p in periods], [p["high"] for p in periods]
@@ -56,7 +56,7 @@ def _auc_plot(result: MonitorResult) -> str | None:
         ax.axhline(result.estimate["reference"]["realised_roc_auc"], ls=":", color="grey", label="reference")
     ax.set_xticks(x, [p["start"][:13] for p in periods], rotation=45, ha="right", fontsize=7)
     ax.legend()
-    return _png(fig)
+    return embed_png(fig)
 
 
 def _checks_table(result: MonitorResult) -> str:
@@ -104,11 +104,12 @@ def render(result: MonitorResult) -> str:
     plots += [_feature_plot(n, result.features[n]) for n in ranked[:_MOST_PLOTS]]
     messages = "".join(f"<li>{html.escape(m)}</li>" for m in result.messages)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>Churn monitor: {result.status}</title>
-<style>{_CSS}</style></head><body>
+<style>{REPORT_CSS}</style></head><body>
 <h1>Churn monitor: {html.escape(result.status)}</h1>
 <ul>{messages}</ul>
-<h2>Model version</h2>{_table(result.model)}
-<h2>Window ({result.rows:,} rows; compared with {html.escape(result.baseline)})</h2>{_table(result.window)}
+<h2>Model version</h2>{key_value_table(result.model)}
+<h2>Window ({result.rows:,} rows; compared with {html.escape(result.baseline)})</h2>
+{key_value_table(result.window)}
 <h2>Checks</h2>{_checks_table(result)}
 <h2>Estimated vs realised performance</h2>{_reconciliation(result)}
 <h2>Plots</h2><div class="grid">{"".join(plots)}</div>
