@@ -495,7 +495,8 @@ def write_ranked(
     identity = _part_identity(parts)
     probability, hashes = [], []
     for batch in _batches(parts):
-        probability.append(batch.column(PROBABILITY).to_numpy())
+        # a copy: the zero-copy view would keep the whole batch (every column) alive
+        probability.append(batch.column(PROBABILITY).to_numpy().copy())
         hashes.append(_id_hashes(batch))
     hashes_all = np.concatenate(hashes)
     del hashes
