@@ -1,19 +1,22 @@
-"""Serving benchmark: this predictor vs MLServer (scikit-learn runtime) vs FastAPI + pandas + sklearn.
+"""Serving benchmark: this predictor vs Triton-ORT, MLServer (scikit-learn runtime), FastAPI + pandas.
 
-One run, loopback, the same model and rows for every server. Prints p50/p99 latency and req/s for
-single-row requests (1 and 8 concurrent clients), rows/s for 1,000-row requests, the in-process
-ONNX Runtime floor, the ratios against the issue's targets, and a per-stage profile of one request.
-Id-only scoring: the feature transformer (churn_transformer, Feast on a real Redis) in front of
-this server, 1 and 100 customer ids per request, against the same rows sent in full to the
-predictor (``--feature-store-only`` measures just that).
+One run, loopback, the same model and rows for every server, ``--rounds`` times (2). Prints p50/p99
+latency and req/s for single-row requests (1 and 8 concurrent clients), rows/s for 1,000-row
+requests, each server's CPU time per single-row request (``benchmarks/proc_stats.py``), 8-client
+errors and RSS, the in-process ONNX Runtime floor, the ratios against the issues' targets (issue 15:
+against Triton with the ONNX Runtime backend, ``benchmarks/triton_ort.py``), and a per-stage profile
+of one request. Id-only scoring: the feature transformer (churn_transformer, Feast on a real Redis)
+in front of this server, 1 and 100 customer ids per request, against the same rows sent in full to
+the predictor (``--feature-store-only`` measures just that).
 
-    python benchmarks/serving.py [--bundle DIR --rows PARQUET --sklearn JOBLIB] [--seconds 5]
+    python benchmarks/serving.py [--bundle DIR --rows PARQUET --sklearn JOBLIB] [--seconds 5] [--rounds 2]
 
 Without ``--bundle`` it trains the real model first (``components.steps.run_steps``: XGBoost on
 4,000 synthetic rows, seed 7, search budget 2, registered in a throwaway ``CHURN_HOME``; ~15 s).
 "this server" is ``python -m serving`` with its lean v2 route; "kserve generic route" is the same
 server with ``--no-lean_infer_route`` (the path before the lean route). MLServer runs from
-``.venv-mlserver`` (created on first use: its pins clash with the project's).
+``.venv-mlserver`` and Triton from ``.venv-triton`` (created on first use: their pins clash with the
+project's); Triton-ORT is skipped, with one line saying why, where its backend is not built here.
 """
 
 from __future__ import annotations
