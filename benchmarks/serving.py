@@ -536,6 +536,7 @@ def main() -> None:
     for n, (before, after, results) in enumerate(rounds, 1):
         print(f"\n===== round {n} of {len(rounds)} =====")
         report(results, profile if n == len(rounds) else None, before, after, triton_skipped)
+    report_goals_by_round(rounds)
     if parity is not None:
         print(f"\nsame model: Triton-ORT's probabilities vs this server's on the same {len(many)} rows: "
               f"max |diff| {parity:.2e} (<= {PARITY_TOLERANCE:g})")  # fmt: skip
@@ -612,21 +613,50 @@ def fmt_load(load: tuple[float, float, float]) -> str:
     return " ".join(f"{x:.2f}" for x in load)
 
 
-def triton_goals(ours: dict, triton: dict | None, skipped: str) -> list[tuple[str, str, str]]:
-    """The issue's goals against Triton-ORT measured in the same round (n/a, with why, when skipped)."""
-    cpu = [
-        ("server CPU per 1-row request, 1 client", f"{ours['cpu1_us']:7.0f}µs", "<= 250 µs"),
-        ("server CPU per 1-row request, 8 clients", f"{ours['cpu8_us']:7.0f}µs", "<= 250 µs"),
-    ]
-    if triton is None:
-        return [("vs Triton-ORT", "n/a", skipped or "not measured"), *cpu]
-    return [
-        ("1-row p50 vs Triton-ORT", f"{ours['p50'] / triton['p50']:8.2f}x", "<= 1.0x"),
-        ("8-client req/s vs Triton-ORT", f"{ours['rps8'] / triton['rps8']:8.2f}x", ">= 1.0x"),
-        ("1000-row rows/s vs Triton-ORT", f"{ours['rows_s'] / triton['rows_s']:8.2f}x", ">= 1.0x"),
-        *cpu,
-        ("  (Triton-ORT: server CPU per 1-row request, 8 clients)", f"{triton['cpu8_us']:7.0f}µs", ""),
-    ]
+def issue_15_goals(results: dict) -> list[tuple[str, str, str, bool]]:
+    """``(label, reached, goal, met)`` for each of issue 15's goals measurable in ``results``.
+
+    The three ratios need Triton-ORT in the same round; the CPU ceiling is absolute.
+    """
+    ours, triton = results[OURS], results.get(TRITON)
+    goals = []
+    if triton is not None:
+        p50, rps8, rows = (
+            ours["p50"] / triton["p50"],
+            ours["rps8"] / triton["rps8"],
+            ours["rows_s"] / triton["rows_s"],
+        )
+        goals += [
+            ("1-row p50 vs Triton-ORT", f"{p50:8.2f}x", "<= 1.0x", p50 <= 1),
+            ("8-client req/s vs Triton-ORT", f"{rps8:8.2f}x", ">= 1.0x", rps8 >= 1),
+            ("1000-row rows/s vs Triton-ORT", f"{rows:8.2f}x", ">= 1.0x", rows >= 1),
+        ]
+    for clients, key in (("1 client", "cpu1_us"), ("8 clients", "cpu8_us")):
+        goals.append((f"server CPU per 1-row request, {clients}", f"{ours[key]:7.0f}µs", "<= 250 µs",
+                      ours[key] <= 250))  # fmt: skip
+    return goals
+
+
+def triton_goals(results: dict, skipped: str) -> list[tuple[str, str, str]]:
+    """The target rows of issue 15 for one round (n/a, with why, when Triton was skipped)."""
+    rows = [(label, reached, goal) for label, reached, goal, _ in issue_15_goals(results)]
+    if TRITON not in results:
+        return [("vs Triton-ORT", "n/a", skipped or "not measured"), *rows]
+    rows.append(("  (Triton-ORT: server CPU per 1-row request, 8 clients)",
+                 f"{results[TRITON]['cpu8_us']:7.0f}µs", ""))  # fmt: skip
+    return rows
+
+
+def report_goals_by_round(rounds: list[tuple[tuple, tuple, dict]]) -> None:
+    """Issue 15's goals side by side for every round, and whether each was met in all of them."""
+    loads = ", ".join(f"round {n}: load {b[0]:.2f} -> {a[0]:.2f}" for n, (b, a, _) in enumerate(rounds, 1))
+    print(f"\nissue 15 goals, round by round ({loads}):")
+    per_round = [issue_15_goals(results) for _, _, results in rounds]
+    header = " ".join(f"{f'round {n}':>10}" for n in range(1, len(rounds) + 1))
+    print(f"{'goal':42} {header}   {'goal':10} met in every round")
+    for i, (label, _, goal, _) in enumerate(per_round[0]):
+        cells = " ".join(f"{r[i][1]:>10}" for r in per_round)
+        print(f"{label:42} {cells}   {goal:10} {'yes' if all(r[i][3] for r in per_round) else 'no'}")
 
 
 def report(
@@ -658,7 +688,7 @@ def report(
     best_rows = max(ours["rows_s"], results[OURS_BINARY]["rows_s"])
     generic = results[GENERIC]
     rows = [
-        *triton_goals(ours, results.get(TRITON), triton_skipped),
+        *triton_goals(results, triton_skipped),
         ("own overhead (p50 - in-process floor)", f"{ours['p50'] - floor['p50']:8.3f}ms", "<= 0.8 ms"),
         ("1000-row rows/s vs in-process ORT (JSON)", f"{ours['rows_s'] / floor['rows_s']:8.2f}x", ">= 0.6x"),
         ("1000-row rows/s vs in-process ORT (best)", f"{best_rows / floor['rows_s']:8.2f}x", ">= 0.6x"),

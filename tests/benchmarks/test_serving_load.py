@@ -68,3 +68,26 @@ def test_eight_clients_count_non_200_answers_and_dropped_connections(flaky_port)
 def test_one_client_fails_loudly_on_a_non_200_answer(flaky_port):
     with pytest.raises((RuntimeError, OSError)):
         sequential(Client(flaky_port, "/", b"{}", {}), 0.2)
+
+
+def test_issue_15_goals_compare_with_triton_of_the_same_round():
+    from benchmarks.serving import OURS, TRITON, issue_15_goals
+
+    ours = {"p50": 0.5, "rps8": 2000.0, "rows_s": 100_000.0, "cpu1_us": 250.0, "cpu8_us": 251.0}
+    triton = {"p50": 0.5, "rps8": 2500.0, "rows_s": 90_000.0, "cpu1_us": 200.0, "cpu8_us": 200.0}
+    goals = {
+        label: (reached.strip(), met)
+        for label, reached, _, met in issue_15_goals({OURS: ours, TRITON: triton})
+    }
+    assert goals == {
+        "1-row p50 vs Triton-ORT": ("1.00x", True),  # equal is reached (<= 1.0x)
+        "8-client req/s vs Triton-ORT": ("0.80x", False),
+        "1000-row rows/s vs Triton-ORT": ("1.11x", True),
+        "server CPU per 1-row request, 1 client": ("250µs", True),
+        "server CPU per 1-row request, 8 clients": ("251µs", False),
+    }
+    # Without Triton in the round only the absolute CPU ceiling can be judged.
+    assert [label for label, *_ in issue_15_goals({OURS: ours})] == [
+        "server CPU per 1-row request, 1 client",
+        "server CPU per 1-row request, 8 clients",
+    ]
