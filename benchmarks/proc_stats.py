@@ -55,3 +55,13 @@ def rss_bytes(session: int) -> int:
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
     return total
+
+
+def machine_ticks() -> tuple[int, int]:
+    """``(steal, total)`` CPU ticks of the whole machine so far (``/proc/stat``'s first line).
+
+    Steal is time the hypervisor ran something else while this VM wanted the CPU: a share of it
+    over a round says how much the host, not the load average, slowed that round down.
+    """
+    values = [int(v) for v in (PROC / "stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (values[7] if len(values) > 7 else 0), sum(values[:8])

@@ -442,6 +442,16 @@ def profile_one_request(bundle_dir: Path, one: list[dict], n: int = 3000) -> lis
 
 
 # --------------------------------------------------------------------------------------- main
+@dataclass
+class Round:
+    """One measurement of every server: the load average around it, the machine's CPU steal, results."""
+
+    load_before: tuple[float, float, float]
+    load_after: tuple[float, float, float]
+    steal_pct: float
+    results: dict
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -520,22 +530,24 @@ def main() -> None:
         for n in range(args.rounds):
             # Every other round in reverse order, so drifting machine load does not favour one server.
             order = targets if n % 2 == 0 else targets[::-1]
-            before, results = os.getloadavg(), {}
+            before, results, ticks = os.getloadavg(), {}, proc_stats.machine_ticks()
             for target in order:
                 print(f"round {n + 1}/{args.rounds}: {target.name} ...", file=sys.stderr, flush=True)
                 results[target.name] = measure(target, one, many, args.seconds)
                 print(json.dumps({target.name: results[target.name]}), file=sys.stderr, flush=True)
             results = {t.name: results[t.name] for t in targets}  # the table's order, whatever the run's
             results[FLOOR] = in_process_floor(args.bundle, one, many, args.seconds)
-            rounds.append((before, os.getloadavg(), results))
+            steal, total = (b - a for a, b in zip(ticks, proc_stats.machine_ticks(), strict=True))
+            rounds.append(Round(before, os.getloadavg(), 100 * steal / max(total, 1), results))
         id_rows = measure_id_scoring(ours.http_port, work, args.seconds)
     finally:
         for server in servers:
             server.stop()
     profile = profile_one_request(args.bundle, one)
-    for n, (before, after, results) in enumerate(rounds, 1):
+    for n, r in enumerate(rounds, 1):
         print(f"\n===== round {n} of {len(rounds)} =====")
-        report(results, profile if n == len(rounds) else None, before, after, triton_skipped)
+        report(r.results, profile if n == len(rounds) else None, r.load_before, r.load_after, triton_skipped,
+               r.steal_pct)  # fmt: skip
     report_goals_by_round(rounds)
     if parity is not None:
         print(f"\nsame model: Triton-ORT's probabilities vs this server's on the same {len(many)} rows: "
@@ -647,11 +659,14 @@ def triton_goals(results: dict, skipped: str) -> list[tuple[str, str, str]]:
     return rows
 
 
-def report_goals_by_round(rounds: list[tuple[tuple, tuple, dict]]) -> None:
+def report_goals_by_round(rounds: list[Round]) -> None:
     """Issue 15's goals side by side for every round, and whether each was met in all of them."""
-    loads = ", ".join(f"round {n}: load {b[0]:.2f} -> {a[0]:.2f}" for n, (b, a, _) in enumerate(rounds, 1))
+    loads = ", ".join(
+        f"round {n}: load {r.load_before[0]:.2f} -> {r.load_after[0]:.2f}, steal {r.steal_pct:.1f}%"
+        for n, r in enumerate(rounds, 1)
+    )
     print(f"\nissue 15 goals, round by round ({loads}):")
-    per_round = [issue_15_goals(results) for _, _, results in rounds]
+    per_round = [issue_15_goals(r.results) for r in rounds]
     header = " ".join(f"{f'round {n}':>10}" for n in range(1, len(rounds) + 1))
     print(f"{'goal':42} {header}   {'goal':10} met in every round")
     for i, (label, _, goal, _) in enumerate(per_round[0]):
@@ -660,11 +675,17 @@ def report_goals_by_round(rounds: list[tuple[tuple, tuple, dict]]) -> None:
 
 
 def report(
-    results: dict, profile: list[tuple[str, float]] | None, load_before, load_after, triton_skipped: str = ""
+    results: dict,
+    profile: list[tuple[str, float]] | None,
+    load_before,
+    load_after,
+    triton_skipped: str = "",
+    steal: float | None = None,
 ) -> None:
     """One round: the table, server CPU and memory, the targets reached; the profile when given."""
     print(f"\nload average (1/5/15 min) before: {fmt_load(load_before)}, "
-          f"after: {fmt_load(load_after)} on {os.cpu_count()} cores")  # fmt: skip
+          f"after: {fmt_load(load_after)} on {os.cpu_count()} cores"
+          + (f"; CPU steal (hypervisor) {steal:.1f}% of the round" if steal is not None else ""))  # fmt: skip
     print(f"\n{'server':28} {'1-row p50':>10} {'p99':>8} {'req/s':>8} | {'8 clients p50':>13} {'p99':>8} "
           f"{'req/s':>8} | {'1000-row rows/s':>15}")  # fmt: skip
     for name, r in results.items():

@@ -50,3 +50,14 @@ def test_cpu_and_rss_cover_every_thread_and_child_of_the_session(tmp_path):
     finally:
         os.killpg(parent.pid, signal.SIGKILL)  # the session's group: the parent and its child
         parent.wait()
+
+
+def test_machine_ticks_advance_with_wall_time_on_every_cpu():
+    steal_before, total_before = proc_stats.machine_ticks()
+    started = time.monotonic()
+    time.sleep(0.5)
+    wall = time.monotonic() - started
+    steal_after, total_after = proc_stats.machine_ticks()
+    expected = wall * os.cpu_count() * proc_stats.CLOCK_TICKS
+    assert 0.7 * expected <= total_after - total_before <= 1.3 * expected + 2
+    assert 0 <= steal_after - steal_before <= total_after - total_before
