@@ -92,7 +92,7 @@ serve-dir: $(STAMP)  ## serve a bundle dir or URI (MODEL_DIR=dir|s3://...|models
 	$(BIN)/python -m serving --model_name churn --model_dir $(MODEL_DIR) --http_port $(HTTP_PORT) --grpc_port $(GRPC_PORT)
 
 BENCH_ARGS ?=
-bench-serving: $(STAMP)  ## this server vs kserve's generic route, MLServer, FastAPI+pandas (BENCH_ARGS="--seconds 10")
+bench-serving: $(STAMP)  ## this server vs Triton-ORT, kserve's generic route, MLServer, FastAPI+pandas (BENCH_ARGS="--rounds 1")
 	$(BIN)/python benchmarks/serving.py $(BENCH_ARGS)
 
 test-serving: $(STAMP)  ## serving tests only (real server on 127.0.0.1)

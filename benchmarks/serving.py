@@ -1,19 +1,22 @@
-"""Serving benchmark: this predictor vs MLServer (scikit-learn runtime) vs FastAPI + pandas + sklearn.
+"""Serving benchmark: this predictor vs Triton-ORT, MLServer (scikit-learn runtime), FastAPI + pandas.
 
-One run, loopback, the same model and rows for every server. Prints p50/p99 latency and req/s for
-single-row requests (1 and 8 concurrent clients), rows/s for 1,000-row requests, the in-process
-ONNX Runtime floor, the ratios against the issue's targets, and a per-stage profile of one request.
-Id-only scoring: the feature transformer (churn_transformer, Feast on a real Redis) in front of
-this server, 1 and 100 customer ids per request, against the same rows sent in full to the
-predictor (``--feature-store-only`` measures just that).
+One run, loopback, the same model and rows for every server, ``--rounds`` times (2). Prints p50/p99
+latency and req/s for single-row requests (1 and 8 concurrent clients), rows/s for 1,000-row
+requests, each server's CPU time per single-row request (``benchmarks/proc_stats.py``), 8-client
+errors and RSS, the in-process ONNX Runtime floor, the ratios against the issues' targets (issue 15:
+against Triton with the ONNX Runtime backend, ``benchmarks/triton_ort.py``), and a per-stage profile
+of one request. Id-only scoring: the feature transformer (churn_transformer, Feast on a real Redis)
+in front of this server, 1 and 100 customer ids per request, against the same rows sent in full to
+the predictor (``--feature-store-only`` measures just that).
 
-    python benchmarks/serving.py [--bundle DIR --rows PARQUET --sklearn JOBLIB] [--seconds 5]
+    python benchmarks/serving.py [--bundle DIR --rows PARQUET --sklearn JOBLIB] [--seconds 5] [--rounds 2]
 
 Without ``--bundle`` it trains the real model first (``components.steps.run_steps``: XGBoost on
 4,000 synthetic rows, seed 7, search budget 2, registered in a throwaway ``CHURN_HOME``; ~15 s).
 "this server" is ``python -m serving`` with its lean v2 route; "kserve generic route" is the same
 server with ``--no-lean_infer_route`` (the path before the lean route). MLServer runs from
-``.venv-mlserver`` (created on first use: its pins clash with the project's).
+``.venv-mlserver`` and Triton from ``.venv-triton`` (created on first use: their pins clash with the
+project's); Triton-ORT is skipped, with one line saying why, where its backend is not built here.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +43,9 @@ from fastapi import FastAPI, Request
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import proc_stats  # noqa: E402
+from benchmarks.triton_ort import TritonUnavailable, start_triton  # noqa: E402
+from components.bundle import MODEL_FILE  # noqa: E402
 from components.config import load_settings  # noqa: E402
 from components.schema import FEATURES  # noqa: E402
 from serving.bundle import open_bundle  # noqa: E402
@@ -49,6 +56,8 @@ from tests.support.server_process import ServerProcess, free_port, http_ok  # no
 MLSERVER_VENV = ROOT / ".venv-mlserver"
 OURS, OURS_BINARY, GENERIC = "this server (v2 JSON)", "this server (v2 binary)", "kserve generic route"
 MLSERVER, FASTAPI, FLOOR = "MLServer 1.7.1 sklearn", "FastAPI+pandas+sklearn", "in-process ORT run (floor)"
+TRITON = "Triton 2.51 + ORT backend"
+PARITY_TOLERANCE = 1e-5  # |probability| difference allowed between Triton and this server, same rows
 MLSERVER_PINS = ["mlserver==1.7.1", "mlserver-sklearn==1.7.1", "uvloop==0.21.0"]
 
 
@@ -60,52 +69,97 @@ class Client:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         self.path, self.body, self.headers = path, body, {"Content-Type": "application/json", **headers}
 
-    def call(self) -> bytes:
+    def send(self) -> tuple[int, bytes]:
+        """Status and body of one request."""
         self.conn.request("POST", self.path, self.body, self.headers)
         response = self.conn.getresponse()
-        data = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"{response.status}: {data[:300]!r}")
+        return response.status, response.read()
+
+    def call(self) -> bytes:
+        """The body of one request; anything but 200 raises."""
+        status, data = self.send()
+        if status != 200:
+            raise RuntimeError(f"{status}: {data[:300]!r}")
         return data
 
 
-def sequential(client: Client, seconds: float) -> list[float]:
+def no_cpu() -> float:
+    return 0.0
+
+
+@dataclass
+class Phase:
+    """One timed phase: latencies of the 200 answers, wall time, the server's CPU seconds, failures."""
+
+    latencies: list[float]
+    elapsed: float
+    server_cpu: float
+    errors: int = 0
+    first_error: str = ""
+
+    def cpu_per_request_us(self) -> float:
+        return self.server_cpu / max(len(self.latencies) + self.errors, 1) * 1e6
+
+
+def sequential(client: Client, seconds: float, cpu: Callable[[], float] = no_cpu) -> Phase:
+    """One client, one request at a time; ``cpu()`` (the server's CPU seconds) read around the timed part."""
     for _ in range(50):  # warm-up
         client.call()
-    latencies, deadline = [], time.perf_counter() + seconds
+    latencies = []
+    cpu_start, started = cpu(), time.perf_counter()
+    deadline = started + seconds
     while time.perf_counter() < deadline:
         start = time.perf_counter()
         client.call()
         latencies.append(time.perf_counter() - start)
-    return latencies
+    elapsed = time.perf_counter() - started
+    return Phase(latencies, elapsed, cpu() - cpu_start)
 
 
-def concurrent(make_client: Callable[[], Client], clients: int, seconds: float) -> tuple[list[float], float]:
-    """Latencies and req/s with ``clients`` threads, each on its own connection."""
+def concurrent(
+    make_client: Callable[[], Client], clients: int, seconds: float, cpu: Callable[[], float] = no_cpu
+) -> Phase:
+    """``clients`` threads, each on its own connection; non-200 answers and broken connections counted."""
     results: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+    first_error: list[str] = []
     barrier = threading.Barrier(clients + 1)
+
+    def one(i: int, client: Client) -> tuple[Client, bool]:
+        try:
+            status, data = client.send()
+        except (OSError, http.client.HTTPException) as exc:
+            errors[i] += 1
+            first_error.append(repr(exc))
+            return make_client(), False
+        if status != 200:
+            errors[i] += 1
+            first_error.append(f"{status}: {data[:300]!r}")
+        return client, status == 200
 
     def worker(i: int) -> None:
         client = make_client()
-        for _ in range(20):
-            client.call()
+        for _ in range(20):  # warm-up (not counted)
+            client, _ok = one(i, client)
+        errors[i] = 0
         barrier.wait()
         deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline:
             start = time.perf_counter()
-            client.call()
-            results[i].append(time.perf_counter() - start)
+            client, ok = one(i, client)
+            if ok:
+                results[i].append(time.perf_counter() - start)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
     for t in threads:
         t.start()
     barrier.wait()
-    started = time.perf_counter()
+    cpu_start, started = cpu(), time.perf_counter()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
     latencies = [x for r in results for x in r]
-    return latencies, len(latencies) / elapsed
+    return Phase(latencies, elapsed, cpu() - cpu_start, sum(errors), first_error[0] if first_error else "")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -113,11 +167,21 @@ def pct(values: list[float], q: float) -> float:
 
 
 # ------------------------------------------------------------------------------------ servers
-class Target:
-    """How to send one batch of rows to one kind of server (``encode`` gives body and extra headers)."""
+Encoder = Callable[[list[dict]], tuple[bytes, dict]]
 
-    def __init__(self, name: str, port: int, path: str, encode: Callable[[list[dict]], tuple[bytes, dict]]):
-        self.name, self.port, self.path, self.encode = name, port, path, encode
+
+class Target:
+    """How to send one batch of rows to one kind of server (``encode`` gives body and extra headers).
+
+    ``session`` is the server's session id (its launcher's pid): CPU time and RSS are summed over
+    every process of that session.
+    """
+
+    def __init__(self, name: str, port: int, path: str, encode: Encoder, session: int):
+        self.name, self.port, self.path, self.encode, self.session = name, port, path, encode, session
+
+    def cpu(self) -> float:
+        return proc_stats.cpu_seconds(self.session)
 
     def client(self, rows: list[dict]) -> Client:
         body, headers = self.encode(rows)
@@ -214,11 +278,12 @@ def in_process_floor(bundle_dir: Path, one: list[dict], many: list[dict], second
     single, batch = feeds(one), feeds(many)
     for _ in range(200):
         bundle.score(single)
-    latencies, deadline = [], time.perf_counter() + seconds
+    latencies, deadline, cpu_start = [], time.perf_counter() + seconds, time.process_time()
     while time.perf_counter() < deadline:
         start = time.perf_counter()
         bundle.score(single)
         latencies.append(time.perf_counter() - start)
+    cpu = time.process_time() - cpu_start
     batch_times = []
     for _ in range(30):
         start = time.perf_counter()
@@ -226,13 +291,19 @@ def in_process_floor(bundle_dir: Path, one: list[dict], many: list[dict], second
         batch_times.append(time.perf_counter() - start)
     return {
         "p50": pct(latencies, 50), "p99": pct(latencies, 99), "rps1": len(latencies) / sum(latencies),
-        "rows_s": len(many) / statistics.median(batch_times),
+        "cpu1_us": cpu / len(latencies) * 1e6, "rows_s": len(many) / statistics.median(batch_times),
     }  # fmt: skip
 
 
 def measure(target: Target, one: list[dict], many: list[dict], seconds: float) -> dict:
-    single = sequential(target.client(one), seconds)
-    conc, rps8 = concurrent(lambda: target.client(one), 8, seconds)
+    """1-row latency and req/s (1 and 8 clients), 1,000-row rows/s, server CPU per request, RSS."""
+    single = sequential(target.client(one), seconds, target.cpu)
+    rss_before = proc_stats.rss_bytes(target.session)
+    conc = concurrent(lambda: target.client(one), 8, seconds, target.cpu)
+    rss_after = proc_stats.rss_bytes(target.session)
+    if conc.errors:
+        print(f"{target.name}: {conc.errors} failed requests with 8 clients, first: {conc.first_error}",
+              file=sys.stderr, flush=True)  # fmt: skip
     big = target.client(many)
     for _ in range(3):
         big.call()
@@ -243,10 +314,41 @@ def measure(target: Target, one: list[dict], many: list[dict], seconds: float) -
         big.call()
         times.append(time.perf_counter() - start)
     return {
-        "p50": pct(single, 50), "p99": pct(single, 99), "rps1": len(single) / sum(single),
-        "p50_8": pct(conc, 50), "p99_8": pct(conc, 99), "rps8": rps8,
+        "p50": pct(single.latencies, 50), "p99": pct(single.latencies, 99),
+        "rps1": len(single.latencies) / sum(single.latencies),
+        "p50_8": pct(conc.latencies, 50), "p99_8": pct(conc.latencies, 99),
+        "rps8": len(conc.latencies) / conc.elapsed, "errors8": conc.errors,
+        "cpu1_us": single.cpu_per_request_us(), "cpu8_us": conc.cpu_per_request_us(),
+        "rss_before_mb": rss_before / 2**20, "rss_after_mb": rss_after / 2**20,
         "rows_s": len(many) / statistics.median(times),
     }  # fmt: skip
+
+
+def same_model(ours_port: int, triton_port: int, rows: list[dict]) -> float:
+    """Largest |churn probability difference| between this server and Triton on ``rows`` (<= 1e-5 or raise).
+
+    The same body goes to both: our ``churn_probability`` against column 1 of Triton's
+    ``probabilities`` (the graph's own output), so a mismatch means they do not run the same model.
+    """
+    body = orjson.dumps(v2_request(FEATURES, rows))
+    path = "/v2/models/churn/infer"
+
+    def output(port: int, name: str) -> np.ndarray:
+        answer = orjson.loads(Client(port, path, body, {}).call())
+        return np.asarray(next(o["data"] for o in answer["outputs"] if o["name"] == name), dtype=np.float64)
+
+    ours = output(ours_port, "churn_probability")
+    theirs = output(triton_port, "probabilities").reshape(-1, 2)[:, 1]
+    if ours.shape != theirs.shape:
+        raise RuntimeError(f"Triton answered {theirs.shape[0]} probabilities for {ours.shape[0]} rows")
+    diff = float(np.max(np.abs(ours - theirs)))
+    if diff > PARITY_TOLERANCE:
+        worst = int(np.argmax(np.abs(ours - theirs)))
+        raise RuntimeError(
+            f"Triton and this server disagree on row {worst}: {theirs[worst]!r} vs {ours[worst]!r} "
+            f"(|diff| {diff:.2e} > {PARITY_TOLERANCE:g}): not the same model"
+        )
+    return diff
 
 
 LEAN_APP = "whole lean route in kserve's ASGI app (+ middleware)"
@@ -340,6 +442,16 @@ def profile_one_request(bundle_dir: Path, one: list[dict], n: int = 3000) -> lis
 
 
 # --------------------------------------------------------------------------------------- main
+@dataclass
+class Round:
+    """One measurement of every server: the load average around it, the machine's CPU steal, results."""
+
+    load_before: tuple[float, float, float]
+    load_after: tuple[float, float, float]
+    steal_pct: float
+    results: dict
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -348,7 +460,9 @@ def main() -> None:
     parser.add_argument("--rows", type=Path, help="Parquet of held-out rows (raw feature columns)")
     parser.add_argument("--sklearn", type=Path, help="joblib of the equivalent scikit-learn pipeline")
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each timed phase")
+    parser.add_argument("--rounds", type=int, default=2, help="measure every server this many times")
     parser.add_argument("--skip-mlserver", action="store_true")
+    parser.add_argument("--skip-triton", action="store_true", help="do not start Triton-ORT")
     parser.add_argument("--feature-store-only", action="store_true",
                         help="only the transformer + predictor on Redis vs full-row rows")  # fmt: skip
     args = parser.parse_args()
@@ -368,7 +482,7 @@ def main() -> None:
     one = many[:1]
     load_before = os.getloadavg()
 
-    targets, servers, results = [], [], {}
+    targets, servers = [], []
     path = "/v2/models/churn/infer"
     v2_json = json_body(lambda r: v2_request(FEATURES, r))
     if args.feature_store_only:
@@ -379,32 +493,67 @@ def main() -> None:
             ours.stop()
         report_id_scoring(id_rows, load_before, os.getloadavg())
         return
+    rounds, parity, triton_skipped = [], None, "--skip-triton" if args.skip_triton else ""
     try:
         ours = start_model_server(args.bundle, work / "ours.log")
         servers.append(ours)
-        targets.append(Target(OURS, ours.http_port, path, v2_json))
-        targets.append(Target(OURS_BINARY, ours.http_port, path, lambda r: v2_binary_request(FEATURES, r)))
+        ours_session = ours.process.pid
+        targets.append(Target(OURS, ours.http_port, path, v2_json, ours_session))
+        if not args.skip_triton:
+            try:
+                triton, port = start_triton(Path(args.bundle) / MODEL_FILE, work)
+            except TritonUnavailable as exc:
+                triton_skipped = str(exc)
+                print(triton_skipped, file=sys.stderr, flush=True)
+            else:
+                servers.append(triton)
+                # The very same pre-encoded body as for our server's JSON route.
+                targets.append(Target(TRITON, port, path, v2_json, triton.process.pid))
+                parity = same_model(ours.http_port, port, many)
+                print(f"Triton-ORT and this server: max |probability diff| {parity:.2e} on {len(many)} rows",
+                      file=sys.stderr, flush=True)  # fmt: skip
         generic = start_model_server(args.bundle, work / "generic.log", extra_args=["--no-lean_infer_route"])
         servers.append(generic)
-        targets.append(Target(GENERIC, generic.http_port, path, v2_json))
+        targets.append(Target(GENERIC, generic.http_port, path, v2_json, generic.process.pid))
+        targets.append(
+            Target(OURS_BINARY, ours.http_port, path, lambda r: v2_binary_request(FEATURES, r), ours_session)
+        )
         if not args.skip_mlserver:
             mlserver, port = start_mlserver(args.sklearn, work)
             servers.append(mlserver)
-            targets.append(Target(MLSERVER, port, path, json_body(mlserver_body)))
+            targets.append(Target(MLSERVER, port, path, json_body(mlserver_body), mlserver.process.pid))
         fastapi, port = start_fastapi(args.sklearn, work)
         servers.append(fastapi)
-        targets.append(Target(FASTAPI, port, "/predict", json_body(lambda r: {"instances": r})))
-        for target in targets:
-            print(f"measuring {target.name} ...", file=sys.stderr, flush=True)
-            results[target.name] = measure(target, one, many, args.seconds)
-            print(json.dumps({target.name: results[target.name]}), file=sys.stderr, flush=True)
+        targets.append(
+            Target(FASTAPI, port, "/predict", json_body(lambda r: {"instances": r}), fastapi.process.pid)
+        )
+        for n in range(args.rounds):
+            # Every other round in reverse order, so drifting machine load does not favour one server.
+            order = targets if n % 2 == 0 else targets[::-1]
+            before, results, ticks = os.getloadavg(), {}, proc_stats.machine_ticks()
+            for target in order:
+                print(f"round {n + 1}/{args.rounds}: {target.name} ...", file=sys.stderr, flush=True)
+                results[target.name] = measure(target, one, many, args.seconds)
+                print(json.dumps({target.name: results[target.name]}), file=sys.stderr, flush=True)
+            results = {t.name: results[t.name] for t in targets}  # the table's order, whatever the run's
+            results[FLOOR] = in_process_floor(args.bundle, one, many, args.seconds)
+            steal, total = (b - a for a, b in zip(ticks, proc_stats.machine_ticks(), strict=True))
+            rounds.append(Round(before, os.getloadavg(), 100 * steal / max(total, 1), results))
         id_rows = measure_id_scoring(ours.http_port, work, args.seconds)
     finally:
         for server in servers:
             server.stop()
-    results[FLOOR] = in_process_floor(args.bundle, one, many, args.seconds)
     profile = profile_one_request(args.bundle, one)
-    report(results, profile, load_before, os.getloadavg())
+    for n, r in enumerate(rounds, 1):
+        print(f"\n===== round {n} of {len(rounds)} =====")
+        report(r.results, profile if n == len(rounds) else None, r.load_before, r.load_after, triton_skipped,
+               r.steal_pct)  # fmt: skip
+    report_goals_by_round(rounds)
+    if parity is not None:
+        print(f"\nsame model: Triton-ORT's probabilities vs this server's on the same {len(many)} rows: "
+              f"max |diff| {parity:.2e} (<= {PARITY_TOLERANCE:g})")  # fmt: skip
+    print(f"\nwhole run: load average before {fmt_load(load_before)}, after {fmt_load(os.getloadavg())}"
+          f" on {os.cpu_count()} cores")  # fmt: skip
     report_id_scoring(id_rows, load_before, os.getloadavg())
 
 
@@ -443,7 +592,7 @@ def measure_id_scoring(predictor_port: int, work: Path, seconds: float) -> dict:
             )
             for name, client in ((f"transformer + predictor, {n} id(s)", by_id),
                                  (f"predictor, the same {n} full row(s)", direct)):  # fmt: skip
-                latencies = sequential(client, seconds)
+                latencies = sequential(client, seconds).latencies
                 out[name] = {
                     "n": n,
                     "p50": pct(latencies, 50),
@@ -472,9 +621,71 @@ def report_id_scoring(rows: dict, load_before, load_after) -> None:
               f"({ids['p50'] / full['p50']:.1f}x), p99 {ids['p99'] - full['p99']:+.3f} ms")  # fmt: skip
 
 
-def report(results: dict, profile: list[tuple[str, float]], load_before, load_after) -> None:
-    print(f"\nload average (1/5/15 min) before: {' '.join(f'{x:.2f}' for x in load_before)}, "
-          f"after: {' '.join(f'{x:.2f}' for x in load_after)} on {os.cpu_count()} cores")  # fmt: skip
+def fmt_load(load: tuple[float, float, float]) -> str:
+    return " ".join(f"{x:.2f}" for x in load)
+
+
+def issue_15_goals(results: dict) -> list[tuple[str, str, str, bool]]:
+    """``(label, reached, goal, met)`` for each of issue 15's goals measurable in ``results``.
+
+    The three ratios need Triton-ORT in the same round; the CPU ceiling is absolute.
+    """
+    ours, triton = results[OURS], results.get(TRITON)
+    goals = []
+    if triton is not None:
+        p50, rps8, rows = (
+            ours["p50"] / triton["p50"],
+            ours["rps8"] / triton["rps8"],
+            ours["rows_s"] / triton["rows_s"],
+        )
+        goals += [
+            ("1-row p50 vs Triton-ORT", f"{p50:8.2f}x", "<= 1.0x", p50 <= 1),
+            ("8-client req/s vs Triton-ORT", f"{rps8:8.2f}x", ">= 1.0x", rps8 >= 1),
+            ("1000-row rows/s vs Triton-ORT", f"{rows:8.2f}x", ">= 1.0x", rows >= 1),
+        ]
+    for clients, key in (("1 client", "cpu1_us"), ("8 clients", "cpu8_us")):
+        goals.append((f"server CPU per 1-row request, {clients}", f"{ours[key]:7.0f}µs", "<= 250 µs",
+                      ours[key] <= 250))  # fmt: skip
+    return goals
+
+
+def triton_goals(results: dict, skipped: str) -> list[tuple[str, str, str]]:
+    """The target rows of issue 15 for one round (n/a, with why, when Triton was skipped)."""
+    rows = [(label, reached, goal) for label, reached, goal, _ in issue_15_goals(results)]
+    if TRITON not in results:
+        return [("vs Triton-ORT", "n/a", skipped or "not measured"), *rows]
+    rows.append(("  (Triton-ORT: server CPU per 1-row request, 8 clients)",
+                 f"{results[TRITON]['cpu8_us']:7.0f}µs", ""))  # fmt: skip
+    return rows
+
+
+def report_goals_by_round(rounds: list[Round]) -> None:
+    """Issue 15's goals side by side for every round, and whether each was met in all of them."""
+    loads = ", ".join(
+        f"round {n}: load {r.load_before[0]:.2f} -> {r.load_after[0]:.2f}, steal {r.steal_pct:.1f}%"
+        for n, r in enumerate(rounds, 1)
+    )
+    print(f"\nissue 15 goals, round by round ({loads}):")
+    per_round = [issue_15_goals(r.results) for r in rounds]
+    header = " ".join(f"{f'round {n}':>10}" for n in range(1, len(rounds) + 1))
+    print(f"{'goal':42} {header}   {'goal':10} met in every round")
+    for i, (label, _, goal, _) in enumerate(per_round[0]):
+        cells = " ".join(f"{r[i][1]:>10}" for r in per_round)
+        print(f"{label:42} {cells}   {goal:10} {'yes' if all(r[i][3] for r in per_round) else 'no'}")
+
+
+def report(
+    results: dict,
+    profile: list[tuple[str, float]] | None,
+    load_before,
+    load_after,
+    triton_skipped: str = "",
+    steal: float | None = None,
+) -> None:
+    """One round: the table, server CPU and memory, the targets reached; the profile when given."""
+    print(f"\nload average (1/5/15 min) before: {fmt_load(load_before)}, "
+          f"after: {fmt_load(load_after)} on {os.cpu_count()} cores"
+          + (f"; CPU steal (hypervisor) {steal:.1f}% of the round" if steal is not None else ""))  # fmt: skip
     print(f"\n{'server':28} {'1-row p50':>10} {'p99':>8} {'req/s':>8} | {'8 clients p50':>13} {'p99':>8} "
           f"{'req/s':>8} | {'1000-row rows/s':>15}")  # fmt: skip
     for name, r in results.items():
@@ -486,10 +697,19 @@ def report(results: dict, profile: list[tuple[str, float]], load_before, load_af
         print(
             f"{name:28} {r['p50']:8.3f}ms {r['p99']:6.2f}ms {r['rps1']:8.0f} | {eight} | {r['rows_s']:15,.0f}"
         )
+    print(f"\n{'server CPU per 1-row request':28} {'1 client':>10} {'8 clients':>10} | "
+          f"{'8-client errors':>15} | {'RSS before -> after 8 clients':>29}")  # fmt: skip
+    for name, r in results.items():
+        if "rps8" in r:
+            rss = f"{r['rss_before_mb']:10.1f} MB -> {r['rss_after_mb']:7.1f} MB"
+            print(f"{name:28} {r['cpu1_us']:8.0f}µs {r['cpu8_us']:8.0f}µs | {r['errors8']:15d} | {rss:>29}")
+        else:
+            print(f"{name:28} {r['cpu1_us']:8.0f}µs {'-':>10} | {'-':>15} | (in the benchmark's process)")
     ours, floor, fastapi, ml = results[OURS], results[FLOOR], results[FASTAPI], results.get(MLSERVER)
     best_rows = max(ours["rows_s"], results[OURS_BINARY]["rows_s"])
     generic = results[GENERIC]
     rows = [
+        *triton_goals(results, triton_skipped),
         ("own overhead (p50 - in-process floor)", f"{ours['p50'] - floor['p50']:8.3f}ms", "<= 0.8 ms"),
         ("1000-row rows/s vs in-process ORT (JSON)", f"{ours['rows_s'] / floor['rows_s']:8.2f}x", ">= 0.6x"),
         ("1000-row rows/s vs in-process ORT (best)", f"{best_rows / floor['rows_s']:8.2f}x", ">= 0.6x"),
@@ -499,13 +719,15 @@ def report(results: dict, profile: list[tuple[str, float]], load_before, load_af
         ("lean vs kserve generic route: 1000-row rows/s", f"{ours['rows_s'] / generic['rows_s']:8.2f}x", ""),
     ]
     if ml:
-        rows[:0] = [
+        rows += [
             ("single-row p50 vs MLServer", f"{ours['p50'] / ml['p50']:8.3f}x", "<= 0.1x"),
             ("8-client req/s vs MLServer", f"{ours['rps8'] / ml['rps8']:8.1f}x", ">= 20x"),
         ]
-    print(f"\n{'target':46} {'reached':>10}   goal")
+    print(f"\n{'target':56} {'reached':>10}   goal")
     for label, reached, goal in rows:
-        print(f"{label:46} {reached:>10}   {goal}")
+        print(f"{label:56} {reached:>10}   {goal}")
+    if profile is None:
+        return
     print("\none single-row v2 JSON request inside the server process (median µs):")
     for label, micros in profile:
         print(f"  {label:62} {micros:8.1f}")
