@@ -13,7 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from benchmarks.serving import Client, concurrent, sequential
+# benchmarks.serving is imported inside the tests, not here: it imports the real `serving` package,
+# and doing that while pytest collects would shadow tests/serving (collected as the package
+# `serving`, whose conftest then cannot be found): bare `pytest` failed to collect.
 
 
 class Flaky(BaseHTTPRequestHandler):
@@ -49,6 +51,8 @@ def flaky_port():
 
 
 def test_eight_clients_count_non_200_answers_and_dropped_connections(flaky_port):
+    from benchmarks.serving import Client, concurrent
+
     calls = []
 
     def cpu() -> float:
@@ -66,6 +70,8 @@ def test_eight_clients_count_non_200_answers_and_dropped_connections(flaky_port)
 
 
 def test_one_client_fails_loudly_on_a_non_200_answer(flaky_port):
+    from benchmarks.serving import Client, sequential
+
     with pytest.raises((RuntimeError, OSError)):
         sequential(Client(flaky_port, "/", b"{}", {}), 0.2)
 
