@@ -46,6 +46,13 @@ BINARY_HEADERS = [(b"content-type", b"application/octet-stream")]
 OUTPUT_NAMES = ("churn_probability", "churn")
 
 
+class Answer(NamedTuple):
+    """A 200 answer: its headers (content-length included) and body."""
+
+    headers: list[tuple[bytes, bytes]]
+    content: bytes
+
+
 class LeanRequest(NamedTuple):
     """A parsed v2 request: its id, named input columns and the outputs to answer as ``(name, binary)``."""
 
@@ -54,9 +61,10 @@ class LeanRequest(NamedTuple):
     outputs: list[tuple[str, bool]]
 
 
-def install(app: FastAPI, model: ChurnModel) -> Route:
-    """Put the lean route first on ``app`` (kserve adds its own routes behind it at start)."""
-    route = Route(f"/v2/models/{model.name}/infer", LeanInfer(app, model), methods=["POST"])
+def install(app: FastAPI, model: ChurnModel | LeanInfer) -> Route:
+    """Put the lean route (of ``model``, or that endpoint) first on ``app`` (kserve's routes follow)."""
+    endpoint = model if isinstance(model, LeanInfer) else LeanInfer(app, model)
+    route = Route(f"/v2/models/{endpoint.model.name}/infer", endpoint, methods=["POST"])
     app.router.routes.insert(0, route)
     return route
 
@@ -72,11 +80,22 @@ class LeanInfer:
 
     async def __call__(self, scope: dict, receive, send) -> None:
         body = await read_body(receive)
-        started = time.perf_counter()
-        request = parse_request(scope["headers"], body) if self.model.ready else None
-        if request is None:
+        answer = self.answer(scope["headers"], body)
+        if answer is None:
             await self.generic(scope, body, receive, send)
             return
+        await send({"type": "http.response.start", "status": 200, "headers": answer.headers})
+        await send({"type": "http.response.body", "body": answer.content})
+
+    def answer(self, headers: list[tuple[bytes, bytes]], body: bytes) -> Answer | None:
+        """The 200 answer to a v2 infer request; None: kserve's route answers it; raises its errors.
+
+        Synchronous: the ASGI route above and the HTTP protocol of :mod:`serving.lean_http` share it.
+        """
+        started = time.perf_counter()
+        request = parse_request(headers, body) if self.model.ready else None
+        if request is None:
+            return None
         for name, _ in request.outputs:
             if name not in OUTPUT_NAMES:  # kserve's message for the same request
                 raise RequestError(
@@ -99,14 +118,7 @@ class LeanInfer:
         headers = JSON_HEADERS if json_length is None else [
             *BINARY_HEADERS, (b"inference-header-content-length", str(json_length).encode())
         ]  # fmt: skip
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [*headers, (b"content-length", str(len(content)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": content})
+        return Answer([*headers, (b"content-length", str(len(content)).encode())], content)
 
     async def generic(self, scope: dict, body: bytes, receive, send) -> None:
         """Hand the request, body already read, to the route kserve registered for it."""

@@ -1,0 +1,151 @@
+"""Server CPU per request, latency and throughput of ``python -m serving`` builds, side by side.
+
+    python benchmarks/serving_cpu.py [--bundle DIR --rows PARQUET] [--seconds 4]
+        [--server NAME=REPO_DIR[:EXTRA ARGS]] ...
+
+Each ``--server`` is a checkout run with its own ``.venv`` (``main=/work/main`` is today's main,
+the baseline; default: this checkout, lean and generic routes). Every server gets the same bundle
+and rows and runs alone on loopback; per phase (1 client, 8 clients, 1,000-row requests) this
+prints p50/p99, req/s (rows/s), the server process's CPU per request (``/proc/<pid>/stat``
+utime+stime over the phase ÷ requests, every thread of the process counted) and its RSS before
+and after the 8-client phase, with the load average before and after. The phases and clients
+are ``benchmarks/serving.py``'s (one keep-alive ``http.client`` connection per client).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.serving import Client, concurrent, pct, sequential  # noqa: E402
+from components.config import load_settings  # noqa: E402
+from components.schema import FEATURES  # noqa: E402
+from serving.examples import v2_request  # noqa: E402
+from tests.support.server_process import ServerProcess, free_port, http_ok  # noqa: E402
+
+PATH = "/v2/models/churn/infer"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of process ``pid`` (all its threads), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start(name: str, repo: Path, extra: list[str], bundle: Path, work: Path) -> tuple[ServerProcess, int]:
+    port = free_port()
+    server = ServerProcess(name, work / f"{name}.log")
+    command = [str(repo / ".venv" / "bin" / "python"), "-m", "serving", "--model_name", "churn",
+               "--model_dir", str(bundle), "--http_port", str(port), "--grpc_port", str(free_port()),
+               *extra]  # fmt: skip
+    ready = f"http://127.0.0.1:{port}/v2/models/churn/ready"
+    server.launch(command, lambda: http_ok(ready), timeout=90, what="ready", grace_s=15, cwd=repo)
+    return server, port
+
+
+def phase(pid: int, run) -> tuple[object, float]:
+    before = cpu_seconds(pid)
+    result = run()
+    return result, cpu_seconds(pid) - before
+
+
+def measure(pid: int, port: int, one: bytes, many: bytes, seconds: float) -> dict:
+    client = Client(port, PATH, one, {})
+    for _ in range(200):
+        client.call()
+    single, cpu1 = phase(pid, lambda: sequential(client, seconds))
+    rss_before = rss_mib(pid)
+    (conc, rps8), cpu8 = phase(pid, lambda: concurrent(lambda: Client(port, PATH, one, {}), 8, seconds))
+    rss_after = rss_mib(pid)
+    big = Client(port, PATH, many, {})
+
+    def batches() -> list[float]:
+        times, deadline = [], time.perf_counter() + seconds
+        while time.perf_counter() < deadline or len(times) < 5:
+            started = time.perf_counter()
+            big.call()
+            times.append(time.perf_counter() - started)
+        return times
+
+    times, cpu_big = phase(pid, batches)
+    return {
+        "p50_ms": pct(single, 50), "p99_ms": pct(single, 99), "rps1": len(single) / sum(single),
+        "cpu_us_1": cpu1 / len(single) * 1e6,
+        "p50_8_ms": pct(conc, 50), "rps8": rps8, "cpu_us_8": cpu8 / len(conc) * 1e6,
+        "rows_s": 1000 * len(times) / sum(times), "cpu_us_1000row": cpu_big / len(times) * 1e6,
+        "rss_mib_8_before": rss_before, "rss_mib_8_after": rss_after,
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--bundle", type=Path)
+    parser.add_argument("--rows", type=Path)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--server", action="append", default=[], help="NAME=REPO_DIR[:EXTRA ARGS]")
+    parser.add_argument("--json-out", type=Path)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-serving-cpu-"))
+    if args.bundle is None:
+        from components.params import PipelineParams
+        from components.steps import run_steps
+
+        print("training the benchmark model (XGBoost bundle) ...", file=sys.stderr, flush=True)
+        params = PipelineParams(rows=4000, seed=7, search_budget=2, cv_folds=3)
+        made = run_steps(params, work / "model", load_settings({"CHURN_HOME": str(work / "home")}))
+        args.bundle, args.rows = made.bundle, made.test
+    frame = pd.read_parquet(args.rows)[[f.name for f in FEATURES]]
+    rows = pd.concat([frame] * (1000 // len(frame) + 1)).head(1000).to_dict("records")
+    one, many = orjson.dumps(v2_request(FEATURES, rows[:1])), orjson.dumps(v2_request(FEATURES, rows))
+    servers = args.server or [f"lean={ROOT}", f"generic={ROOT}:--no-lean_infer_route"]
+    load_before, results = os.getloadavg(), {}
+    for spec in servers:
+        name, _, rest = spec.partition("=")
+        repo, _, extra = rest.partition(":")
+        server, port = start(name, Path(repo), shlex.split(extra), args.bundle, work)
+        try:
+            print(f"measuring {name} ...", file=sys.stderr, flush=True)
+            results[name] = measure(server.process.pid, port, one, many, args.seconds)
+        finally:
+            server.stop()
+        print(json.dumps({name: results[name]}), file=sys.stderr, flush=True)
+    load_after = os.getloadavg()
+    columns = [("p50_ms", "1-row p50 ms", ".3f"), ("rps1", "req/s 1 client", ",.0f"),
+               ("cpu_us_1", "CPU µs/req (1)", ".0f"), ("rps8", "req/s 8 clients", ",.0f"),
+               ("cpu_us_8", "CPU µs/req (8)", ".0f"), ("rows_s", "rows/s 1000-row", ",.0f"),
+               ("rss_mib_8_before", "RSS MiB before 8", ".1f"),
+               ("rss_mib_8_after", "RSS MiB after 8", ".1f")]  # fmt: skip
+    print("| server | " + " | ".join(c[1] for c in columns) + " |")
+    print("|---" * (len(columns) + 1) + "|")
+    for name, r in results.items():
+        print(f"| {name} | " + " | ".join(format(r[k], f) for k, _, f in columns) + " |")
+    print(f"\nload average before {load_before}, after {load_after}; {args.seconds:g} s per phase")
+    if args.json_out:
+        report = {"results": results, "load": [load_before, load_after]}
+        args.json_out.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
