@@ -98,9 +98,11 @@ class LeanInfer:
             return None
         for name, _ in request.outputs:
             if name not in OUTPUT_NAMES:  # kserve's message for the same request
-                raise RequestError(
+                error = RequestError(
                     "unknown_output", f"Unexpected inference output '{name}' for model '{self.model.name}'"
                 )
+                error.request_id = request.request_id  # for its log line
+                raise error
         parsed = time.perf_counter()
         scored = self.model.score(lambda v: v.columns(by_name(request.inputs)), request.request_id)
         scored_at = time.perf_counter()
