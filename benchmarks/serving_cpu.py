@@ -97,6 +97,19 @@ def measure(pid: int, port: int, one: bytes, many: bytes, seconds: float) -> dic
     }  # fmt: skip
 
 
+def sweep(pid: int, port: int, one: bytes, seconds: float, clients: list[int]) -> list[dict]:
+    """req/s, p50/p99 and CPU per request with 1, 2, 4, ... concurrent one-row clients (Knative's
+    concurrency: requests in flight per pod)."""
+    out = []
+    for n in clients:
+        (latencies, rps), cpu = phase(
+            pid, lambda n=n: concurrent(lambda: Client(port, PATH, one, {}), n, seconds)
+        )
+        out.append({"clients": n, "rps": rps, "p50_ms": pct(latencies, 50), "p99_ms": pct(latencies, 99),
+                    "cpu_us": cpu / len(latencies) * 1e6})  # fmt: skip
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -106,6 +119,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--server", action="append", default=[], help="NAME=REPO_DIR[:EXTRA ARGS]")
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument(
+        "--sweep", default="1,2,3,4,6,8,16", help="client counts of the concurrency sweep (first server only)"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-serving-cpu-"))
     if args.bundle is None:
@@ -120,7 +136,8 @@ def main() -> None:
     rows = pd.concat([frame] * (1000 // len(frame) + 1)).head(1000).to_dict("records")
     one, many = orjson.dumps(v2_request(FEATURES, rows[:1])), orjson.dumps(v2_request(FEATURES, rows))
     servers = args.server or [f"lean={ROOT}", f"generic={ROOT}:--no-lean_infer_route"]
-    load_before, results = os.getloadavg(), {}
+    load_before, results, sweeps = os.getloadavg(), {}, {}
+    servers_names = [spec.partition("=")[0] for spec in servers]
     for spec in servers:
         name, _, rest = spec.partition("=")
         repo, _, extra = rest.partition(":")
@@ -128,6 +145,9 @@ def main() -> None:
         try:
             print(f"measuring {name} ...", file=sys.stderr, flush=True)
             results[name] = measure(server.process.pid, port, one, many, args.seconds)
+            if name == servers_names[0] and args.sweep:
+                counts = [int(c) for c in args.sweep.split(",")]
+                sweeps[name] = sweep(server.process.pid, port, one, args.seconds, counts)
         finally:
             server.stop()
         print(json.dumps({name: results[name]}), file=sys.stderr, flush=True)
@@ -141,9 +161,15 @@ def main() -> None:
     print("|---" * (len(columns) + 1) + "|")
     for name, r in results.items():
         print(f"| {name} | " + " | ".join(format(r[k], f) for k, _, f in columns) + " |")
+    for name, rows in sweeps.items():
+        print(f"\nconcurrency sweep, {name} (one-row requests):")
+        print("| clients | req/s | p50 ms | p99 ms | CPU µs/req |\n|---|---|---|---|---|")
+        for r in rows:
+            cells = (f"{r['rps']:,.0f}", f"{r['p50_ms']:.3f}", f"{r['p99_ms']:.3f}", f"{r['cpu_us']:.0f}")
+            print(f"| {r['clients']} | " + " | ".join(cells) + " |")
     print(f"\nload average before {load_before}, after {load_after}; {args.seconds:g} s per phase")
     if args.json_out:
-        report = {"results": results, "load": [load_before, load_after]}
+        report = {"results": results, "sweeps": sweeps, "load": [load_before, load_after]}
         args.json_out.write_text(json.dumps(report, indent=1))
 
 
