@@ -94,7 +94,8 @@ class Validator:
         self._numeric_features = tuple(f for f in self.features if not f.is_categorical)
         self._minimum = np.array([[f.minimum] for f in self._numeric_features], dtype=np.float64)
         self._maximum = np.array([[f.maximum] for f in self._numeric_features], dtype=np.float64)
-        self._integer = np.array([f.integer for f in self._numeric_features], dtype=bool)
+        # (numeric features, 1): True where fractions are allowed (the whole-number check skips them)
+        self._fractional = np.array([[not f.integer] for f in self._numeric_features], dtype=bool)
 
     def columns(self, columns: Mapping[str, Column]) -> Batch:
         """Validate one column per feature and build the feeds."""
@@ -198,7 +199,7 @@ class Validator:
         if matrix.shape != (len(numeric), rows):
             return None
         ok = (matrix >= self._minimum) & (matrix <= self._maximum)  # False for NaN too
-        ok[self._integer] &= matrix[self._integer] == np.floor(matrix[self._integer])
+        ok &= (matrix == np.floor(matrix)) | self._fractional  # broadcast: half the cost of fancy indexing
         if not ok.all():
             return None
         strings = np.array(categorical, dtype=object)  # (categorical features, rows)
