@@ -158,6 +158,10 @@ def announce(model: ChurnModel, host: str, port: int, stop: threading.Event) -> 
 
 def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
+    if args.workers != 1:
+        # kserve's multiprocess mode pickles the model for each worker; an ONNX Runtime session (and
+        # the model's locks) do not pickle, and the per-process metrics would need aggregating.
+        parser.error(f"--workers {args.workers}: this server runs one process (scale with replicas)")
     busy = port_in_use(args.host, args.http_port)
     if busy:
         print(

@@ -83,3 +83,21 @@ def test_image_binds_every_interface():
     dockerfile = (REPO / "serving" / "Dockerfile").read_text()
     entrypoint = next(line for line in dockerfile.splitlines() if line.startswith("ENTRYPOINT"))
     assert '"--host", "0.0.0.0"' in entrypoint
+
+
+def test_workers_other_than_one_is_a_usage_error(bundle_dir, tmp_path):
+    """kserve's --workers N pickles the model (it cannot): refused up front, not a crash after start."""
+    process = ServerProcess("model server", tmp_path / "server.log")
+    command = [sys.executable, "-m", "serving", "--model_name", "churn", "--model_dir", str(bundle_dir),
+               "--http_port", str(free_port()), "--grpc_port", str(free_port()),
+               "--workers", "2"]  # fmt: skip
+    process.start(command, cwd=REPO)
+    try:
+        returncode = process.process.wait(60)
+    finally:
+        log = process.log()
+        process.stop(grace_s=0)
+    assert returncode == 2, log
+    last = log.strip().splitlines()[-1]
+    assert last.endswith("--workers 2: this server runs one process (scale with replicas)"), log
+    assert "Traceback" not in log
