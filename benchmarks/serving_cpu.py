@@ -3,13 +3,15 @@
     python benchmarks/serving_cpu.py [--bundle DIR --rows PARQUET] [--seconds 4]
         [--server NAME=REPO_DIR[:EXTRA ARGS]] ...
 
-Each ``--server`` is a checkout run with its own ``.venv`` (``main=/work/main`` is today's main,
-the baseline; default: this checkout, lean and generic routes). Every server gets the same bundle
-and rows and runs alone on loopback; per phase (1 client, 8 clients, 1,000-row requests) this
-prints p50/p99, req/s (rows/s), the server process's CPU per request (``/proc/<pid>/stat``
-utime+stime over the phase ÷ requests, every thread of the process counted) and its RSS before
-and after the 8-client phase, with the load average before and after. The phases and clients
-are ``benchmarks/serving.py``'s (one keep-alive ``http.client`` connection per client).
+Each ``--server`` is a checkout run with its own ``.venv`` (e.g. ``main=/work/main``, today's main;
+default: this checkout, lean and generic routes). Every server gets the same bundle and rows on
+loopback. All are started, then measured in turns, ``--rounds`` times in a rotated order (on a
+shared machine the load drifts; each ratio is taken within one round, and the median of the
+rounds is printed). Per phase (1 client, 8 clients, 1,000-row requests): p50, req/s (rows/s),
+the server process's CPU per request (``/proc/<pid>/stat`` utime+stime over the phase ÷
+requests, every thread of the process counted) and its RSS before and after the 8-client phase;
+then a concurrency sweep of the first server and the load average before and after. The phases
+and clients are ``benchmarks/serving.py``'s (one keep-alive ``http.client`` connection per client).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import json
 import os
 import shlex
+import statistics
 import sys
 import tempfile
 import time
@@ -120,6 +123,10 @@ def main() -> None:
     parser.add_argument("--server", action="append", default=[], help="NAME=REPO_DIR[:EXTRA ARGS]")
     parser.add_argument("--json-out", type=Path)
     parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds; every server is measured once per round"
+    )
+    parser.add_argument("--baseline", help="server the ratios are against (default: the last --server)")
+    parser.add_argument(
         "--sweep", default="1,2,3,4,6,8,16", help="client counts of the concurrency sweep (first server only)"
     )
     args = parser.parse_args()
@@ -135,42 +142,72 @@ def main() -> None:
     frame = pd.read_parquet(args.rows)[[f.name for f in FEATURES]]
     rows = pd.concat([frame] * (1000 // len(frame) + 1)).head(1000).to_dict("records")
     one, many = orjson.dumps(v2_request(FEATURES, rows[:1])), orjson.dumps(v2_request(FEATURES, rows))
-    servers = args.server or [f"lean={ROOT}", f"generic={ROOT}:--no-lean_infer_route"]
-    load_before, results, sweeps = os.getloadavg(), {}, {}
-    servers_names = [spec.partition("=")[0] for spec in servers]
-    for spec in servers:
-        name, _, rest = spec.partition("=")
-        repo, _, extra = rest.partition(":")
-        server, port = start(name, Path(repo), shlex.split(extra), args.bundle, work)
-        try:
-            print(f"measuring {name} ...", file=sys.stderr, flush=True)
-            results[name] = measure(server.process.pid, port, one, many, args.seconds)
-            if name == servers_names[0] and args.sweep:
-                counts = [int(c) for c in args.sweep.split(",")]
-                sweeps[name] = sweep(server.process.pid, port, one, args.seconds, counts)
-        finally:
+    specs = args.server or [f"lean={ROOT}", f"generic={ROOT}:--no-lean_infer_route"]
+    load_before, started, sweeps = os.getloadavg(), {}, {}
+    rounds: list[dict[str, dict]] = []
+    try:
+        for spec in specs:  # all up at once (idle between their phases), measured in turns
+            name, _, rest = spec.partition("=")
+            repo, _, extra = rest.partition(":")
+            started[name] = start(name, Path(repo), shlex.split(extra), args.bundle, work)
+        for r in range(args.rounds):
+            # Each round measures every server once, in an order rotated by one each round, so a
+            # change in the machine's load hits every server alike; ratios are taken within a round.
+            order = list(started)[r % len(started) :] + list(started)[: r % len(started)]
+            rounds.append({})
+            for name in order:
+                server, port = started[name]
+                print(f"round {r + 1}: measuring {name} ...", file=sys.stderr, flush=True)
+                rounds[-1][name] = measure(server.process.pid, port, one, many, args.seconds)
+                print(json.dumps({name: rounds[-1][name]}), file=sys.stderr, flush=True)
+        first = next(iter(started))
+        if args.sweep:
+            server, port = started[first]
+            sweeps[first] = sweep(
+                server.process.pid, port, one, args.seconds, [int(c) for c in args.sweep.split(",")]
+            )
+    finally:
+        for server, _ in started.values():
             server.stop()
-        print(json.dumps({name: results[name]}), file=sys.stderr, flush=True)
     load_after = os.getloadavg()
-    columns = [("p50_ms", "1-row p50 ms", ".3f"), ("rps1", "req/s 1 client", ",.0f"),
-               ("cpu_us_1", "CPU µs/req (1)", ".0f"), ("rps8", "req/s 8 clients", ",.0f"),
-               ("cpu_us_8", "CPU µs/req (8)", ".0f"), ("rows_s", "rows/s 1000-row", ",.0f"),
-               ("rss_mib_8_before", "RSS MiB before 8", ".1f"),
-               ("rss_mib_8_after", "RSS MiB after 8", ".1f")]  # fmt: skip
-    print("| server | " + " | ".join(c[1] for c in columns) + " |")
-    print("|---" * (len(columns) + 1) + "|")
-    for name, r in results.items():
-        print(f"| {name} | " + " | ".join(format(r[k], f) for k, _, f in columns) + " |")
+    baseline = specs[-1].partition("=")[0] if args.baseline is None else args.baseline
+    report(rounds, sweeps, baseline, load_before, load_after, args)
+
+
+COLUMNS = [("p50_ms", "1-row p50 ms", ".3f"), ("rps1", "req/s 1 client", ",.0f"),
+           ("cpu_us_1", "CPU µs/req (1)", ".0f"), ("rps8", "req/s 8 clients", ",.0f"),
+           ("cpu_us_8", "CPU µs/req (8)", ".0f"), ("rows_s", "rows/s 1000-row", ",.0f"),
+           ("rss_mib_8_before", "RSS MiB before 8", ".1f"),
+           ("rss_mib_8_after", "RSS MiB after 8", ".1f")]  # fmt: skip
+
+
+def report(rounds: list[dict], sweeps: dict, baseline: str, load_before, load_after, args) -> None:
+    """Medians over rounds, the median per-round ratio against ``baseline``, the sweep, the load."""
+    names = list(rounds[0])
+    median = {n: {k: statistics.median(r[n][k] for r in rounds) for k, _, _ in COLUMNS} for n in names}
+    print(f"medians of {len(rounds)} rounds ({args.seconds:g} s per phase):")
+    print("| server | " + " | ".join(c[1] for c in COLUMNS) + " |")
+    print("|---" * (len(COLUMNS) + 1) + "|")
+    for name in names:
+        print(f"| {name} | " + " | ".join(format(median[name][k], f) for k, _, f in COLUMNS) + " |")
+    print(f"\nratio to {baseline} (median of the per-round ratios):")
+    keys = COLUMNS[:6]
+    print("| server | " + " | ".join(c[1] for c in keys) + " |")
+    print("|---" * (len(keys) + 1) + "|")
+    for name in names:
+        if name != baseline:
+            cells = [statistics.median(r[name][k] / r[baseline][k] for r in rounds) for k, _, _ in keys]
+            print(f"| {name} | " + " | ".join(f"{c:.2f}x" for c in cells) + " |")
     for name, rows in sweeps.items():
         print(f"\nconcurrency sweep, {name} (one-row requests):")
         print("| clients | req/s | p50 ms | p99 ms | CPU µs/req |\n|---|---|---|---|---|")
         for r in rows:
             cells = (f"{r['rps']:,.0f}", f"{r['p50_ms']:.3f}", f"{r['p99_ms']:.3f}", f"{r['cpu_us']:.0f}")
             print(f"| {r['clients']} | " + " | ".join(cells) + " |")
-    print(f"\nload average before {load_before}, after {load_after}; {args.seconds:g} s per phase")
+    print(f"\nload average before {load_before}, after {load_after}")
     if args.json_out:
-        report = {"results": results, "sweeps": sweeps, "load": [load_before, load_after]}
-        args.json_out.write_text(json.dumps(report, indent=1))
+        out = {"rounds": rounds, "sweeps": sweeps, "load": [load_before, load_after]}
+        args.json_out.write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":
