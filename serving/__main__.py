@@ -23,7 +23,7 @@ from kserve.model_server import app as kserve_app
 from kserve.protocol.dataplane import DataPlane
 
 from components.config import load_settings
-from serving import fast_route, http_edge, metadata_route, request_metrics
+from serving import fast_route, http_edge, lean_http, metadata_route, request_metrics
 from serving.bound_server import BoundModelServer
 from serving.examples import curl_example
 from serving.model import ChurnModel
@@ -64,6 +64,12 @@ parser.add_argument(
     action=argparse.BooleanOptionalAction,
     default=True,
     help="serve POST /v2/models/NAME/infer with the lean route (serving/fast_route.py) in front of kserve's",
+)
+parser.add_argument(
+    "--lean_http",
+    action=argparse.BooleanOptionalAction,
+    default=True,
+    help="answer the lean route inside uvicorn's HTTP protocol, below ASGI (serving/lean_http.py)",
 )
 # A log line per request costs ~10 % of a one-row request; Prometheus has the latencies anyway.
 parser.set_defaults(enable_latency_logging=False)
@@ -152,6 +158,10 @@ def announce(model: ChurnModel, host: str, port: int, stop: threading.Event) -> 
 
 def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
+    if args.workers != 1:
+        # kserve's multiprocess mode pickles the model for each worker; an ONNX Runtime session (and
+        # the model's locks) do not pickle, and the per-process metrics would need aggregating.
+        parser.error(f"--workers {args.workers}: this server runs one process (scale with replicas)")
     busy = port_in_use(args.host, args.http_port)
     if busy:
         print(
@@ -180,8 +190,10 @@ def main(argv: list[str] | None = None) -> None:
         args.ort_threads,
         args.max_request_id_chars,
     )
+    lean = fast_route.LeanInfer(kserve_app, model) if args.lean_infer_route else None
     server = BoundModelServer(
         args.host,
+        http_protocol=lean_http.protocol(lean, args.max_body_bytes) if lean and args.lean_http else None,
         http_port=args.http_port,
         grpc_port=args.grpc_port,
         workers=args.workers,
@@ -196,8 +208,8 @@ def main(argv: list[str] | None = None) -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
     http_edge.install(kserve_app, args.max_body_bytes)
     metadata_route.install(kserve_app, model)
-    if args.lean_infer_route:
-        fast_route.install(kserve_app, model)
+    if lean is not None:
+        fast_route.install(kserve_app, lean)
     request_metrics.install(kserve_app, model)  # outermost: times the whole request
     use_uvloop(args.event_loop)
     server.dataplane = ModelsReadyDataPlane(server.registered_models)

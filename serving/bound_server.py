@@ -6,14 +6,20 @@ from kserve import ModelServer
 
 
 class BoundModelServer(ModelServer):
-    """kserve's ModelServer with the REST server on ``host`` (kserve 0.21 always binds 0.0.0.0)."""
+    """kserve's ModelServer with the REST server on ``host`` (kserve 0.21 always binds 0.0.0.0).
 
-    def __init__(self, host: str, **kwargs):
+    ``http_protocol``: uvicorn's HTTP protocol class for the REST port (``uvicorn.Config(http=...)``),
+    e.g. :func:`serving.lean_http.protocol`; None keeps uvicorn's default.
+    """
+
+    def __init__(self, host: str, http_protocol: type | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.host = host
+        self.host, self.http_protocol = host, http_protocol
 
     async def _serve(self):
         # start() has built the REST server but not yet bound it: uvicorn binds config.host.
         rest = self._rest_server or getattr(self._rest_multiprocess_server, "_rest_server", None)
         rest.config.host = self.host
+        if self.http_protocol is not None:
+            rest.config.http = self.http_protocol
         await super()._serve()

@@ -55,9 +55,19 @@ class Bundle:
         """``registry_version`` as a Prometheus label value (never empty: empty means "absent")."""
         return self.registry_version or UNREGISTERED
 
+    @cached_property
+    def _run(self):
+        """ONNX Runtime's C-level ``run`` (``InferenceSession._sess``), else the public one.
+
+        The public wrapper re-checks the feed names (validation has, and the graph's inputs were
+        checked against the schema at load) and the graph-capture and OrtValue rules, which do
+        not apply to numpy feeds on the CPU: ~10 µs of a one-row request here.
+        """
+        return getattr(self.session, "_sess", self.session).run
+
     def score(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """P(churn) per row, float32, shape (N,)."""
-        (probabilities,) = self.session.run([self.probabilities_output], feeds)
+        (probabilities,) = self._run([self.probabilities_output], feeds, None)
         return probabilities[:, self.positive_column]
 
 

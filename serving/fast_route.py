@@ -31,7 +31,7 @@ from starlette.routing import Match, Route
 
 from serving.http_edge import read_body, replaying
 from serving.model import ChurnModel, Scored
-from serving.validation import Column, RequestError, by_name
+from serving.validation import Batch, Column, RequestError, Validator, by_name
 
 REQUEST_KEYS = frozenset(
     {"id", "model_name", "parameters", "inputs", "outputs"}
@@ -46,6 +46,13 @@ BINARY_HEADERS = [(b"content-type", b"application/octet-stream")]
 OUTPUT_NAMES = ("churn_probability", "churn")
 
 
+class Answer(NamedTuple):
+    """A 200 answer: its headers (content-length included) and body."""
+
+    headers: list[tuple[bytes, bytes]]
+    content: bytes
+
+
 class LeanRequest(NamedTuple):
     """A parsed v2 request: its id, named input columns and the outputs to answer as ``(name, binary)``."""
 
@@ -54,9 +61,10 @@ class LeanRequest(NamedTuple):
     outputs: list[tuple[str, bool]]
 
 
-def install(app: FastAPI, model: ChurnModel) -> Route:
-    """Put the lean route first on ``app`` (kserve adds its own routes behind it at start)."""
-    route = Route(f"/v2/models/{model.name}/infer", LeanInfer(app, model), methods=["POST"])
+def install(app: FastAPI, model: ChurnModel | LeanInfer) -> Route:
+    """Put the lean route (of ``model``, or that endpoint) first on ``app`` (kserve's routes follow)."""
+    endpoint = model if isinstance(model, LeanInfer) else LeanInfer(app, model)
+    route = Route(f"/v2/models/{endpoint.model.name}/infer", endpoint, methods=["POST"])
     app.router.routes.insert(0, route)
     return route
 
@@ -72,20 +80,46 @@ class LeanInfer:
 
     async def __call__(self, scope: dict, receive, send) -> None:
         body = await read_body(receive)
-        started = time.perf_counter()
-        request = parse_request(scope["headers"], body) if self.model.ready else None
-        if request is None:
+        answer = self.answer(scope["headers"], body)
+        if answer is None:
             await self.generic(scope, body, receive, send)
             return
-        for name, _ in request.outputs:
+        await send({"type": "http.response.start", "status": 200, "headers": answer.headers})
+        await send({"type": "http.response.body", "body": answer.content})
+
+    def answer(self, headers: list[tuple[bytes, bytes]], body: bytes) -> Answer | None:
+        """The 200 answer to a v2 infer request; None: kserve's route answers it; raises its errors.
+
+        Synchronous: the ASGI route above and the HTTP protocol of :mod:`serving.lean_http` share it.
+        """
+        started = time.perf_counter()
+        head = parse_head(headers, body) if self.model.ready else None
+        if head is None:
+            return None
+        validator = self.model.validator
+        # The usual JSON request is validated in one pass, without building input columns.
+        fast = validator.v2_json(head.doc["inputs"]) if head.json_length is None and validator else None
+        inputs = None if fast is not None else parse_inputs(head, body)
+        if fast is None and inputs is None:
+            return None
+        for name, _ in head.outputs:
             if name not in OUTPUT_NAMES:  # kserve's message for the same request
-                raise RequestError(
+                error = RequestError(
                     "unknown_output", f"Unexpected inference output '{name}' for model '{self.model.name}'"
                 )
+                error.request_id = head.request_id  # for its log line
+                raise error
+
+        def validate(current: Validator) -> Batch:
+            if fast is not None and current is validator:
+                return fast
+            # the general path, or a reload since: validate against the model now loaded
+            return current.columns(by_name(inputs if inputs is not None else parse_inputs(head, body)))
+
         parsed = time.perf_counter()
-        scored = self.model.score(lambda v: v.columns(by_name(request.inputs)), request.request_id)
+        scored = self.model.score(validate, head.request_id)
         scored_at = time.perf_counter()
-        content, json_length = encode_response(self.model.name, scored, request.outputs)
+        content, json_length = encode_response(self.model.name, scored, head.outputs)
         done = time.perf_counter()
         self.pre.observe(parsed - started)
         self.predict.observe(scored_at - parsed)
@@ -99,14 +133,7 @@ class LeanInfer:
         headers = JSON_HEADERS if json_length is None else [
             *BINARY_HEADERS, (b"inference-header-content-length", str(json_length).encode())
         ]  # fmt: skip
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [*headers, (b"content-length", str(len(content)).encode())],
-            }
-        )
-        await send({"type": "http.response.body", "body": content})
+        return Answer([*headers, (b"content-length", str(len(content)).encode())], content)
 
     async def generic(self, scope: dict, body: bytes, receive, send) -> None:
         """Hand the request, body already read, to the route kserve registered for it."""
@@ -169,8 +196,24 @@ def encode_response(
     return header + b"".join(blobs), len(header)
 
 
+class Head(NamedTuple):
+    """A v2 request's parts outside its inputs: JSON document, JSON length (binary extension), id, outputs."""
+
+    doc: dict
+    json_length: int | None  # None: a JSON body; else the binary extension's JSON header length
+    request_id: Any
+    outputs: list[tuple[str, bool]]
+
+
 def parse_request(headers: list[tuple[bytes, bytes]], body: bytes) -> LeanRequest | None:
     """A well-formed v2 request (JSON or binary extension) parsed, else None (kserve's route answers)."""
+    head = parse_head(headers, body)
+    inputs = None if head is None else parse_inputs(head, body)
+    return None if inputs is None else LeanRequest(head.request_id, inputs, head.outputs)
+
+
+def parse_head(headers: list[tuple[bytes, bytes]], body: bytes) -> Head | None:
+    """Everything of a well-formed v2 request but its inputs (:func:`parse_inputs`); else None."""
     json_length = header_id = None
     for key, value in headers:
         if key == b"inference-header-content-length":
@@ -193,15 +236,22 @@ def parse_request(headers: list[tuple[bytes, bytes]], body: bytes) -> LeanReques
     request_id = doc.get("id")
     if request_id is not None and type(request_id) is not str:
         return None
+    return Head(doc, json_length, request_id or header_id, outputs)
+
+
+def parse_inputs(head: Head, body: bytes) -> list[tuple[str, Column]] | None:
+    """The named input columns of a request (binary tensors read from ``body``); None if malformed."""
+    json_length = head.json_length
     offset, inputs = json_length or 0, []
-    for item in doc["inputs"]:
+    for item in head.doc["inputs"]:
         if type(item) is not dict:
             return None
         name, datatype, shape = item.get("name"), item.get("datatype"), item.get("shape")
         if type(name) is not str or type(datatype) is not str or type(shape) is not list:
             return None
-        if not all(type(d) is int for d in shape):
-            return None
+        for d in shape:  # a loop, not all(<generator>): ~1 µs less per input
+            if type(d) is not int:
+                return None
         parameters = item.get("parameters") or {}
         size = parameters.get("binary_data_size") if type(parameters) is dict else -1
         if size is None:
@@ -216,7 +266,7 @@ def parse_request(headers: list[tuple[bytes, bytes]], body: bytes) -> LeanReques
             if values is None:
                 return None
         inputs.append((name, Column(values, datatype, shape)))
-    return LeanRequest(request_id or header_id, inputs, outputs)
+    return inputs
 
 
 def requested_outputs(doc: dict) -> list[tuple[str, bool]] | None:

@@ -57,6 +57,14 @@ def error_response(status: int, message: str, request_id: str | None = None) -> 
     return Response(orjson.dumps({"error": message}), status_code=status, media_type="application/json")
 
 
+def too_large(max_body_bytes: int) -> Response:
+    """The 413 answer to a body past ``--max_body_bytes`` (logged as one line)."""
+    message = (
+        f"request body is larger than {max_body_bytes} bytes, the most this server takes (--max_body_bytes)"
+    )
+    return error_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message)
+
+
 class BodyGuard:
     """Reads POST bodies up to a limit, then hands them on (413 past it); marks v2 JSON bodies as JSON."""
 
@@ -76,11 +84,7 @@ class BodyGuard:
         REQUEST_ID.set(request_id)
         body = await read_body(receive, self.max_body_bytes)
         if body is None:
-            message = (
-                f"request body is larger than {self.max_body_bytes} bytes, the most this server takes "
-                "(--max_body_bytes)"
-            )
-            await error_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message)(scope, receive, send)
+            await too_large(self.max_body_bytes)(scope, receive, send)
             return
         if not binary and scope["path"].endswith("/infer"):
             scope = {

@@ -79,6 +79,11 @@ class ChurnModel(Model):
         return self._state[0] if self._state else None
 
     @property
+    def validator(self) -> Validator | None:
+        """The loaded version's request validator (None while loading)."""
+        return self._state[1] if self._state else None
+
+    @property
     def series(self) -> metrics.VersionSeries | None:
         """The metric series of the loaded version (None while loading)."""
         return self._state[2] if self._state else None

@@ -59,20 +59,26 @@ def test_ready_is_printed_only_once_the_port_listens(bundle_dir, tmp_path):
         process.stop(grace_s=15)
 
 
+def run_to_exit(bundle_dir, tmp_path, args: list[str]) -> tuple[int, str]:
+    """Run ``python -m serving ARGS`` (a server expected to exit by itself): its exit status and log."""
+    process = ServerProcess("model server", tmp_path / "server.log")
+    command = [sys.executable, "-m", "serving", "--model_name", "churn", "--model_dir", str(bundle_dir),
+               "--grpc_port", str(free_port()), *args]  # fmt: skip
+    process.start(command, cwd=REPO)
+    try:
+        returncode = process.process.wait(60)
+    finally:
+        log = process.log()
+        process.stop(grace_s=0)
+    return returncode, log
+
+
 def test_busy_port_is_one_clear_line_and_exit_1(bundle_dir, tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        process = ServerProcess("model server", tmp_path / "server.log")
-        command = [sys.executable, "-m", "serving", "--model_name", "churn", "--model_dir", str(bundle_dir),
-                   "--http_port", str(port), "--grpc_port", str(free_port())]  # fmt: skip
-        process.start(command, cwd=REPO)
-        try:
-            returncode = process.process.wait(60)
-        finally:
-            log = process.log()
-            process.stop(grace_s=0)
+        returncode, log = run_to_exit(bundle_dir, tmp_path, ["--http_port", str(port)])
     assert returncode == 1, log
     assert "Traceback" not in log and "Event loop is closed" not in log, log
     errors = [line for line in log.splitlines() if str(port) in line and "in use" in line]
@@ -83,3 +89,12 @@ def test_image_binds_every_interface():
     dockerfile = (REPO / "serving" / "Dockerfile").read_text()
     entrypoint = next(line for line in dockerfile.splitlines() if line.startswith("ENTRYPOINT"))
     assert '"--host", "0.0.0.0"' in entrypoint
+
+
+def test_workers_other_than_one_is_a_usage_error(bundle_dir, tmp_path):
+    """kserve's --workers N pickles the model (it cannot): refused up front, not a crash after start."""
+    returncode, log = run_to_exit(bundle_dir, tmp_path, ["--http_port", str(free_port()), "--workers", "2"])
+    assert returncode == 2, log
+    last = log.strip().splitlines()[-1]
+    assert last.endswith("--workers 2: this server runs one process (scale with replicas)"), log
+    assert "Traceback" not in log

@@ -8,16 +8,18 @@ on well-formed requests it must accept (or the server silently loses its fast pa
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from components.schema import FEATURES
 from serving.validation import NUMERIC_DATATYPES, Batch, Column, RequestError, Validator
-from tests.support.v2_requests import spellings
+from tests.support.v2_requests import BAD, body, spellings
 
 MAX_ROWS = 6
 VALIDATOR = Validator(FEATURES, MAX_ROWS)
@@ -186,3 +188,67 @@ def test_blank_category_names_the_field_and_row(blank):
         VALIDATOR.columns(columns)
     assert error.value.label == "missing_value"
     assert "input 'Contract': row 2 is blank or null" in str(error.value)
+
+
+def as_json_items(columns: dict[str, Column]) -> list:
+    """The columns as a v2 JSON body's ``inputs`` after a JSON round trip (what the lean route parses)."""
+    items = []
+    for name, column in columns.items():
+        data = column.values.tolist() if isinstance(column.values, np.ndarray) else column.values
+        item = {"name": name, "datatype": column.datatype, "data": data}
+        if column.shape is not None:
+            item["shape"] = list(column.shape)
+        items.append(item)
+    return orjson.loads(
+        orjson.dumps(items, default=lambda v: v.decode() if isinstance(v, bytes) else repr(v))
+    )
+
+
+def parsed(items: list) -> dict[str, Column]:
+    """What the lean route's general path builds from JSON ``inputs``."""
+    return {i["name"]: Column(i["data"], i["datatype"], i.get("shape")) for i in items}
+
+
+def one_pass_agrees(items: list) -> Batch | None:
+    """``v2_json`` accepts only what ``columns`` accepts, with the same feeds."""
+    fast = VALIDATOR.v2_json(items)
+    if fast is not None:
+        assert_same_batch(fast, VALIDATOR.columns(parsed(items)))
+    return fast
+
+
+@settings(PROPERTY, max_examples=100)
+@given(valid_columns())
+def test_v2_json_one_pass_matches_columns_and_takes_flat_shaped_bodies(columns):
+    fast = one_pass_agrees(as_json_items(columns))
+    nested = any(isinstance(c.values, list) and isinstance(c.values[0], list) for c in columns.values())
+    if not nested and all(c.shape is not None for c in columns.values()):
+        assert fast is not None, "a flat, shaped, valid body missed the one-pass path"
+
+
+@settings(PROPERTY, max_examples=100)
+@given(spoiled_columns())
+def test_v2_json_one_pass_never_accepts_what_columns_refuses(columns):
+    items = as_json_items(columns)
+    for item in items:
+        item.setdefault("shape", [len(item["data"])])
+    try:
+        VALIDATOR.columns(parsed(items))
+    except RequestError:
+        assert VALIDATOR.v2_json(items) is None
+        return
+    one_pass_agrees(items)
+
+
+@pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
+def test_v2_json_one_pass_leaves_every_bad_body_to_the_general_path(case):
+    make, _ = BAD[case]
+    assert Validator(FEATURES, 50).v2_json(make(copy.deepcopy(body()))["inputs"]) is None
+
+
+def test_v2_json_one_pass_takes_the_usual_body():
+    request = body(3)
+    assert_same_batch(
+        VALIDATOR.v2_json(request["inputs"]),
+        VALIDATOR.columns(parsed(request["inputs"])),
+    )

@@ -1,0 +1,278 @@
+"""The infer route answered inside uvicorn's HTTP protocol (serving/lean_http.py), on real servers.
+
+HTTP on a raw socket (keep-alive, pipelining, chunked bodies, 100-continue, HTTP/1.0, malformed
+requests), eight concurrent clients (no errors, RSS stable), and the same metrics, payload log and
+log lines as the lean route inside kserve's ASGI app (``--no-lean_http``) for the same requests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from pathlib import Path
+
+import orjson
+import pandas as pd
+import pytest
+
+from components.schema import FEATURES
+from serving.examples import example_row, v2_binary_request, v2_request
+from tests.support.model_server import start_model_server
+from tests.support.v2_requests import body, edit
+
+pytestmark = pytest.mark.integration
+PATH = "/v2/models/churn/infer"
+MAX_BODY = 64 * 1024
+
+
+@pytest.fixture(scope="module")
+def pair(bundle_dir, tmp_path_factory):
+    """Two servers alike but for ``--lean_http``: ``"http"`` answers in the protocol, ``"asgi"`` not."""
+    servers = {}
+    try:
+        for name, extra in (("http", []), ("asgi", ["--no-lean_http"])):
+            work = tmp_path_factory.mktemp(f"lean-{name}")
+            args = ["--max_batch_rows", "50", "--max_body_bytes", str(MAX_BODY), "--payload_log_uri",
+                    str(work / "payload"), "--payload_log_flush_seconds", "1", *extra]  # fmt: skip
+            servers[name] = start_model_server(bundle_dir, work / "server.log", extra_args=args)
+            servers[name].payload_dir = work / "payload"
+        yield servers
+    finally:
+        for srv in servers.values():
+            srv.stop()
+
+
+def request_bytes(data: bytes, headers: dict | None = None, path: str = PATH, method: str = "POST") -> bytes:
+    head = {"Host": "127.0.0.1", "Content-Length": str(len(data)), **(headers or {})}
+    lines = [f"{method} {path} HTTP/1.1", *(f"{k}: {v}" for k, v in head.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + data
+
+
+def read_response(stream) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 response with a Content-Length from a socket's ``makefile('rb')``."""
+    status = stream.readline()
+    assert status.startswith(b"HTTP/1.1 "), status
+    headers = {}
+    while (line := stream.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode().partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status.split()[1]), headers, stream.read(int(headers["content-length"]))
+
+
+def connect(srv) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", srv.http_port), timeout=10)
+
+
+def one_row(request_id: str) -> bytes:
+    return orjson.dumps(v2_request(FEATURES, [example_row(FEATURES)], request_id))
+
+
+def test_keep_alive_connection_answers_request_after_request(pair):
+    with connect(pair["http"]) as sock, sock.makefile("rb") as stream:
+        for i in range(5):
+            sock.sendall(request_bytes(one_row(f"ka-{i}")))
+            status, headers, content = read_response(stream)
+            assert status == 200 and "connection" not in headers
+            assert headers["content-type"] == "application/json" and "date" in headers
+            assert orjson.loads(content)["id"] == f"ka-{i}"
+
+
+def test_pipelined_requests_are_answered_in_order(pair):
+    """Infer, metadata (kserve's app), infer with a bad value, infer: four answers in request order."""
+    bad = orjson.dumps(edit("tenure", data=[-5])(v2_request(FEATURES, [example_row(FEATURES)], "p-bad")))
+    burst = b"".join([
+        request_bytes(one_row("p-1")), request_bytes(b"", method="GET", path="/v2/models/churn"),
+        request_bytes(bad), request_bytes(one_row("p-2")),
+    ])  # fmt: skip
+    with connect(pair["http"]) as sock, sock.makefile("rb") as stream:
+        sock.sendall(burst)
+        answers = [read_response(stream) for _ in range(4)]
+    assert [a[0] for a in answers] == [200, 200, 400, 200]
+    assert orjson.loads(answers[0][2])["id"] == "p-1"
+    assert orjson.loads(answers[1][2])["name"] == "churn"
+    assert "tenure" in orjson.loads(answers[2][2])["error"]
+    assert orjson.loads(answers[3][2])["id"] == "p-2"
+
+
+def test_chunked_body_scores_like_a_sized_one(pair):
+    data = one_row("chunked")
+    pieces = [data[i : i + 100] for i in range(0, len(data), 100)]
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
+    head = f"POST {PATH} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+    with connect(pair["http"]) as sock, sock.makefile("rb") as stream:
+        sock.sendall(head + chunked)
+        status, _, content = read_response(stream)
+        sock.sendall(request_bytes(data))
+        _, _, sized = read_response(stream)
+    assert status == 200 and orjson.loads(content) == orjson.loads(sized)
+
+
+def test_chunked_body_over_the_limit_is_413_and_the_connection_lives_on(pair):
+    chunk = b"x" * 8192
+    chunks = (
+        b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(MAX_BODY // 8192 + 2)) + b"0\r\n\r\n"
+    )
+    head = f"POST {PATH} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+    with connect(pair["http"]) as sock, sock.makefile("rb") as stream:
+        sock.sendall(head + chunks)
+        status, _, content = read_response(stream)
+        assert status == 413 and str(MAX_BODY) in orjson.loads(content)["error"]
+        sock.sendall(request_bytes(one_row("after-413")))
+        assert read_response(stream)[0] == 200
+
+
+def test_expect_100_continue_gets_continue_then_the_answer(pair):
+    data = one_row("continue")
+    with connect(pair["http"]) as sock, sock.makefile("rb") as stream:
+        sock.sendall(request_bytes(b"", {"Content-Length": str(len(data)), "Expect": "100-continue"}))
+        assert stream.readline() == b"HTTP/1.1 100 Continue\r\n" and stream.readline() == b"\r\n"
+        sock.sendall(data)
+        status, _, content = read_response(stream)
+    assert status == 200 and orjson.loads(content)["id"] == "continue"
+
+
+def test_http_1_0_request_is_answered_and_closed(pair):
+    data = one_row("old")
+    head = f"POST {PATH} HTTP/1.0\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+    with connect(pair["http"]) as sock, sock.makefile("rb") as stream:
+        sock.sendall(head + data)
+        status, headers, content = read_response(stream)
+        assert stream.read() == b""  # closed by the server
+    assert status == 200 and headers["connection"] == "close" and orjson.loads(content)["id"] == "old"
+
+
+def test_malformed_http_is_a_400_and_the_server_serves_on(pair):
+    with connect(pair["http"]) as sock, sock.makefile("rb") as stream:
+        sock.sendall(b"POST " + PATH.encode() + b" HTTP/1.1\r\nContent-Length: abc\r\n\r\n")
+        status, _, content = read_response(stream)
+    assert status == 400 and b"Invalid HTTP request" in content
+    assert pair["http"].post(PATH, json=body(1)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        PATH + "?x=1",
+        "/v2/models/churn/versions/1/infer",
+        "/v2/models/other/infer",
+        "/v1/models/churn:predict",
+    ],
+)
+def test_requests_it_does_not_take_are_answered_as_kserve_answers_them(pair, path):
+    answers = [srv.post(path, json=body(1), headers={"x-request-id": "other"}) for srv in pair.values()]
+    assert answers[0].status_code == answers[1].status_code
+    assert answers[0].json() == answers[1].json()
+
+
+def test_eight_concurrent_clients_no_errors_rss_stable(pair):
+    """8 keep-alive connections x 250 one-row requests: every answer 200 with its own id; RSS flat.
+
+    The RSS check compares after a first load (allocations warmed up) with after two more as long.
+    """
+    srv = pair["http"]
+
+    def rss_mib() -> float:
+        status = Path(f"/proc/{srv.process.pid}/status").read_text()
+        return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
+
+    def load(tag: str) -> list[str]:
+        failures: list[str] = []
+
+        def client(i: int) -> None:
+            try:
+                with connect(srv) as sock, sock.makefile("rb") as stream:
+                    for n in range(250):
+                        rid = f"{tag}-{i}-{n}"
+                        sock.sendall(request_bytes(one_row(rid)))
+                        status, _, content = read_response(stream)
+                        if status != 200 or orjson.loads(content)["id"] != rid:
+                            failures.append(f"{rid}: {status} {content[:200]!r}")
+            except Exception as exc:  # a thread's exception would otherwise pass unseen
+                failures.append(f"client {i}: {exc!r}")
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return failures
+
+    assert load("warm") == []
+    warmed = rss_mib()
+    assert load("check-1") == []
+    assert load("check-2") == []
+    assert rss_mib() - warmed < 16, (warmed, rss_mib())  # a leak of 3 kB a request would show
+
+
+COUNTED = re.compile(
+    r"^(churn_(requests|rows|positive_predictions|validation_errors|unknown_categories)_total"
+    r"|churn_prediction_score_(bucket|count)|churn_request_duration_seconds_count"
+    r"|request_(preprocess|predict|postprocess)_seconds_count)\{"
+)
+
+
+def counted(srv) -> dict[str, float]:
+    """The request-path series whose values do not depend on timing (counts, not durations)."""
+    out = {}
+    for line in srv.get("/metrics").text.splitlines():
+        if COUNTED.match(line):
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def test_same_metrics_payload_log_and_log_lines_as_the_asgi_route(pair, test_rows):
+    """The same requests to both servers: equal counters, equal payload-log rows, equal 4xx lines."""
+    rows = test_rows.to_dict("records")
+    unknown = v2_request(FEATURES, rows[:3], "same-unknown")
+    unknown["inputs"][[i["name"] for i in unknown["inputs"]].index("Contract")]["data"][0] = "Weekly"
+    binary, binary_headers = v2_binary_request(FEATURES, rows[:4])
+    sends = [
+        ({"json": v2_request(FEATURES, rows[:1], "same-1")}, 200),
+        ({"json": v2_request(FEATURES, rows, "same-20")}, 200),
+        ({"json": unknown}, 200),
+        ({"data": binary, "headers": {**binary_headers, "x-request-id": "same-bin"}}, 200),
+        ({"json": edit("tenure", data=[-5])(v2_request(FEATURES, rows[:1], "same-range"))}, 400),
+        ({"json": {**v2_request(FEATURES, rows[:1], "same-out"), "outputs": [{"name": "nope"}]}}, 400),
+        ({"data": b'{"inputs": [', "headers": {"x-request-id": "same-json"}}, 400),
+        ({"data": json.dumps({"pad": "x" * MAX_BODY}), "headers": {"x-request-id": "same-big"}}, 413),
+    ]
+    before = {name: counted(srv) for name, srv in pair.items()}
+    for kwargs, status in sends:
+        for srv in pair.values():
+            assert srv.post(PATH, **kwargs).status_code == status, kwargs.get("json", kwargs.get("data"))[:80]
+    delta = {
+        name: {k: v - before[name].get(k, 0.0) for k, v in counted(srv).items()} for name, srv in pair.items()
+    }
+    assert delta["http"] == delta["asgi"]
+    assert delta["http"][next(k for k in delta["http"] if 'outcome="ok"' in k and "requests" in k)] == 4
+
+    def logged(srv) -> pd.DataFrame:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            files = sorted(srv.payload_dir.glob("*.parquet"))
+            frame = pd.concat([pd.read_parquet(f) for f in files]) if files else pd.DataFrame()
+            frame = frame[frame.request_id.str.startswith("same-")] if len(frame) else frame
+            if len(frame) == 1 + 20 + 3 + 4:
+                return (
+                    frame.drop(columns="timestamp")
+                    .sort_values(["request_id", "tenure"])
+                    .reset_index(drop=True)
+                )
+            time.sleep(0.3)
+        raise AssertionError(f"payload log of {srv.url} did not get the 28 rows")
+
+    pd.testing.assert_frame_equal(logged(pair["http"]), logged(pair["asgi"]))
+
+    def client_errors(srv) -> list[str]:
+        lines = [
+            line for line in srv.log().splitlines() if "client error" in line and "(request id same-" in line
+        ]
+        return [line[line.index("client error") :] for line in lines]
+
+    errors = client_errors(pair["http"])
+    assert len(errors) == 4 and errors == client_errors(pair["asgi"])
+    assert "Exception in" not in pair["http"].log()  # neither our route's nor uvicorn's ASGI fault line
