@@ -452,6 +452,17 @@ class Round:
     results: dict
 
 
+def train_benchmark_model(work: Path):
+    """The serving benchmarks' model (``run_steps``' result): XGBoost on 4,000 synthetic rows, seed 7,
+    search budget 2, registered in a throwaway CHURN_HOME under ``work``, never the user's."""
+    from components.params import PipelineParams
+    from components.steps import run_steps
+
+    print("training the benchmark model (XGBoost bundle) ...", file=sys.stderr, flush=True)
+    params = PipelineParams(rows=4000, seed=7, search_budget=2, cv_folds=3)
+    return run_steps(params, work / "model", load_settings({"CHURN_HOME": str(work / "home")}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -469,13 +480,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     if args.bundle is None:
-        from components.params import PipelineParams
-        from components.steps import run_steps
-
-        print("training the benchmark model (XGBoost bundle) ...", file=sys.stderr, flush=True)
-        params = PipelineParams(rows=4000, seed=7, search_budget=2, cv_folds=3)
-        # A throwaway CHURN_HOME: the benchmark registers into its own store, never the user's.
-        made = run_steps(params, work / "model", load_settings({"CHURN_HOME": str(work / "home")}))
+        made = train_benchmark_model(work)
         args.bundle, args.rows, args.sklearn = made.bundle, made.test, made.model
     frame = pd.read_parquet(args.rows)[[f.name for f in FEATURES]]
     many = pd.concat([frame] * (1000 // len(frame) + 1)).head(1000).to_dict("records")

@@ -32,8 +32,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.serving import Client, concurrent, pct, sequential  # noqa: E402
-from components.config import load_settings  # noqa: E402
+from benchmarks.serving import Client, concurrent, pct, sequential, train_benchmark_model  # noqa: E402
 from components.schema import FEATURES  # noqa: E402
 from serving.examples import v2_request  # noqa: E402
 from tests.support.server_process import ServerProcess, free_port, http_ok  # noqa: E402
@@ -132,12 +131,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-serving-cpu-"))
     if args.bundle is None:
-        from components.params import PipelineParams
-        from components.steps import run_steps
-
-        print("training the benchmark model (XGBoost bundle) ...", file=sys.stderr, flush=True)
-        params = PipelineParams(rows=4000, seed=7, search_budget=2, cv_folds=3)
-        made = run_steps(params, work / "model", load_settings({"CHURN_HOME": str(work / "home")}))
+        made = train_benchmark_model(work)
         args.bundle, args.rows = made.bundle, made.test
     frame = pd.read_parquet(args.rows)[[f.name for f in FEATURES]]
     rows = pd.concat([frame] * (1000 // len(frame) + 1)).head(1000).to_dict("records")
