@@ -33,7 +33,11 @@ def test_binds_the_configured_address_and_logs_it(bundle_dir, tmp_path, flag, bo
     srv = start_model_server(bundle_dir, tmp_path / "server.log", extra_args=flag)
     try:
         assert listening_addresses(srv.http_port) == {bound}
-        assert f"listening on http://{bound}:{srv.http_port}" in srv.log()
+        # The line comes from a thread that polls the socket: it may follow the first answer.
+        line, deadline = f"listening on http://{bound}:{srv.http_port}", time.monotonic() + 15
+        while line not in srv.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert line in srv.log()
         assert "0.0.0.0" not in srv.log() or bound == "0.0.0.0"  # no line claims an address not bound
     finally:
         srv.stop()
