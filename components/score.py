@@ -414,6 +414,15 @@ def _part_identity(parts: Sequence[Path]) -> dict[str, str]:
     return {key: identity.get(key.encode(), b"").decode() for key in (REGISTRY_VERSION, CONTENT_SHA)}
 
 
+def sort_keys(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
+    """A scored batch's probabilities and id hashes, as arrays that own their memory.
+
+    Pass 2 keeps these for every row while it reads on; a zero-copy ``to_numpy()`` view would keep
+    each whole batch (every column) alive with it: 5M rows peaked at 949 MB instead of ~720 MB.
+    """
+    return batch.column(PROBABILITY).to_numpy().copy(), _id_hashes(batch)
+
+
 def _id_hashes(batch: pa.RecordBatch) -> np.ndarray:
     return pd.util.hash_array(batch.column(schema.ID_COLUMN).to_numpy(zero_copy_only=False).astype(object))
 
@@ -495,9 +504,9 @@ def write_ranked(
     identity = _part_identity(parts)
     probability, hashes = [], []
     for batch in _batches(parts):
-        # a copy: the zero-copy view would keep the whole batch (every column) alive
-        probability.append(batch.column(PROBABILITY).to_numpy().copy())
-        hashes.append(_id_hashes(batch))
+        batch_probability, batch_hashes = sort_keys(batch)
+        probability.append(batch_probability)
+        hashes.append(batch_hashes)
     hashes_all = np.concatenate(hashes)
     del hashes
     check_unique_ids(parts, hashes_all, config.chunk_rows)
