@@ -53,14 +53,6 @@ class Answer(NamedTuple):
     content: bytes
 
 
-class LeanRequest(NamedTuple):
-    """A parsed v2 request: its id, named input columns and the outputs to answer as ``(name, binary)``."""
-
-    request_id: Any
-    inputs: list[tuple[str, Column]]
-    outputs: list[tuple[str, bool]]
-
-
 def install(app: FastAPI, model: ChurnModel | LeanInfer) -> Route:
     """Put the lean route (of ``model``, or that endpoint) first on ``app`` (kserve's routes follow)."""
     endpoint = model if isinstance(model, LeanInfer) else LeanInfer(app, model)
@@ -203,13 +195,6 @@ class Head(NamedTuple):
     json_length: int | None  # None: a JSON body; else the binary extension's JSON header length
     request_id: Any
     outputs: list[tuple[str, bool]]
-
-
-def parse_request(headers: list[tuple[bytes, bytes]], body: bytes) -> LeanRequest | None:
-    """A well-formed v2 request (JSON or binary extension) parsed, else None (kserve's route answers)."""
-    head = parse_head(headers, body)
-    inputs = None if head is None else parse_inputs(head, body)
-    return None if inputs is None else LeanRequest(head.request_id, inputs, head.outputs)
 
 
 def parse_head(headers: list[tuple[bytes, bytes]], body: bytes) -> Head | None:
