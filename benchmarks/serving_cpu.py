@@ -8,8 +8,8 @@ default: this checkout, lean and generic routes). Every server gets the same bun
 loopback. All are started, then measured in turns, ``--rounds`` times in a rotated order (on a
 shared machine the load drifts; each ratio is taken within one round, and the median of the
 rounds is printed). Per phase (1 client, 8 clients, 1,000-row requests): p50, req/s (rows/s),
-the server process's CPU per request (``/proc/<pid>/stat`` utime+stime over the phase ÷
-requests, every thread of the process counted) and its RSS before and after the 8-client phase;
+the server's CPU per request (``benchmarks/proc_stats.py``: utime+stime of its session over
+the phase ÷ requests, every thread counted) and its RSS before and after the 8-client phase;
 then a concurrency sweep of the first server and the load average before and after. The phases
 and clients are ``benchmarks/serving.py``'s (one keep-alive ``http.client`` connection per client).
 """
@@ -32,26 +32,13 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import proc_stats  # noqa: E402
 from benchmarks.serving import Client, concurrent, pct, sequential, train_benchmark_model  # noqa: E402
 from components.schema import FEATURES  # noqa: E402
 from serving.examples import v2_request  # noqa: E402
 from tests.support.server_process import ServerProcess, free_port, http_ok  # noqa: E402
 
 PATH = "/v2/models/churn/infer"
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of process ``pid`` (all its threads), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def start(name: str, repo: Path, extra: list[str], bundle: Path, work: Path) -> tuple[ServerProcess, int]:
@@ -65,10 +52,15 @@ def start(name: str, repo: Path, extra: list[str], bundle: Path, work: Path) -> 
     return server, port
 
 
-def phase(pid: int, run) -> tuple[object, float]:
-    before = cpu_seconds(pid)
+def rss_mib(session: int) -> float:
+    return proc_stats.rss_bytes(session) / 2**20
+
+
+def phase(session: int, run) -> tuple[object, float]:
+    """``run()``'s result and the CPU seconds the server's session used meanwhile."""
+    before = proc_stats.cpu_seconds(session)
     result = run()
-    return result, cpu_seconds(pid) - before
+    return result, proc_stats.cpu_seconds(session) - before
 
 
 def measure(pid: int, port: int, one: bytes, many: bytes, seconds: float) -> dict:
@@ -152,6 +144,7 @@ def main() -> None:
             for name in order:
                 server, port = started[name]
                 print(f"round {r + 1}: measuring {name} ...", file=sys.stderr, flush=True)
+                # ServerProcess starts each server as a session leader: its pid is the session id
                 rounds[-1][name] = measure(server.process.pid, port, one, many, args.seconds)
                 print(json.dumps({name: rounds[-1][name]}), file=sys.stderr, flush=True)
         first = next(iter(started))
