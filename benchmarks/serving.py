@@ -4,12 +4,15 @@ One run, loopback, the same model and rows for every server, ``--rounds`` times 
 latency and req/s for single-row requests (1 and 8 concurrent clients), rows/s for 1,000-row
 requests, each server's CPU time per single-row request (``benchmarks/proc_stats.py``), 8-client
 errors and RSS, the in-process ONNX Runtime floor, the ratios against the issues' targets (issue 15:
-against Triton with the ONNX Runtime backend, ``benchmarks/triton_ort.py``), and a per-stage profile
-of one request. Id-only scoring: the feature transformer (churn_transformer, Feast on a real Redis)
-in front of this server, 1 and 100 customer ids per request, against the same rows sent in full to
-the predictor (``--feature-store-only`` measures just that).
+against Triton with the ONNX Runtime backend, ``benchmarks/triton_ort.py``), a head-to-head of this
+server and Triton-ORT in ``--pairs`` interleaved pairs (``benchmarks/paired.py``: the goals judged on
+the median of the pairs' ratios), and a per-stage profile of one request. Id-only scoring: the
+feature transformer (churn_transformer, Feast on a real Redis) in front of this server, 1 and 100
+customer ids per request, against the same rows sent in full to the predictor
+(``--feature-store-only`` measures just that).
 
     python benchmarks/serving.py [--bundle DIR --rows PARQUET --sklearn JOBLIB] [--seconds 5] [--rounds 2]
+                                 [--pairs 8] [--pair-seconds 1.5]
 
 Without ``--bundle`` it trains the real model first (``components.steps.run_steps``: XGBoost on
 4,000 synthetic rows, seed 7, search budget 2, registered in a throwaway ``CHURN_HOME``; ~15 s).
@@ -43,7 +46,7 @@ from fastapi import FastAPI, Request
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import proc_stats  # noqa: E402
+from benchmarks import paired, proc_stats  # noqa: E402
 from benchmarks.triton_ort import TritonUnavailable, start_triton  # noqa: E402
 from components.bundle import MODEL_FILE  # noqa: E402
 from components.config import load_settings  # noqa: E402
@@ -475,7 +478,16 @@ def main() -> None:
     parser.add_argument("--rows", type=Path, help="Parquet of held-out rows (raw feature columns)")
     parser.add_argument("--sklearn", type=Path, help="joblib of the equivalent scikit-learn pipeline")
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each timed phase")
-    parser.add_argument("--rounds", type=int, default=2, help="measure every server this many times")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="measure every server this many times (0: the head-to-head only)",
+    )
+    parser.add_argument(
+        "--pairs", type=int, default=8, help="interleaved (this server, Triton-ORT) pairs; 0: no head-to-head"
+    )
+    parser.add_argument("--pair-seconds", type=float, default=1.5, help="duration of each head-to-head phase")
     parser.add_argument("--skip-mlserver", action="store_true")
     parser.add_argument("--skip-triton", action="store_true", help="do not start Triton-ORT")
     parser.add_argument("--feature-store-only", action="store_true",
@@ -548,6 +560,18 @@ def main() -> None:
             results[FLOOR] = in_process_floor(args.bundle, one, many, args.seconds)
             steal, total = (b - a for a, b in zip(ticks, proc_stats.machine_ticks(), strict=True))
             rounds.append(Round(before, os.getloadavg(), 100 * steal / max(total, 1), results))
+        head_to_head = None
+        by_name = {t.name: t for t in targets}
+        if TRITON in by_name and args.pairs > 0:
+            print(f"head to head: {args.pairs} interleaved pairs ...", file=sys.stderr, flush=True)
+            before, ticks = os.getloadavg(), proc_stats.machine_ticks()
+            pairs = paired.interleave(
+                lambda: measure(by_name[OURS], one, many, args.pair_seconds),
+                lambda: measure(by_name[TRITON], one, many, args.pair_seconds),
+                args.pairs,
+            )
+            steal, total = (b - a for a, b in zip(ticks, proc_stats.machine_ticks(), strict=True))
+            head_to_head = (pairs, before, os.getloadavg(), 100 * steal / max(total, 1))
         id_rows = measure_id_scoring(ours.http_port, work, args.seconds)
     finally:
         for server in servers:
@@ -558,6 +582,9 @@ def main() -> None:
         report(r.results, profile if n == len(rounds) else None, r.load_before, r.load_after, triton_skipped,
                r.steal_pct)  # fmt: skip
     report_goals_by_round(rounds)
+    if head_to_head is not None:
+        pairs, before, after, steal = head_to_head
+        report_head_to_head(pairs, args.pair_seconds, before, after, steal)
     if parity is not None:
         print(f"\nsame model: Triton-ORT's probabilities vs this server's on the same {len(many)} rows: "
               f"max |diff| {parity:.2e} (<= {PARITY_TOLERANCE:g})")  # fmt: skip
@@ -634,6 +661,19 @@ def fmt_load(load: tuple[float, float, float]) -> str:
     return " ".join(f"{x:.2f}" for x in load)
 
 
+# Issue 15's goals: (label, result key, goal, met) against Triton-ORT, and the absolute CPU ceiling.
+RATIO_GOALS: tuple[tuple[str, str, str, Callable[[float], bool]], ...] = (
+    ("1-row p50 vs Triton-ORT", "p50", "<= 1.0x", lambda ratio: ratio <= 1),
+    ("8-client req/s vs Triton-ORT", "rps8", ">= 1.0x", lambda ratio: ratio >= 1),
+    ("1000-row rows/s vs Triton-ORT", "rows_s", ">= 1.0x", lambda ratio: ratio >= 1),
+)
+CPU_CEILING_US = 250
+CPU_GOALS = (
+    ("server CPU per 1-row request, 1 client", "cpu1_us"),
+    ("server CPU per 1-row request, 8 clients", "cpu8_us"),
+)
+
+
 def issue_15_goals(results: dict) -> list[tuple[str, str, str, bool]]:
     """``(label, reached, goal, met)`` for each of issue 15's goals measurable in ``results``.
 
@@ -642,20 +682,39 @@ def issue_15_goals(results: dict) -> list[tuple[str, str, str, bool]]:
     ours, triton = results[OURS], results.get(TRITON)
     goals = []
     if triton is not None:
-        p50, rps8, rows = (
-            ours["p50"] / triton["p50"],
-            ours["rps8"] / triton["rps8"],
-            ours["rows_s"] / triton["rows_s"],
-        )
-        goals += [
-            ("1-row p50 vs Triton-ORT", f"{p50:8.2f}x", "<= 1.0x", p50 <= 1),
-            ("8-client req/s vs Triton-ORT", f"{rps8:8.2f}x", ">= 1.0x", rps8 >= 1),
-            ("1000-row rows/s vs Triton-ORT", f"{rows:8.2f}x", ">= 1.0x", rows >= 1),
-        ]
-    for clients, key in (("1 client", "cpu1_us"), ("8 clients", "cpu8_us")):
-        goals.append((f"server CPU per 1-row request, {clients}", f"{ours[key]:7.0f}µs", "<= 250 µs",
-                      ours[key] <= 250))  # fmt: skip
+        for label, key, goal, met in RATIO_GOALS:
+            ratio = ours[key] / triton[key]
+            goals.append((label, f"{ratio:8.2f}x", goal, met(ratio)))
+    for label, key in CPU_GOALS:
+        goals.append((label, f"{ours[key]:7.0f}µs", f"<= {CPU_CEILING_US} µs", ours[key] <= CPU_CEILING_US))
     return goals
+
+
+def head_to_head_goals(pairs: list[tuple[dict, dict]]) -> list[tuple[str, str, str, str, bool]]:
+    """``(label, median, range, goal, met)`` of issue 15's goals over interleaved (ours, Triton) pairs:
+    each ratio is the median of the pairs' ratios, the CPU the median of our per-pair CPU; ``met``
+    judges the median."""
+    goals = []
+    for label, key, goal, met in RATIO_GOALS:
+        r = paired.ratios(pairs, key)
+        goals.append((label, f"{r.median:.2f}x", f"{r.low:.2f}-{r.high:.2f}x", goal, met(r.median)))
+    for label, key in CPU_GOALS:
+        for side, who in ((0, ""), (1, "  (Triton-ORT's own) ")):
+            v = paired.values(pairs, key, side)
+            goal, met = (f"<= {CPU_CEILING_US} µs", v.median <= CPU_CEILING_US) if side == 0 else ("", True)
+            goals.append((who + label, f"{v.median:.0f}µs", f"{v.low:.0f}-{v.high:.0f}µs", goal, met))
+    return goals
+
+
+def report_head_to_head(pairs: list[tuple[dict, dict]], seconds: float, before, after, steal: float) -> None:
+    """The head-to-head table: issue 15's goals judged on the medians of interleaved pairs."""
+    print(f"\nissue 15 goals, head to head: {len(pairs)} interleaved pairs (ABBA order) of this server "
+          f"and Triton-ORT, {seconds:g} s per phase; load {before[0]:.2f} -> {after[0]:.2f}, "
+          f"steal {steal:.1f}%")  # fmt: skip
+    print(f"{'goal':62} {'median':>8} {'range over the pairs':>22}   {'goal':10} met (median)")
+    for label, median, spread, goal, met in head_to_head_goals(pairs):
+        verdict = ("yes" if met else "no") if goal else ""
+        print(f"{label:62} {median:>8} {spread:>22}   {goal:10} {verdict}")
 
 
 def triton_goals(results: dict, skipped: str) -> list[tuple[str, str, str]]:
@@ -670,6 +729,8 @@ def triton_goals(results: dict, skipped: str) -> list[tuple[str, str, str]]:
 
 def report_goals_by_round(rounds: list[Round]) -> None:
     """Issue 15's goals side by side for every round, and whether each was met in all of them."""
+    if not rounds:
+        return  # --rounds 0: the head-to-head only
     loads = ", ".join(
         f"round {n}: load {r.load_before[0]:.2f} -> {r.load_after[0]:.2f}, steal {r.steal_pct:.1f}%"
         for n, r in enumerate(rounds, 1)
