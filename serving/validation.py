@@ -6,6 +6,7 @@ Every check reads the feature list, categories and ranges from the bundle's sche
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
@@ -21,6 +22,9 @@ NUMERIC_DATATYPES = frozenset(
 
 
 _BYTES = frozenset({"BYTES"})
+# What JSON parsers make of a JSON number: a numeric input's list values must be these exact types
+# (bool is an int subclass, and numpy would turn "5" or true into 5.0 and 1.0 without a word).
+_NUMBER_TYPES = frozenset({int, float})
 
 
 class RequestError(InvalidInput):
@@ -71,6 +75,16 @@ def by_name(columns: Sequence[tuple[str, Column]]) -> dict[str, Column]:
 
 def _names(names) -> str:
     return ", ".join(f"'{n}'" for n in sorted(names))
+
+
+def _json_kind(value: Any) -> str:
+    """How a client would spell ``value`` in its JSON, with what it is: 'a string "5"', 'true'."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true (a boolean)" if value else "false (a boolean)"
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return f"a string {json.dumps(text[:40])}"
 
 
 def _flat(values: Any) -> Any:
@@ -192,6 +206,10 @@ class Validator:
 
     def _feeds(self, categorical: list, numeric: list, rows: int) -> Batch | None:
         """The feeds of flat value lists (features' order) whose categories are known; None if unsure."""
+        for values in numeric:
+            python_objects = not isinstance(values, np.ndarray) or values.dtype == object
+            if python_objects and not _NUMBER_TYPES.issuperset(map(type, values)):
+                return None  # strings, booleans, nulls (or numpy scalars): row by row names or takes them
         try:
             matrix = np.array(numeric, dtype=np.float64)  # (numeric features, rows)
         except (TypeError, ValueError):
@@ -300,8 +318,15 @@ class Validator:
                 "datatype",
                 f"input '{name}' is numeric: datatype must be FP32 (or another number type), not {datatype}",
             )
-        if datatype is None and any(isinstance(v, bool | str) or v is None for v in values):
-            raise RequestError("bad_value", f"input '{name}': values must be numbers")
+        if not isinstance(values, np.ndarray) or values.dtype == object:
+            # A JSON string or boolean is not a number, whatever the datatype says: "5" and true
+            # would score as 5.0 and 1.0, where ingest quarantines true for tenure.
+            not_numbers = (i for i, v in enumerate(values) if isinstance(v, bool | str | bytes) or v is None)
+            row = next(not_numbers, None)
+            if row is not None:
+                raise RequestError(
+                    "bad_value", f"input '{name}': row {row} is {_json_kind(values[row])}, not a number"
+                )
         try:
             array = np.asarray(values, dtype=np.float64).reshape(-1)
         except (TypeError, ValueError):

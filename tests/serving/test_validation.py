@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 
 import numpy as np
 import orjson
@@ -252,3 +253,20 @@ def test_v2_json_one_pass_takes_the_usual_body():
         VALIDATOR.v2_json(request["inputs"]),
         VALIDATOR.columns(parsed(request["inputs"])),
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [("13", 'a string "13"'), (True, "true (a boolean)"), (False, "false (a boolean)"), (None, "null"),
+     (b"13", 'a string "13"')],
+)  # fmt: skip
+@pytest.mark.parametrize("container", ["list", "object array"])
+def test_a_numeric_input_takes_numbers_only_whatever_its_datatype(value, said, container):
+    """ "13" and true were read as 13.0 and 1.0 under FP32; ingest quarantines true for tenure."""
+    values = [12.0, value]
+    data = values if container == "list" else np.array(values, dtype=object)
+    columns = parsed(body(2)["inputs"]) | {"tenure": Column(data, "FP32", [2, 1])}
+    with pytest.raises(RequestError, match=f"^input 'tenure': row 1 is {re.escape(said)}, not a number$"):
+        VALIDATOR.columns(columns)
+    # numbers of any Python number type still pass, ints included
+    VALIDATOR.columns(parsed(body(2)["inputs"]) | {"tenure": Column([12, 13.0], "FP32", [2, 1])})

@@ -55,6 +55,9 @@ BAD: dict[str, tuple[Callable[[dict], dict], str]] = {
     "not a whole number": (edit("SeniorCitizen", data=[0.5, 1.0]), "SeniorCitizen"),
     "category not a string": (edit("gender", data=[1, 2], datatype="BYTES"), "gender"),
     "text in numeric": (edit("tenure", data=["a lot", 1.0]), "tenure"),
+    "number as a JSON string": (edit("tenure", data=[12.0, "13"]), "input 'tenure': row 1 is a string"),
+    "boolean in numeric": (edit("SeniorCitizen", data=[0.0, True]), "input 'SeniorCitizen': row 1 is true"),
+    "null in numeric": (edit("MonthlyCharges", data=[None, 5.0]), "input 'MonthlyCharges': row 0 is null"),
     "oversized batch": (lambda b: body(51), "51 rows"),
 }
 
