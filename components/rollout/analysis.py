@@ -17,9 +17,11 @@ Checks (each row of the verdict):
 - unknown-category rate (values not among the training categories / scored rows): canary at most
   ``max_unknown_rate_increase`` above stable.
 
-A check whose versions have fewer than ``min_requests`` requests (behaviour checks: fewer than
-``min_rows`` scored rows) in the window is not judged: it waits, the verdict is ``hold`` and its
-reason names the count it waits for. A canary with no data is a hold, never a pass or a halt.
+A check whose versions have fewer than ``min_requests`` requests (latency checks: fewer than
+``min_requests`` answered (2xx) requests, since a quantile of a few answers is their maximum;
+behaviour checks: fewer than ``min_rows`` scored rows) in the window is not judged: it waits, the
+verdict is ``hold`` unless another check fails, and its reason names the count it waits for. A
+canary with no data is a hold, never a pass or a halt.
 """
 
 from __future__ import annotations
@@ -123,9 +125,12 @@ def analyze(
     at = time.time() if at is None else at
     window = config.window
     ask = _Asker(prometheus, at, window)
-    requests = {v: ask.total(REQUESTS, ref) for v, ref in (("stable", stable), ("canary", canary))}
-    rows = {v: ask.total(ROWS, ref, outcome="ok") for v, ref in (("stable", stable), ("canary", canary))}
+    versions = (("stable", stable), ("canary", canary))
+    requests = {v: ask.total(REQUESTS, ref) for v, ref in versions}
+    answered = {v: ask.total(REQUESTS, ref, code="2xx") for v, ref in versions}
+    rows = {v: ask.total(ROWS, ref, outcome="ok") for v, ref in versions}
     wait_requests = _waiting(requests, config.min_requests, "requests", window)
+    wait_answered = _waiting(answered, config.min_requests, "answered (2xx) requests", window)
     wait_rows = _waiting(rows, config.min_rows, "scored rows", window)
 
     checks = [
@@ -148,7 +153,7 @@ def analyze(
                 f"p{round(quantile * 100)} latency (s)",
                 *(ask.quantile(quantile, ref) for ref in (stable, canary)),
                 config,
-                wait_requests,
+                wait_answered,
             )
         )
     checks.append(

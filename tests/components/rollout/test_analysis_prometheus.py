@@ -152,6 +152,20 @@ def test_erroring_canary_is_rolled_back(fleet):
     assert error.stable == 0.0 and error.canary > 0.5
 
 
+def test_latency_is_judged_only_on_enough_answered_requests(fleet):
+    """Canary 3 answers only its ~40 one-row requests (2xx): a p99 of 40 answers is their maximum,
+    noise that must not judge it. The error checks judge all its requests; latency waits."""
+    answered = fleet.statuses["3"].count(200)
+    assert 0 < answered < CONFIG.min_requests <= len(fleet.statuses["3"])
+    verdict = fleet.verdict("3")
+    latency = [c for c in verdict.checks if c.check in {"p95 latency (s)", "p99 latency (s)"}]
+    assert [c.passed for c in latency] == [None, None], verdict.table()
+    found = re.search(r"canary has (\d+) of 200 answered \(2xx\) requests", latency[0].detail)
+    assert found, latency[0].detail
+    assert answered <= int(found.group(1)) < 2 * answered + 10  # increase() extrapolates a little
+    assert "stable has" not in latency[0].detail  # stable answered all of its requests
+
+
 def test_slow_canary_is_rolled_back_on_latency_alone(fleet):
     verdict = fleet.verdict("4")
     assert verdict.decision == ROLLBACK, verdict.table()
