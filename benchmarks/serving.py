@@ -576,7 +576,7 @@ def main() -> None:
     finally:
         for server in servers:
             server.stop()
-    profile = profile_one_request(args.bundle, one)
+    profile = profile_one_request(args.bundle, one) if rounds or head_to_head else None
     for n, r in enumerate(rounds, 1):
         print(f"\n===== round {n} of {len(rounds)} =====")
         report(r.results, profile if n == len(rounds) else None, r.load_before, r.load_after, triton_skipped,
@@ -585,6 +585,8 @@ def main() -> None:
     if head_to_head is not None:
         pairs, before, after, steal = head_to_head
         report_head_to_head(pairs, args.pair_seconds, before, after, steal)
+        if not rounds:  # the rounds' report shows the profile otherwise
+            report_profile(profile, paired.values(pairs, "p50").median)
     if parity is not None:
         print(f"\nsame model: Triton-ORT's probabilities vs this server's on the same {len(many)} rows: "
               f"max |diff| {parity:.2e} (<= {PARITY_TOLERANCE:g})")  # fmt: skip
@@ -796,14 +798,17 @@ def report(
     print(f"\n{'target':56} {'reached':>10}   goal")
     for label, reached, goal in rows:
         print(f"{label:56} {reached:>10}   {goal}")
-    if profile is None:
-        return
+    if profile is not None:
+        report_profile(profile, ours["p50"])
+
+
+def report_profile(profile: list[tuple[str, float]], p50_ms: float) -> None:
+    """One request's stages inside the server process, and what the HTTP layer adds to ``p50_ms``."""
     print("\none single-row v2 JSON request inside the server process (median µs):")
     for label, micros in profile:
         print(f"  {label:62} {micros:8.1f}")
-    app = dict(profile)
     print(f"  {'HTTP layer + kernel + client (this server p50 - LeanInfer.answer)':62} "
-          f"{ours['p50'] * 1000 - app[LEAN_ROUTE]:8.1f}")  # fmt: skip
+          f"{p50_ms * 1000 - dict(profile)[LEAN_ROUTE]:8.1f}")  # fmt: skip
 
 
 if __name__ == "__main__":
