@@ -6,10 +6,11 @@ sizes, and the churn-scoring pipeline's kfp.local fan-out over 1, 2 and 4 shards
     .venv/bin/python benchmarks/scoring.py --rows 200000 --big-rows 1000000 --repeats 1
 
 Every measurement runs in its own subprocess (a fresh interpreter: peak RSS is that process's
-``VmHWM``, and no run warms the next one's caches). ``churn score`` is timed end to end (read
-Parquet row groups, ingest's cleaning, ONNX Runtime, ranking, writing the ranked Parquet and the
-report); the baseline only calls the fitted scikit-learn Pipeline's ``predict_proba`` (its
-feature steps + XGBoost, all threads) on the rows already in memory, reading excluded.
+``VmHWM``, or its largest forked scoring process's; no run warms the next one's caches).
+``churn score`` is timed end to end (read Parquet row groups, ingest's cleaning, ONNX Runtime,
+ranking, writing the ranked Parquet and the report); the baseline only calls the fitted
+scikit-learn Pipeline's ``predict_proba`` (its feature steps + XGBoost, all threads) on the rows
+already in memory, reading excluded.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -41,11 +43,15 @@ def _child(args: list[str]) -> dict:
 
 
 def _peak_mb() -> float:
-    """This process's peak RSS (VmHWM). Not ``ru_maxrss``: Linux carries that over ``exec`` from the
-    forking parent, so every child would report at least the parent's peak."""
+    """The peak RSS of this process (VmHWM) or of the largest process it forked (pass 1's
+    processes), whichever is higher. Not this process's own ``ru_maxrss``: Linux carries that over
+    ``exec`` from the forking parent, so every child would report at least the parent's peak. A
+    forked child's ``ru_maxrss`` counts the pages it shares with this process, so the largest
+    process is reported, not a sum that would count the shared stack twice."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # kB
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024  # kB
+            return max(int(line.split()[1]) / 1024, children)
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 

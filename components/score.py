@@ -11,7 +11,9 @@ server scores them, and optionally explained (:mod:`components.reasons`).
 Scoring is two passes so the output can be sorted by rank without holding the rows:
 
 1. :func:`score_part` writes the scored rows of one input (or one shard's row groups) to an
-   Arrow IPC *part* file, in source order;
+   Arrow IPC *part* file, in source order; :func:`score_parts` runs it over a Parquet file's
+   row-group ranges in forked processes at once (cleaning is Python that holds the GIL: threads
+   cannot spread it over cores);
 2. :func:`write_ranked` ranks every row of the parts by churn probability (1 = most likely to
    churn; ties in source order), spills the rows to on-disk rank buckets and writes the buckets in
    rank order to a temporary file renamed into place only when complete (no partial output on a
@@ -32,7 +34,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -43,7 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from components import bundle, schema, storage
+from components import bundle, forked, schema, storage
 from components.artifacts import RunArtifacts
 from components.bundle import MODEL_FILE, BundleMetadata
 from components.config import ConfigError, Settings
@@ -88,8 +90,9 @@ class ScoreConfig:
     max_bad_share: float = 0.05
     output_format: str = "parquet"
     top_k: int = 1000  # the call list the report prices and compares with the previous run's
-    # Concurrent ONNX Runtime runs over a chunk's rows (0: one per CPU this process may use). A
-    # shard's pod has one CPU and passes 1.
+    # CPUs to use (0: every CPU this process may run on): processes over a Parquet file's row
+    # groups (score_parts), else concurrent ONNX Runtime runs over a chunk's rows. A shard's pod
+    # has one CPU and passes 1.
     workers: int = 0
 
     def __post_init__(self):
@@ -133,6 +136,11 @@ class PartSummary:
 
     def to_dict(self) -> dict:
         return {"rows": self.rows, "scored": self.scored, "quarantined": self.quarantined}
+
+    @classmethod
+    def total(cls, summaries: Sequence[PartSummary]) -> PartSummary:
+        """The counts of several parts added up."""
+        return cls(*(sum(getattr(s, name) for s in summaries) for name in ("rows", "scored", "quarantined")))
 
 
 def business_from_evaluation(evaluation: dict, source: str) -> BusinessConfig:
@@ -330,12 +338,14 @@ def score_part(
     row_groups: Sequence[int] | None = None,
     first_row: int = 1,
     progress: Callable[[str], None] | None = None,
+    counted: Callable[[PartSummary], None] | None = None,
 ) -> PartSummary:
     """Pass 1: clean and score ``source`` (or its ``row_groups``) chunk by chunk into the part file
     ``part`` (Arrow IPC, source order) and append bad rows to the CSV ``quarantine``.
 
     ``first_row`` is the 1-based input row number of the first row read (a shard's offset).
-    Raises :class:`ScoreError` when a chunk holds no valid row.
+    ``counted`` sees the running counts after each chunk. Raises :class:`ScoreError` when a chunk
+    holds no valid row.
     """
     say = progress or log.info
     sess = scoring_session(Path(model.bundle_dir) / MODEL_FILE)
@@ -369,7 +379,9 @@ def score_part(
                     writer = _write_part(writer, part, pending.result())
                 pending = pool.submit(scored_table, data)
                 rows, scored, bad = rows + len(chunk), scored + len(data), bad + len(rejected)
-                say(f"score: {rows:,} rows read, {scored:,} scored, {bad:,} quarantined")
+                say(progress_line(PartSummary(rows, scored, bad)))
+                if counted is not None:
+                    counted(PartSummary(rows, scored, bad))
             if pending is not None:
                 writer = _write_part(writer, part, pending.result())
                 pending = None
@@ -382,6 +394,73 @@ def score_part(
     if rows == 0:
         raise ScoreError(f"{source.name}: no data rows")
     return PartSummary(rows, scored, bad)
+
+
+def progress_line(summary: PartSummary) -> str:
+    """The progress line of pass 1: rows read, scored and quarantined so far."""
+    counts = f"{summary.rows:,} rows read, {summary.scored:,} scored, {summary.quarantined:,} quarantined"
+    return f"score: {counts}"
+
+
+def process_plan(source: Path, model: ScoringModel, config: ScoreConfig) -> list[dict]:
+    """The row-group ranges (:func:`plan_shards`) pass 1 runs in processes at once: one per worker
+    for a Parquet file of several non-empty row groups when the platform forks, else ``[]`` (one
+    process: a CSV file has no row groups to split). Never with reason codes: they run XGBoost,
+    whose OpenMP runtime (libgomp) hangs in a forked child once the parent has run it (measured)."""
+    workers = cpu_workers(config)
+    if workers < 2 or model.explain is not None or not is_parquet(source) or not forked.available():
+        return []
+    sizes = row_group_rows(source)
+    if len(sizes) < 2 or min(sizes) == 0:
+        return []
+    return plan_shards(sizes, workers)
+
+
+def score_parts(
+    source: Path,
+    model: ScoringModel,
+    config: ScoreConfig,
+    work: Path,
+    quarantine: Path,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[list[Path], PartSummary]:
+    """Pass 1 of a whole table: its part files in source order (in ``work``) and the totals.
+
+    A Parquet file's row groups are split into ranges (:func:`process_plan`), each scored by
+    :func:`score_part` in a forked process with an equal share of the workers; the parts and the
+    rows are the same as one process's (chunks never span row groups), so pass 2 writes the
+    same bytes. The bad rows read go to the CSV ``quarantine`` -- also when a range fails: then
+    the error raised, and the quarantine, are those one process reading in order would have
+    stopped with (the first failing range's, its rows up to the failure).
+    """
+    say = progress or log.info
+    plan = process_plan(source, model, config)
+    if not plan:
+        part = work / "part.arrow"
+        return [part], score_part(source, model, config, part, quarantine, progress=say)
+    each = replace(config, workers=max(1, cpu_workers(config) // len(plan)))
+    parts = [work / f"part-{shard['shard']:03d}.arrow" for shard in plan]
+    quarantines = [work / f"part-{shard['shard']:03d}.quarantine.csv" for shard in plan]
+
+    def task(i: int, shard: dict) -> forked.Task:
+        return lambda send: score_part(
+            source, model, each, parts[i], quarantines[i], row_groups=shard["row_groups"],
+            first_row=shard["first_row"], progress=lambda _: None, counted=send,
+        )  # fmt: skip
+
+    latest = [PartSummary(0, 0, 0)] * len(plan)
+
+    def counted(i: int, summary: PartSummary) -> None:
+        latest[i] = summary
+        say(progress_line(PartSummary.total(latest)))
+
+    outcomes = forked.run([task(i, shard) for i, shard in enumerate(plan)], counted)
+    failed = next((i for i, outcome in enumerate(outcomes) if outcome.error is not None), None)
+    kept = len(plan) if failed is None else failed + 1
+    merge_quarantines([q for q in quarantines[:kept] if q.exists()], quarantine)
+    if failed is not None:
+        raise outcomes[failed].error
+    return parts, PartSummary.total([outcome.result for outcome in outcomes])
 
 
 def _write_part(writer, part: Path, table: pa.Table):
@@ -683,9 +762,9 @@ def score_table(
         source = storage.fetch(data_uri, settings, work)
         say(f"score: {data_uri} with {meta.model_name} v{meta.registry_version or '-'} ({meta.content_id}), "
             f"threshold {meta.threshold:.2f}, business inputs from {model.business_source}")  # fmt: skip
-        part, quarantine = work / "part.arrow", work / "part.quarantine.csv"
+        quarantine = work / "pass1.quarantine.csv"
         try:
-            summary = score_part(source, model, config, part, quarantine, progress=say)
+            parts, summary = score_parts(source, model, config, work, quarantine, progress=say)
         except ScoreError:
             if quarantine.exists():
                 deliver(quarantine, quarantine_uri(out_uri), settings)
@@ -693,7 +772,7 @@ def score_table(
         context = {"data": data_uri, **summary.to_dict(), **model_context(model)}
         report = ReportRequest(report_uri(out_uri), meta.threshold, context, previous, replaces=out_uri)
         written = finish(
-            [part], [quarantine], summary, out_uri, quarantine_uri(out_uri), report, config, settings, work
+            parts, [quarantine], summary, out_uri, quarantine_uri(out_uri), report, config, settings, work
         )
     say(f"score: wrote {written:,} ranked rows to {out_uri} ({summary.quarantined:,} quarantined)")
     return {

@@ -271,7 +271,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument("--top-k", type=int, help="call-list length the report prices and compares (1000)")
     score.add_argument(
-        "--workers", type=int, help="threads running ONNX Runtime on a chunk (default 0: one per CPU)"
+        "--workers",
+        type=int,
+        help="CPUs to use: processes over a Parquet file's row groups, ONNX Runtime threads for a CSV "
+        "(default 0: one per CPU)",
     )
     score.add_argument("--previous", help="last run's ranked output to compare (default: what --out holds)")
     score.add_argument("--reasons", action=argparse.BooleanOptionalAction, default=True,

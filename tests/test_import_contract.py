@@ -185,7 +185,7 @@ _LAYER_MEMBERS: tuple[tuple[str, ...], ...] = (
     ("errors", "schema", "config", "storage", "bundle", "registry_names", "artifacts", "payload_log"),
     ("synthetic", "history", "feature_store", "ingest", "features", "calibration", "onnx_converters", "train",
      "evaluate", "report", "export", "gate", "model_store", "params", "score", "reasons", "scored_output",
-     "score_report", "search", "reference", "monitoring"),
+     "score_report", "forked", "search", "reference", "monitoring"),
     ("registry", "rollout"),
     ("steps", "kfp_components", "kfp_scoring", "scoring_model", "kfp_materialize", "kfp_deploy",
      "monitor_model", "retrain", "retrain_claims", "monitor_step", "kfp_monitoring"),

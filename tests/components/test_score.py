@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -201,12 +202,14 @@ def test_an_id_repeated_in_another_chunk_is_refused_and_nothing_is_written(tmp_p
 def test_concurrent_ort_runs_and_rank_buckets_do_not_change_the_bytes(
     tmp_path, customers, model, monkeypatch
 ):
-    """A chunk's slices scored by 3 concurrent threads, and pass 2 capped at 4 rank buckets, write the
-    same bytes as one thread and one bucket per chunk."""
+    """A chunk's slices scored by 3 concurrent threads (a CSV file: one process), and pass 2 capped
+    at 4 rank buckets, write the same bytes as one thread and one bucket per chunk."""
     import components.score as score
 
     monkeypatch.setattr(score, "_SLICE_ROWS", 128)
-    source = str(_parquet(customers, tmp_path / "in.parquet"))
+    source = str(tmp_path / "in.csv")
+    customers.to_csv(source, index=False)
+    assert score.process_plan(Path(source), replace(model, explain=None), ScoreConfig(workers=3)) == []
     plain = tmp_path / "plain.parquet"
     score_table(source, str(plain), model, ScoreConfig(chunk_rows=1000, workers=1), load_settings())
     monkeypatch.setattr(score, "MAX_BUCKETS", 4)
@@ -267,3 +270,51 @@ def test_pass_two_keeps_only_its_sort_keys_not_the_batches(tmp_path, customers, 
     held = pa.total_allocated_bytes() - before
     assert sum(len(p) for p, _ in kept) == ROWS
     assert held < largest / 4, f"{held} bytes of Arrow memory held by the keys (a batch is {largest})"
+
+
+def test_row_group_ranges_scored_in_processes_write_the_bytes_of_one_process(tmp_path, customers, model):
+    """Pass 1 forked over 3 row-group ranges: the same output bytes, quarantine and counts as one
+    process reading the file in order; the progress lines add the processes' counts up. Reason
+    codes keep one process (XGBoost's OpenMP hangs in a forked child)."""
+    from components.score import process_plan
+
+    assert process_plan(_parquet(customers, tmp_path / "r.parquet", 500), model, ScoreConfig(workers=3)) == []
+    model = replace(model, explain=None)
+    messy = customers.copy()
+    messy.loc[[5, 1700, 2999], "gender"] = "?"  # a bad row in the first, a middle and the last range
+    source = _parquet(messy, tmp_path / "in.parquet", row_group_size=500)
+    assert [r["row_groups"] for r in process_plan(source, model, ScoreConfig(workers=3))] == [
+        [0, 1], [2, 3], [4, 5],
+    ]  # fmt: skip
+    assert process_plan(source, model, ScoreConfig(workers=1)) == []
+    runs = {}
+    for workers in (1, 3):
+        out, lines = tmp_path / f"out-{workers}.parquet", []
+        config = ScoreConfig(chunk_rows=250, workers=workers)
+        summary = score_table(str(source), str(out), model, config, load_settings(), progress=lines.append)
+        runs[workers] = (out.read_bytes(), Path(quarantine_uri(str(out))).read_text(), summary, lines)
+    assert runs[3][0] == runs[1][0]
+    assert runs[3][1] == runs[1][1] and runs[3][1].count("gender has unknown category") == 3
+    assert {k: v for k, v in runs[3][2].items() if k != "out" and k != "quarantine" and k != "report"} == {
+        k: v for k, v in runs[1][2].items() if k != "out" and k != "quarantine" and k != "report"
+    }
+    counts = [line for line in runs[3][3] if "rows read" in line]
+    assert len(counts) == ROWS // 250  # one line per chunk of any process
+    assert counts[-1] == "score: 3,000 rows read, 2,997 scored, 3 quarantined"
+
+
+def test_the_first_failing_range_in_file_order_is_the_error_of_a_forked_pass(tmp_path, customers, model):
+    """Rows 1001-1500 (the first range's last chunk) and 1501-2000 (the second range's first) hold
+    no valid row. The second range fails first in time; the error, and the quarantine, are the
+    first range's: what one process reading in order stops with."""
+    model = replace(model, explain=None)
+    messy = customers.astype({"MonthlyCharges": str})
+    messy.loc[1000:1999, "MonthlyCharges"] = "n/a"
+    source = _parquet(messy, tmp_path / "in.parquet", row_group_size=500)
+    out = tmp_path / "scores.parquet"
+    config = ScoreConfig(chunk_rows=500, max_bad_share=0.5, workers=2)
+    with pytest.raises(ScoreError, match=r"rows 1001-1500 hold no valid row"):
+        score_table(str(source), str(out), model, config, load_settings())
+    assert not out.exists()
+    quarantine = pd.read_csv(quarantine_uri(str(out)))
+    assert quarantine["source_row"].tolist() == list(range(1001, 1501))
