@@ -273,8 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument(
         "--workers",
         type=int,
-        help="CPUs to use: processes over a Parquet file's row groups, ONNX Runtime threads for a CSV "
-        "(default 0: one per CPU)",
+        help="CPUs to use: processes over a Parquet file's row groups with --no-reasons, else ONNX "
+        "Runtime threads (default 0: one per CPU)",
     )
     score.add_argument("--previous", help="last run's ranked output to compare (default: what --out holds)")
     score.add_argument("--reasons", action=argparse.BooleanOptionalAction, default=True,
