@@ -186,11 +186,16 @@ def _cmd_score(args: argparse.Namespace) -> int:
         "workers": args.workers,
     }  # None: ScoreConfig's default
     config = ScoreConfig(output_format=args.format, **{k: v for k, v in given.items() if v is not None})
-    with tempfile.TemporaryDirectory(prefix="churn-score-model-") as work:
-        model = load_scoring_model(
-            resolve_model(settings, args.model), settings, Path(work), with_reasons=args.reasons
-        )
-        summary = score_table(args.data, args.out, model, config, settings, progress, args.previous or "")
+    try:
+        with tempfile.TemporaryDirectory(prefix="churn-score-model-") as work:
+            model = load_scoring_model(
+                resolve_model(settings, args.model), settings, Path(work), with_reasons=args.reasons
+            )
+            summary = score_table(args.data, args.out, model, config, settings, progress, args.previous or "")
+    except KeyboardInterrupt:
+        print("error: interrupted; the output, its quarantine file and its report are each written whole "
+              "or not at all", file=sys.stderr)  # fmt: skip
+        return EXIT_INTERRUPTED
     print(json.dumps(summary, indent=2))
     return 0
 

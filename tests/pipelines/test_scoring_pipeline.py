@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -188,3 +189,33 @@ def test_cli_bad_input_is_one_clear_error_and_no_output(
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and message in last, last
     assert not out.exists()
+
+
+def test_ctrl_c_while_processes_score_is_exit_130_one_line_and_nothing_left(tmp_path, trained_run):
+    """Ctrl-C (SIGINT to the terminal's process group) during a forked pass 1: exit 130 with one
+    ``error:`` line last, no output or temporary file, and no scoring process left running."""
+    customers = generate(100_000, seed=5).drop(columns=[schema.LABEL_COLUMN, schema.TRUTH_COLUMN])
+    data, out = tmp_path / "week.parquet", tmp_path / "scores.parquet"
+    customers.to_parquet(data, row_group_size=10_000)
+    model = str(trained_run.artifacts.bundle)
+    command = [sys.executable, "-m", "pipelines.cli", "score", "--data", str(data), "--out", str(out),
+               "--model", model, "--no-reasons", "--chunk-rows", "2000"]  # fmt: skip
+    churn = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)  # fmt: skip
+    try:
+        seen = []
+        for line in churn.stderr:  # the first progress line: the processes are scoring
+            seen.append(line)
+            if "rows read" in line:
+                break
+        os.killpg(churn.pid, signal.SIGINT)
+        seen.append(churn.stderr.read())
+        assert churn.wait(timeout=60) == 130, "".join(seen)[-3000:]
+    finally:
+        if churn.poll() is None:
+            os.killpg(churn.pid, signal.SIGKILL)
+    last = "".join(seen).strip().splitlines()[-1]
+    assert last.startswith("error: interrupted; the output"), last
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["week.parquet"]
+    with pytest.raises(ProcessLookupError):
+        os.killpg(churn.pid, 0)  # no process of the command's group is left
