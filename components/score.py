@@ -12,8 +12,8 @@ Scoring is two passes so the output can be sorted by rank without holding the ro
 
 1. :func:`score_part` writes the scored rows of one input (or one shard's row groups) to an
    Arrow IPC *part* file, in source order; :func:`score_parts` runs it over a Parquet file's
-   row-group ranges in forked processes at once (cleaning is Python that holds the GIL: threads
-   cannot spread it over cores);
+   row-group ranges in forked processes at once when there are no reason codes (cleaning is
+   Python that holds the GIL: threads cannot spread it over cores);
 2. :func:`write_ranked` ranks every row of the parts by churn probability (1 = most likely to
    churn; ties in source order), spills the rows to on-disk rank buckets and writes the buckets in
    rank order to a temporary file renamed into place only when complete (no partial output on a
