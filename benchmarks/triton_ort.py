@@ -4,15 +4,15 @@ What a KServe user would run for an ONNX model, started on loopback with the ben
 ``model.onnx``: one model instance, ONNX Runtime with one intra-op and one inter-op thread, the
 same pre-encoded v2 JSON bodies as for our server.
 
-Two parts, neither of which this repository builds:
+Two parts, neither of which a package ships whole:
 
 - the server: ``tritonserver`` 2.51 from the ``nvidia-pytriton`` wheel (PyPI), installed with
   ``--no-deps`` into ``.venv-triton`` on first use (its numpy pin clashes with the project's);
   only the C++ binary and its bundled libraries are used, no Python.
-- the ONNX Runtime backend, ``libtriton_onnxruntime.so`` (Triton r24.10, built locally against
-  this environment's onnxruntime wheel, whose ``libonnxruntime.so`` it loads at run time), looked
-  up in ``$CHURN_BENCH_TRITON`` (default ``~/.cache/churn-bench/triton``) as
-  ``backends/onnxruntime/libtriton_onnxruntime.so``.
+- the ONNX Runtime backend, ``libtriton_onnxruntime.so`` (Triton r24.10, built by
+  ``benchmarks/build_triton_ort.py`` against this environment's onnxruntime wheel, whose
+  ``libonnxruntime.so`` it loads at run time), looked up in ``$CHURN_BENCH_TRITON`` (default
+  ``~/.cache/churn-bench/triton``) as ``backends/onnxruntime/libtriton_onnxruntime.so``.
 
 Where either is missing, :func:`start_triton` raises :class:`TritonUnavailable` with one sentence
 saying what is missing; the benchmark prints it and measures the other servers.
@@ -60,8 +60,8 @@ def find_backend(home: Path) -> Path:
     backend = home / BACKEND_FILE
     if not backend.is_file():
         raise TritonUnavailable(
-            f"Triton-ORT skipped: no ONNX Runtime backend at {backend} (a libtriton_onnxruntime.so "
-            "from Triton r24.10 built against this onnxruntime; set CHURN_BENCH_TRITON to its home)"
+            f"Triton-ORT skipped: no ONNX Runtime backend at {backend} (build it: .venv/bin/python "
+            "benchmarks/build_triton_ort.py; or set CHURN_BENCH_TRITON to the home of one)"
         )
     return backend
 
