@@ -149,8 +149,12 @@ def test_a_rollout_with_no_traffic_holds_then_rolls_back(env, kube, capsys, tmp_
     assert code == 0, err
     assert "canary verdict: HOLD" in out
     assert (
-        "- error rate (5xx), ONNX Runtime failures, p95 latency (s), p99 latency (s): "
-        "waiting: stable has 0 of 200 requests, canary has 0 of 200" in out
+        "- error rate (5xx), ONNX Runtime failures: waiting: stable has 0 of 200 requests, canary has "
+        "0 of 200 requests" in out
+    ), out
+    assert (
+        "- p95 latency (s), p99 latency (s): waiting: stable has 0 of 200 answered (2xx) requests, "
+        "canary has 0 of 200 answered (2xx) requests" in out
     ), out
     assert out.strip().splitlines()[-1].startswith("v2: rolled-back (held for")
     with connect(env, "read") as registry:
