@@ -34,7 +34,10 @@ from pathlib import Path
 
 import onnxruntime
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Appended, not put first: under pytest, tests/ comes first on the path and its packages
+# (tests/serving) must keep shadowing the project's own (serving) there.
+if str(Path(__file__).resolve().parents[1]) not in sys.path:
+    sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.triton_ort import BACKEND_FILE, triton_home
 
