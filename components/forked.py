@@ -1,11 +1,11 @@
 """Tasks run at once in forked child processes, their progress and results sent back over pipes.
 
 Fork, not spawn: a child starts with everything the parent has imported and loaded (the stack,
-the model), where a spawned one would import it all again (~1.5 s here) and need its arguments
+the model), where a spawned one would import it all again (not timed here) and need its arguments
 pickled. Only messages and results travel, pickled, from child to parent. Fork copies one thread:
 a child must not need a lock another thread of the parent held at the fork. The tasks run here
-read and write local files and run ONNX Runtime; the libraries they use (logging, pyarrow's thread
-pools) re-initialise their state in a forked child.
+read and write local files and run ONNX Runtime (one thread); XGBoost's OpenMP is the one library
+measured to hang in a forked child, so callers keep it out (``score.process_plan``).
 """
 
 from __future__ import annotations
