@@ -79,10 +79,10 @@ def _sort_opset_imports(onx: onnx.ModelProto) -> None:
 
 
 def onnx_feed(data: pd.DataFrame) -> dict[str, np.ndarray]:
-    """ONNX Runtime inputs for rows of raw schema columns: one (N, 1) array per feature."""
-    frame = model_frame(data)
+    """ONNX Runtime inputs for rows of raw schema columns: one (N, 1) array per feature, as
+    :func:`model_frame` types them (numerics float32), read column by column without its copy."""
     return {
-        f.name: frame[[f.name]].to_numpy(dtype=object if f.is_categorical else np.float32)
+        f.name: data[f.name].to_numpy(dtype=object if f.is_categorical else np.float32).reshape(-1, 1)
         for f in schema.FEATURES
     }
 

@@ -237,7 +237,7 @@ def _to_pandas(batch: pa.RecordBatch) -> pd.DataFrame:
             columns[name] = values[pc.fill_null(column.indices, len(column.dictionary)).to_numpy()]
         else:
             columns[name] = column.to_pandas()
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns, copy=False)  # arrays made here: consolidating them would copy each
 
 
 def clean_chunk(raw: pd.DataFrame, first_row: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -248,14 +248,19 @@ def clean_chunk(raw: pd.DataFrame, first_row: int) -> tuple[pd.DataFrame, pd.Dat
     :class:`ScoreError` naming it.
     """
     label_key = schema.header_key(schema.LABEL_COLUMN)
-    unlabelled = raw[[c for c in raw.columns if schema.header_key(c) != label_key]]
+    labels = [i for i, c in enumerate(raw.columns) if schema.header_key(c) == label_key]
+    unlabelled = raw.iloc[:, [i for i in range(raw.shape[1]) if i not in labels]] if labels else raw
+    placeholder = unlabelled.copy(deep=False)  # raw's columns, not copied; the label is its own
+    placeholder[schema.LABEL_COLUMN] = _PLACEHOLDER_LABEL
     try:
-        cleaned = clean(unlabelled.assign(**{schema.LABEL_COLUMN: _PLACEHOLDER_LABEL}))
+        cleaned = clean(placeholder)
     except IngestError as exc:
         raise ScoreError(str(exc)) from exc
     quarantine = cleaned.quarantine.drop(columns=[schema.LABEL_COLUMN])
     quarantine[ROW_COLUMN] = quarantine[ROW_COLUMN].astype(int) + (first_row - 1)
-    return cleaned.data.drop(columns=[schema.LABEL_COLUMN]), quarantine
+    data = cleaned.data
+    del data[schema.LABEL_COLUMN]
+    return data, quarantine
 
 
 def scoring_session(model_file: Path):

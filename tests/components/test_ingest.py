@@ -266,3 +266,22 @@ def test_typed_numbers_are_cleaned_exactly_as_their_text():
     pd.testing.assert_series_equal(
         as_typed.quarantine[REASON_COLUMN], as_text.quarantine[REASON_COLUMN], check_exact=True
     )
+
+
+def test_cleaning_leaves_the_callers_frame_as_it_was():
+    """Cleaning reads the caller's columns without copying them (scoring cleans 100k-row chunks):
+    the one value it rewrites, a first-month customer's blank TotalCharges, is written to its own
+    column, and the caller's frame keeps every value, column and index."""
+    import numpy as np
+
+    typed = generate(300, seed=9).set_axis(np.arange(1000, 1300))
+    typed["TotalCharges"] = typed["TotalCharges"].astype(np.float64)
+    typed.loc[[1003, 1004], "tenure"] = 0
+    typed.loc[[1003, 1004], "TotalCharges"] = np.nan
+    text = typed.astype(object).where(typed.notna(), "").astype(str)
+    for frame in (typed, typed.assign(Unused=1), text):  # all columns used (not copied), or not
+        before = frame.copy()
+        cleaned = clean(frame)
+        assert cleaned.data.loc[cleaned.data[schema.ID_COLUMN] == typed.loc[1003, schema.ID_COLUMN],
+                                "TotalCharges"].tolist() == [0.0]  # fmt: skip
+        pd.testing.assert_frame_equal(frame, before, check_exact=True)
