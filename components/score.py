@@ -80,6 +80,9 @@ _SLICE_ROWS = 8192
 # Pass 2 spills rows into at most this many rank buckets (open files at once).
 MAX_BUCKETS = 256
 _RANK_KEY = "__rank"
+# A part file's column of id hashes (pass 1 computes them in its processes; pass 2 finds repeated
+# ids with them): never in the output.
+_ID_HASH = "__id_hash"
 
 
 @dataclass(frozen=True)
@@ -361,8 +364,9 @@ def score_part(
     writer = None
 
     def scored_table(data: pd.DataFrame) -> pa.Table:
-        table = pa.Table.from_pandas(
-            score_rows(model, data, predict(sess, data, pool, workers)), preserve_index=False
+        scored = score_rows(model, data, predict(sess, data, pool, workers))
+        table = pa.Table.from_pandas(scored, preserve_index=False).append_column(
+            _ID_HASH, pa.array(id_hashes(scored[schema.ID_COLUMN].to_numpy()))
         )
         return table.replace_schema_metadata(_identity(model))
 
@@ -504,11 +508,12 @@ def sort_keys(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
     Pass 2 keeps these for every row while it reads on; a zero-copy ``to_numpy()`` view would keep
     each whole batch (every column) alive with it: 5M rows peaked at 949 MB instead of ~720 MB.
     """
-    return batch.column(PROBABILITY).to_numpy().copy(), _id_hashes(batch)
+    return batch.column(PROBABILITY).to_numpy().copy(), batch.column(_ID_HASH).to_numpy().copy()
 
 
-def _id_hashes(batch: pa.RecordBatch) -> np.ndarray:
-    return pd.util.hash_array(batch.column(schema.ID_COLUMN).to_numpy(zero_copy_only=False).astype(object))
+def id_hashes(ids: np.ndarray) -> np.ndarray:
+    """64-bit hashes of customer ids (strings): equal ids, equal hashes."""
+    return pd.util.hash_array(ids.astype(object, copy=False))
 
 
 def check_unique_ids(parts: Sequence[Path], hashes: np.ndarray, chunk_rows: int) -> None:
@@ -522,7 +527,7 @@ def check_unique_ids(parts: Sequence[Path], hashes: np.ndarray, chunk_rows: int)
     seen: set[str] = set()
     repeated: set[str] = set()
     for batch in _batches(parts):
-        rows = np.flatnonzero(np.isin(_id_hashes(batch), candidates))
+        rows = np.flatnonzero(np.isin(batch.column(_ID_HASH).to_numpy(), candidates))
         for value in batch.column(schema.ID_COLUMN).take(pa.array(rows)).to_pylist():
             (repeated if value in seen else seen).add(value)
     if repeated:
@@ -553,6 +558,7 @@ def _spill(parts: Sequence[Path], rank: np.ndarray, size: int, spill_dir: Path) 
     start = 0
     try:
         for batch in _batches(parts):
+            batch = batch.drop_columns([_ID_HASH])
             batch_rank = rank[start : start + batch.num_rows]
             start += batch.num_rows
             bucket = batch_rank // size
@@ -607,7 +613,10 @@ def write_ranked(
         spills = _spill(parts, rank, size, Path(spill_dir))
         written = len(rank)
         del rank
-        writer = None
+        writer, pending = None, None
+        # each piece is written (Arrow's writer releases the GIL) while the report reads it and the
+        # next bucket is sorted: one write at a time, in rank order
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churn-write")
         try:
             for spill in spills:
                 with pa.OSFile(str(spill)) as handle:
@@ -624,10 +633,15 @@ def write_ranked(
                     )
                 if writer is None:
                     writer = _writer(tmp, chunk.schema, config.output_format)
-                writer.write_table(chunk)
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(writer.write_table, chunk)
                 if see is not None:
                     see(chunk)
+            if pending is not None:
+                pending.result()
         finally:
+            pool.shutdown(wait=True)  # a write still running (after an error) ends before the close
             if writer is not None:
                 writer.close()
     return written

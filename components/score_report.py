@@ -169,7 +169,8 @@ class ReportBuilder:
 
     def add(self, chunk: pa.Table) -> None:
         """One chunk of the ranked output, the chunk after the previous one (rank order)."""
-        frame = chunk.to_pandas()
+        # every column but the ids (a Python string per row): only the first top_k of them are kept
+        frame = chunk.drop_columns([schema.ID_COLUMN]).to_pandas()
         n = len(frame)
         p = frame[PROBABILITY].to_numpy()
         self.histogram += np.histogram(p, bins=HISTOGRAM_BINS, range=(0.0, 1.0))[0]
@@ -184,7 +185,7 @@ class ReportBuilder:
         self.flagged += int(flagged.sum())
         self.flagged_profit += float(frame.loc[flagged, PROFIT].sum())
         wanted = max(0, self.top_k - len(self.top_ids))
-        self.top_ids += frame[schema.ID_COLUMN].iloc[:wanted].astype(str).tolist()
+        self.top_ids += [str(i) for i in chunk.column(schema.ID_COLUMN).slice(0, wanted).to_pylist()]
         self.profit, self.seen = float(cumulative[-1]) if n else self.profit, self.seen + n
         self._add_segments(frame, flagged)
 
