@@ -280,7 +280,7 @@ def _clean_numeric(values: pd.Series, feature: schema.Feature) -> tuple[np.ndarr
             np.isnan(number) & ~blank,
             lambda rows: [f"{feature.name} is not a number: '{t}'" for t in text[rows]],
         )
-    as_text = pd.Series(number, dtype=np.float64)  # pandas' float text ("-5.0") in the reasons
+    shown = pd.Series(number, dtype=np.float64)  # pandas' float text ("-5.0") in the reasons
 
     finite = np.isfinite(number)
     flag(~finite & ~np.isnan(number), f"{feature.name} is not finite")
@@ -289,7 +289,7 @@ def _clean_numeric(values: pd.Series, feature: schema.Feature) -> tuple[np.ndarr
         out_of_range,
         lambda rows: (
             f"{feature.name}="
-            + as_text[rows].astype(str)
+            + shown[rows].astype(str)
             + f" outside [{feature.minimum:g}, {feature.maximum:g}]"
         ).to_numpy(),
     )
@@ -298,7 +298,7 @@ def _clean_numeric(values: pd.Series, feature: schema.Feature) -> tuple[np.ndarr
         flag(
             fractional,
             lambda rows: (
-                f"{feature.name}=" + as_text[rows].astype(str) + " is not a whole number"
+                f"{feature.name}=" + shown[rows].astype(str) + " is not a whole number"
             ).to_numpy(),
         )
     return number, reasons, bad
