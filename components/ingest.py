@@ -297,9 +297,7 @@ def _clean_numeric(values: pd.Series, feature: schema.Feature) -> tuple[np.ndarr
         fractional = finite & ~out_of_range & (number != np.round(number))
         flag(
             fractional,
-            lambda rows: (
-                f"{feature.name}=" + shown[rows].astype(str) + " is not a whole number"
-            ).to_numpy(),
+            lambda rows: (f"{feature.name}=" + shown[rows].astype(str) + " is not a whole number").to_numpy(),
         )
     return number, reasons, bad
 
