@@ -63,6 +63,8 @@ def run(tasks: Sequence[Task], on_message: Callable[[int, Any], None]) -> list[O
             channels[receiver] = i
         while channels:
             for channel in wait(list(channels)):
+                if channel not in channels:  # cancelled by a failure read earlier in this batch
+                    continue
                 i = channels[channel]
                 message = _receive(channel)
                 if message is None or message[0] != "message":

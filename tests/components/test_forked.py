@@ -73,3 +73,20 @@ def test_a_failure_stops_the_tasks_after_it_not_those_before():
     assert isinstance(outcomes[1].error, ValueError)
     assert outcomes[2].cancelled and outcomes[2].result is None
     assert time.monotonic() - started < 10
+
+
+def test_a_failure_ready_together_with_a_later_tasks_message_cancels_it_cleanly():
+    """Task 1 always has a message waiting when task 0 fails: both pipes are ready in one wait.
+    Cancelling task 1 while handling task 0 must not leave its pipe to be read after (a KeyError
+    in a full suite run, when a forked scoring pass failed)."""
+
+    def failing(send):
+        time.sleep(0.3)
+        raise ChurnError("range 0 failed")
+
+    def chatty(send):
+        while True:
+            send("still going")
+
+    outcomes = forked.run([failing, chatty], lambda i, message: None)
+    assert isinstance(outcomes[0].error, ChurnError) and outcomes[1].cancelled
