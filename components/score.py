@@ -366,7 +366,7 @@ def score_part(
     def scored_table(data: pd.DataFrame) -> pa.Table:
         scored = score_rows(model, data, predict(sess, data, pool, workers))
         table = pa.Table.from_pandas(scored, preserve_index=False).append_column(
-            _ID_HASH, pa.array(id_hashes(scored[schema.ID_COLUMN].to_numpy()))
+            _ID_HASH, pa.array(_id_hashes(scored[schema.ID_COLUMN].to_numpy()))
         )
         return table.replace_schema_metadata(_identity(model))
 
@@ -511,7 +511,7 @@ def sort_keys(batch: pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
     return batch.column(PROBABILITY).to_numpy().copy(), batch.column(_ID_HASH).to_numpy().copy()
 
 
-def id_hashes(ids: np.ndarray) -> np.ndarray:
+def _id_hashes(ids: np.ndarray) -> np.ndarray:
     """64-bit hashes of customer ids (strings): equal ids, equal hashes."""
     return pd.util.hash_array(ids.astype(object, copy=False))
 
@@ -614,7 +614,7 @@ def write_ranked(
         written = len(rank)
         del rank
         writer, pending = None, None
-        # each piece is written (Arrow's writer releases the GIL) while the report reads it and the
+        # each piece is written on a thread while the report reads it and the
         # next bucket is sorted: one write at a time, in rank order
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churn-write")
         try:
