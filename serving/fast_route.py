@@ -47,10 +47,12 @@ OUTPUT_NAMES = ("churn_probability", "churn")
 
 
 class Answer(NamedTuple):
-    """A 200 answer: its headers (content-length included) and body."""
+    """A 200 answer: headers (content-length included), body, and what :meth:`LeanInfer.finish` records."""
 
     headers: list[tuple[bytes, bytes]]
     content: bytes
+    scored: Scored
+    times: tuple[float, float, float, float]  # perf_counter: started, parsed, scored, encoded
 
 
 def install(app: FastAPI, model: ChurnModel | LeanInfer) -> Route:
@@ -78,11 +80,13 @@ class LeanInfer:
             return
         await send({"type": "http.response.start", "status": 200, "headers": answer.headers})
         await send({"type": "http.response.body", "body": answer.content})
+        self.finish(answer)
 
     def answer(self, headers: list[tuple[bytes, bytes]], body: bytes) -> Answer | None:
         """The 200 answer to a v2 infer request; None: kserve's route answers it; raises its errors.
 
         Synchronous: the ASGI route above and the HTTP protocol of :mod:`serving.lean_http` share it.
+        The caller writes the answer, then calls :meth:`finish` with it.
         """
         started = time.perf_counter()
         head = parse_head(headers, body) if self.model.ready else None
@@ -109,23 +113,32 @@ class LeanInfer:
             return current.columns(by_name(inputs if inputs is not None else parse_inputs(head, body)))
 
         parsed = time.perf_counter()
-        scored = self.model.score(validate, head.request_id)
+        scored = self.model.evaluate(validate, head.request_id)
         scored_at = time.perf_counter()
         content, json_length = encode_response(self.model.name, scored, head.outputs)
-        done = time.perf_counter()
-        self.pre.observe(parsed - started)
-        self.predict.observe(scored_at - parsed)
-        self.post.observe(done - scored_at)
-        if self.model.enable_latency_logging:  # kserve's --enable_latency_logging line, same format
-            trace_logger.info(
-                f"requestId: {scored.request_id}, preprocess_ms: {(parsed - started) * 1000}, "
-                f"explain_ms: 0, predict_ms: {(scored_at - parsed) * 1000}, "
-                f"postprocess_ms: {(done - scored_at) * 1000}"
-            )
         headers = JSON_HEADERS if json_length is None else [
             *BINARY_HEADERS, (b"inference-header-content-length", str(json_length).encode())
         ]  # fmt: skip
-        return Answer([*headers, (b"content-length", str(len(content)).encode())], content)
+        headers = [*headers, (b"content-length", str(len(content)).encode())]
+        return Answer(headers, content, scored, (started, parsed, scored_at, time.perf_counter()))
+
+    def finish(self, answer: Answer) -> None:
+        """Record a written answer: the model's counters and payload log, kserve's stage histograms
+        and its ``--enable_latency_logging`` line (same format).
+
+        Kept off the answer's path on purpose: the client reads the answer meanwhile.
+        """
+        self.model.record(answer.scored)
+        started, parsed, scored_at, done = answer.times
+        self.pre.observe(parsed - started)
+        self.predict.observe(scored_at - parsed)
+        self.post.observe(done - scored_at)
+        if self.model.enable_latency_logging:
+            trace_logger.info(
+                f"requestId: {answer.scored.request_id}, preprocess_ms: {(parsed - started) * 1000}, "
+                f"explain_ms: 0, predict_ms: {(scored_at - parsed) * 1000}, "
+                f"postprocess_ms: {(done - scored_at) * 1000}"
+            )
 
     async def generic(self, scope: dict, body: bytes, receive, send) -> None:
         """Hand the request, body already read, to the route kserve registered for it."""

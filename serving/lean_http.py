@@ -102,6 +102,7 @@ class LeanHttp(HttpToolsProtocol):
         self.pending = None
         request_id = next((v.decode("latin-1") for k, v in self.headers if k == b"x-request-id"), None)
         token = REQUEST_ID.set(request_id)  # for the one log line of a client error
+        answer = None
         try:
             if self.body_size > self.max_body_bytes:
                 status, headers, content = respond(too_large(self.max_body_bytes))
@@ -119,9 +120,15 @@ class LeanHttp(HttpToolsProtocol):
         finally:
             REQUEST_ID.reset(token)
         self.write(status, headers, content, pending.keep_alive)
+        answered = time.perf_counter()
+        if answer is not None:
+            try:  # after the write: the client reads the answer while this counts and logs it
+                self.route.finish(answer)
+            except Exception as failure:  # the answer is out; a raise here would drop the connection
+                self.logger.error("Exception recording an answered request\n", exc_info=failure)
         series = self.route.model.series
         if series is not None:
-            series.answered(time.perf_counter() - pending.started, status)
+            series.answered(answered - pending.started, status)
 
     def to_asgi(self, body: bytes) -> None:
         """Hand a request this layer read but does not answer to uvicorn's ASGI path, body and all."""

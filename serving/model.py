@@ -28,13 +28,21 @@ OUTPUT_TYPES = [
 
 
 class Scored(NamedTuple):
-    """A scored batch: the served version (``Bundle.served_version``), request id, P(churn), decision."""
+    """A scored batch: the served version (``Bundle.served_version``), request id, P(churn), decision.
+
+    ``batch``, ``bundle``, ``series`` and ``at`` (epoch seconds) are what :meth:`ChurnModel.record`
+    counts and payload-logs it with.
+    """
 
     version: str
     request_id: str
     rows: int
     scores: np.ndarray
     churn: np.ndarray
+    batch: Batch
+    bundle: Bundle
+    series: metrics.VersionSeries
+    at: float
 
 
 def _values(infer_input) -> Any:
@@ -187,14 +195,20 @@ class ChurnModel(Model):
     def score(self, validate: Callable[[Validator], Batch], request_id: str | None = None) -> Scored:
         """Validate (``validate(validator)`` builds the batch), score, count, payload-log.
 
-        The one scoring path of every protocol: kserve's generic ones through :meth:`predict`,
-        the lean v2 REST route (``serving.fast_route``) directly.
+        The one scoring path of every protocol: kserve's generic ones through :meth:`predict`;
+        the lean v2 REST route (``serving.fast_route``) calls its two halves, :meth:`evaluate`
+        and :meth:`record`, with the answer written in between.
         """
+        scored = self.evaluate(validate, request_id)
+        self.record(scored)
+        return scored
+
+    def evaluate(self, validate: Callable[[Validator], Batch], request_id: str | None = None) -> Scored:
+        """Validate and score, counting a rejected or failed request; :meth:`record` counts a scored one."""
         state = self._state
         if state is None:
             raise ModelNotReady(self.name)
         bundle, validator, series = state
-        version = bundle.served_version
         try:
             if request_id is not None and len(request_id) > self.max_request_id_chars:
                 raise RequestTooLarge(
@@ -216,25 +230,38 @@ class ChurnModel(Model):
             series.error_rows.inc(batch.rows)
             raise InferenceError(f"ONNX Runtime failed: {exc}") from exc
         churn = scores >= bundle.threshold
-        series.scored(scores, churn)
-        for feature, count in batch.unknown_categories.items():
+        return Scored(
+            bundle.served_version,
+            request_id or uuid.uuid4().hex,
+            batch.rows,
+            scores,
+            churn,
+            batch,
+            bundle,
+            series,
+            time.time(),
+        )
+
+    def record(self, scored: Scored) -> None:
+        """Count a scored batch in its version's series and write it to the payload log."""
+        series, bundle = scored.series, scored.bundle
+        series.scored(scored.scores, scored.churn)
+        for feature, count in scored.batch.unknown_categories.items():
             metrics.UNKNOWN_CATEGORIES.labels(*series.labels, feature).inc(count)
-        request_id = request_id or uuid.uuid4().hex
         if self.payload_log is not None:
             self.payload_log.log(
                 Entry(
-                    time.time(),
-                    request_id,
+                    scored.at,
+                    scored.request_id,
                     self.name,
-                    version,
+                    scored.version,
                     bundle.metadata.content_sha256,
                     bundle.registry_version,
-                    batch.feeds,
-                    scores,
-                    churn,
+                    scored.batch.feeds,
+                    scored.scores,
+                    scored.churn,
                 )
             )
-        return Scored(version, request_id, batch.rows, scores, churn)
 
     @staticmethod
     def _validate(validator: Validator, payload: InferRequest | dict) -> Batch:

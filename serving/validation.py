@@ -55,6 +55,14 @@ class Batch(NamedTuple):  # NamedTuple, not a frozen dataclass: built per reques
     unknown_categories: dict[str, int]
 
 
+class _Slot(NamedTuple):
+    """Where a feature's data goes in :meth:`Validator.v2_json` and what it must be."""
+
+    index: int  # categorical features first, then numeric ones, each in schema order
+    datatypes: frozenset[str]
+    categories: frozenset[str] | None  # None: numeric
+
+
 class Column(NamedTuple):  # one per input per request (19 for a row): a NamedTuple is cheap to build
     """One request input: its values (flat or nested list, or a numpy array), datatype and shape if sent."""
 
@@ -110,6 +118,16 @@ class Validator:
         self._maximum = np.array([[f.maximum] for f in self._numeric_features], dtype=np.float64)
         # (numeric features, 1): True where fractions are allowed (the whole-number check skips them)
         self._fractional = np.array([[not f.integer] for f in self._numeric_features], dtype=bool)
+        self._bounds = tuple((f.minimum, f.maximum, not f.integer) for f in self._numeric_features)
+        self._categorical_names = tuple(f.name for f in self._categorical_features)
+        self._numeric_names = tuple(f.name for f in self._numeric_features)
+        # For the one-pass JSON check: where each feature's data goes and what it must be.
+        self._slots = {
+            f.name: _Slot(i, _BYTES, self._categories[f.name])
+            if f.is_categorical
+            else _Slot(i, NUMERIC_DATATYPES, None)
+            for i, f in enumerate(self._categorical_features + self._numeric_features)
+        }
 
     def columns(self, columns: Mapping[str, Column]) -> Batch:
         """Validate one column per feature and build the feeds."""
@@ -132,43 +150,60 @@ class Validator:
         path (:meth:`columns` after parsing), which accepts it or names its problem. Accepted
         requests give the feeds :meth:`columns` gives.
         """
-        if type(items) is not list or len(items) != len(self.features):
+        slots = self._slots
+        if type(items) is not list or len(items) != len(slots):
             return None
-        named = {}
-        for item in items:
-            if type(item) is not dict or item.get("parameters") is not None:
-                return None  # parameters (binary_data_size, ...): the general path reads them
-            named[item.get("name")] = item
-        if named.keys() != self.names:
-            return None
-        rows, categorical, numeric = -1, [], []
-        try:
-            for group, out, datatypes in (
-                (self._categorical_features, categorical, _BYTES),
-                (self._numeric_features, numeric, NUMERIC_DATATYPES),
-            ):
-                for feature in group:
-                    item = named[feature.name]
-                    data, shape = item.get("data"), item.get("shape")
-                    if type(data) is not list or type(shape) is not list:
-                        return None
-                    if item.get("datatype") not in datatypes:
-                        return None
-                    n = len(data)
-                    if (n != rows and rows >= 0) or not 0 < n <= self.max_batch_rows or type(data[0]) is list:
-                        return None
-                    if not (type(shape[0]) is int and shape[0] == n) or (
-                        shape[1:] and not (len(shape) == 2 and type(shape[1]) is int and shape[1] == 1)
-                    ):
+        values: list = [None] * len(slots)  # each feature's data, categorical features first
+        rows = -1
+        try:  # one loop over the request's items, in their order: ~40% less than per feature
+            for item in items:
+                if type(item) is not dict:
+                    return None
+                slot = slots.get(item.get("name"))
+                if slot is None or item.get("parameters") is not None:
+                    return None  # parameters (binary_data_size, ...): the general path reads them
+                data, shape = item.get("data"), item.get("shape")
+                if (
+                    type(data) is not list
+                    or type(shape) is not list
+                    or item.get("datatype") not in slot.datatypes
+                ):
+                    return None
+                n = len(data)
+                if n != rows:
+                    if rows >= 0 or not 0 < n <= self.max_batch_rows:
                         return None
                     rows = n
-                    out.append(data)
-            for feature, values in zip(self._categorical_features, categorical, strict=True):
-                if not self._categories[feature.name].issuperset(values):
+                if type(data[0]) is list or type(shape[0]) is not int or shape[0] != n:
                     return None
-        except (TypeError, IndexError):  # unhashable values, shape []
+                if len(shape) > 1 and not (len(shape) == 2 and type(shape[1]) is int and shape[1] == 1):
+                    return None
+                if slot.categories is not None and not slot.categories.issuperset(data):
+                    return None
+                values[slot.index] = data
+        except (TypeError, IndexError):  # unhashable names or values, shape []
             return None
-        return self._feeds(categorical, numeric, rows)
+        if None in values:  # a feature given twice, so another one missing
+            return None
+        split = len(self._categorical_features)
+        if rows == 1:
+            return self._one_row(values[:split], values[split:])
+        return self._feeds(values[:split], values[split:], rows)
+
+    def _one_row(self, categorical: list, numeric: list) -> Batch | None:
+        """:meth:`_feeds` of one row of JSON values, checked with Python comparisons.
+
+        On one row numpy's per-call cost is most of the work (~10 ufunc calls); the checks are
+        the vectorised ones, value for value: numbers only (not bool), in range (False for NaN),
+        whole where the feature is.
+        """
+        for (value,), (minimum, maximum, fractional) in zip(numeric, self._bounds, strict=True):
+            if type(value) is not float and type(value) is not int:
+                return None
+            if not minimum <= value <= maximum or not (fractional or value == math.floor(value)):
+                return None
+        floats = np.array(numeric, dtype=np.float64).astype(np.float32)
+        return self._batch(np.array(categorical, dtype=object), floats, 1)
 
     def _all_good(self, columns: Mapping[str, Column]) -> Batch | None:
         """The usual request, checked a whole matrix at a time; None if anything is off.
@@ -223,9 +258,15 @@ class Validator:
         strings = np.array(categorical, dtype=object)  # (categorical features, rows)
         if strings.shape != (len(categorical), rows):
             return None
-        floats = matrix.astype(np.float32)
-        feeds = {f.name: strings[i].reshape(-1, 1) for i, f in enumerate(self._categorical_features)}
-        feeds.update((f.name, floats[i].reshape(-1, 1)) for i, f in enumerate(self._numeric_features))
+        return self._batch(strings, matrix.astype(np.float32), rows)
+
+    def _batch(self, strings: np.ndarray, floats: np.ndarray, rows: int) -> Batch:
+        """The batch of (categorical features, rows) strings and (numeric features, rows) float32s.
+
+        Each feed is an (N, 1) view of one reshaped matrix: one reshape, not one per feature.
+        """
+        feeds = dict(zip(self._categorical_names, strings.reshape(-1, rows, 1), strict=True))
+        feeds.update(zip(self._numeric_names, floats.reshape(-1, rows, 1), strict=True))
         return Batch(feeds, rows, {})
 
     def _one_by_one(self, columns: Mapping[str, Column]) -> Batch:
