@@ -354,14 +354,15 @@ def same_model(ours_port: int, triton_port: int, rows: list[dict]) -> float:
     return diff
 
 
-LEAN_ROUTE = "LeanInfer.answer: the whole route, as serving/lean_http.py calls it"
+LEAN_ROUTE = "LeanInfer.answer + finish: the whole route (serving/lean_http.py)"
 
 
 def profile_one_request(bundle_dir: Path, one: list[dict], n: int = 3000) -> list[tuple[str, float]]:
     """Where one single-row v2 JSON request spends its time inside the server process (µs, median).
 
     The stages are the functions the default server runs for it (serving/lean_http.py calls
-    ``LeanInfer.answer``: parse the head, validate in one pass, score, encode) on a loaded model;
+    ``LeanInfer.answer``: parse the head, validate in one pass, score, encode; writes the answer;
+    then ``LeanInfer.finish``: counters, stage histograms, payload log) on a loaded model;
     the last two rows call kserve's whole ASGI app (middleware, routing, then the lean route as
     ``--no-lean_http`` serves it, or kserve's generic one) without the socket.
     """
@@ -436,7 +437,9 @@ def profile_one_request(bundle_dir: Path, one: list[dict], n: int = 3000) -> lis
              stage(lambda: model.score(lambda v: v.v2_json(head.doc["inputs"])))),
             ("response: orjson.dumps (fast_route.encode_response)",
              stage(lambda: fast_route.encode_response("churn", scored, head.outputs))),
-            (LEAN_ROUTE, stage(lambda: route.answer(headers, raw))),
+            ("LeanInfer.answer: what comes before the answer is written",
+             stage(lambda: route.answer(headers, raw))),
+            (LEAN_ROUTE, stage(lambda: route.finish(route.answer(headers, raw)))),
             ("(event-loop round trip, subtracted from the app calls)", stage(call_baseline)),
         ]  # fmt: skip
         loop_cost = stages[-1][1]
@@ -807,7 +810,7 @@ def report_profile(profile: list[tuple[str, float]], p50_ms: float) -> None:
     print("\none single-row v2 JSON request inside the server process (median µs):")
     for label, micros in profile:
         print(f"  {label:62} {micros:8.1f}")
-    print(f"  {'HTTP layer + kernel + client (this server p50 - LeanInfer.answer)':62} "
+    print(f"  {'HTTP layer + kernel + client (this server p50 - the whole route)':62} "
           f"{p50_ms * 1000 - dict(profile)[LEAN_ROUTE]:8.1f}")  # fmt: skip
 
 
