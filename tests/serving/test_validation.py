@@ -282,6 +282,19 @@ def test_v2_json_one_row_takes_the_bounds_and_whole_ints(bound):
     assert_same_batch(VALIDATOR.v2_json(items), VALIDATOR.columns(parsed(items)))
 
 
+@pytest.mark.parametrize(
+    "shape", [[1.0], [True], [1, 1.0], [1, True], [1, 2], [2], [1, 1, 1], [], "1", [[1]], None]
+)
+@pytest.mark.parametrize("rows", [1, 3])
+def test_v2_json_one_pass_takes_shapes_of_ints_only(shape, rows):
+    """[n] or [n, 1] in JSON ints; anything else goes to the general path, which parses it itself."""
+    if isinstance(shape, list) and shape and shape[0] == 1:
+        shape = [rows, *shape[1:]] if type(shape[0]) is int else shape  # keep the float and bool firsts
+    items = body(rows)["inputs"]
+    items[5] = {**items[5], "shape": shape}
+    assert VALIDATOR.v2_json(items) is None
+
+
 def test_v2_json_one_pass_takes_the_usual_body():
     request = body(3)
     assert_same_batch(
