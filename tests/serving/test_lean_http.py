@@ -81,6 +81,17 @@ def test_keep_alive_connection_answers_request_after_request(pair):
             assert orjson.loads(content)["id"] == f"ka-{i}"
 
 
+@pytest.mark.parametrize("server", ["http", "asgi"])
+@pytest.mark.parametrize(("method", "path"), [("POST", PATH), ("GET", "/v2/models/churn")])
+def test_answers_carry_a_date_and_no_server_header(pair, server, method, path):
+    """HTTP requires the date; ``server: uvicorn`` only names the software (and costs every client a line)."""
+    data = one_row("hdr") if method == "POST" else b""
+    with connect(pair[server]) as sock, sock.makefile("rb") as stream:
+        sock.sendall(request_bytes(data, method=method, path=path))
+        status, headers, _ = read_response(stream)
+    assert status == 200 and "date" in headers and "server" not in headers, headers
+
+
 def test_pipelined_requests_are_answered_in_order(pair):
     """Infer, metadata (kserve's app), infer with a bad value, infer: four answers in request order."""
     bad = orjson.dumps(edit("tenure", data=[-5])(v2_request(FEATURES, [example_row(FEATURES)], "p-bad")))
