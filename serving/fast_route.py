@@ -78,9 +78,11 @@ class LeanInfer:
         if answer is None:
             await self.generic(scope, body, receive, send)
             return
-        await send({"type": "http.response.start", "status": 200, "headers": answer.headers})
-        await send({"type": "http.response.body", "body": answer.content})
-        self.finish(answer)
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": answer.headers})
+            await send({"type": "http.response.body", "body": answer.content})
+        finally:  # scored is scored, whether or not the client stayed to read it
+            self.finish(answer)
 
     def answer(self, headers: list[tuple[bytes, bytes]], body: bytes) -> Answer | None:
         """The 200 answer to a v2 infer request; None: kserve's route answers it; raises its errors.
