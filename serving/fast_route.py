@@ -4,9 +4,10 @@ kserve's generic route parses the body into pydantic models, converts them to ``
 builds an ``InferResponse``, converts it back to a pydantic model and runs FastAPI's encoder over
 it: ~0.5 ms of a one-row request whose scoring takes ~30 µs. This route reads the raw body with
 orjson (JSON, or the v2 binary tensor extension: ``Inference-Header-Content-Length`` + raw
-little-endian tensors, BYTES as 4-byte-length-prefixed strings), scores through the same
-:meth:`ChurnModel.score` (same validation, metrics, payload log) and answers pre-encoded JSON with
-the same fields, values and errors as the generic route.
+little-endian tensors, BYTES as 4-byte-length-prefixed strings), scores through the two halves of
+:meth:`ChurnModel.score` (:meth:`ChurnModel.evaluate` before the answer is sent,
+:meth:`ChurnModel.record` after: same validation, metrics, payload log) and answers pre-encoded JSON
+with the same fields, values and errors as the generic route.
 
 Requested ``outputs`` and binary outputs (``binary_data_output`` for all outputs, ``binary_data``
 per output, the per-output flag winning) are answered here too, binary ones in the binary tensor

@@ -6,7 +6,8 @@ response objects. :class:`LeanHttp` is uvicorn's own httptools protocol (same pa
 timeouts, pipelining queue, malformed-request 400s, graceful shutdown) with one difference: a
 ``POST /v2/models/{name}/infer`` is answered synchronously in the parser's callbacks through
 :meth:`serving.fast_route.LeanInfer.answer` (the code the ASGI lean route runs: same parsing,
-validation, metrics, payload log) and written with the status line and headers uvicorn writes.
+validation, scoring), written with the status line and headers uvicorn writes, then recorded by
+:meth:`~serving.fast_route.LeanInfer.finish` (same metrics, payload log) while the client reads it.
 Everything this layer does in the ASGI stack is done here too: the body limit (413), the
 ``{"error": ...}`` answers and their one log line (the app's own exception handlers, kserve's
 and :mod:`serving.http_edge`'s, are called), the request id for log lines, and the per-version

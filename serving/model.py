@@ -28,13 +28,12 @@ OUTPUT_TYPES = [
 
 
 class Scored(NamedTuple):
-    """A scored batch: the served version (``Bundle.served_version``), request id, P(churn), decision.
+    """A scored batch: request id, P(churn), decision, and the bundle that scored it.
 
     ``batch``, ``bundle``, ``series`` and ``at`` (epoch seconds) are what :meth:`ChurnModel.record`
     counts and payload-logs it with.
     """
 
-    version: str
     request_id: str
     rows: int
     scores: np.ndarray
@@ -43,6 +42,11 @@ class Scored(NamedTuple):
     bundle: Bundle
     series: metrics.VersionSeries
     at: float
+
+    @property
+    def version(self) -> str:
+        """The served version that scored it (``Bundle.served_version``: registry or content id)."""
+        return self.bundle.served_version
 
 
 def _values(infer_input) -> Any:
@@ -193,7 +197,8 @@ class ChurnModel(Model):
         )
 
     def score(self, validate: Callable[[Validator], Batch], request_id: str | None = None) -> Scored:
-        """Validate (``validate(validator)`` builds the batch), score, count, payload-log.
+        """Validate (``validate(validator)`` builds the batch), score, count, payload-log: :meth:`evaluate`
+        then :meth:`record`.
 
         The one scoring path of every protocol: kserve's generic ones through :meth:`predict`;
         the lean v2 REST route (``serving.fast_route``) calls its two halves, :meth:`evaluate`
@@ -231,7 +236,6 @@ class ChurnModel(Model):
             raise InferenceError(f"ONNX Runtime failed: {exc}") from exc
         churn = scores >= bundle.threshold
         return Scored(
-            bundle.served_version,
             request_id or secrets.token_hex(16),  # 128 random bits as uuid4().hex, a quarter of its cost
             batch.rows,
             scores,

@@ -282,16 +282,34 @@ def test_v2_json_one_row_takes_the_bounds_and_whole_ints(bound):
     assert_same_batch(VALIDATOR.v2_json(items), VALIDATOR.columns(parsed(items)))
 
 
-@pytest.mark.parametrize(
-    "shape", [[1.0], [True], [1, 1.0], [1, True], [1, 2], [2], [1, 1, 1], [], "1", [[1]], None]
-)
+# Each shape is right but for one thing, for n rows (list equality alone takes 1.0 and True for 1).
+NOT_INT_SHAPES = {
+    "n as a float": lambda n: [float(n)],
+    "1 as a float": lambda n: [n, 1.0],
+    "1 as true": lambda n: [n, True],
+    "second dim 2": lambda n: [n, 2],
+    "n + 1 rows": lambda n: [n + 1],
+    "three dims": lambda n: [n, 1, 1],
+    "no dims": lambda n: [],
+    "a string": lambda n: str(n),
+    "nested": lambda n: [[n]],
+    "null": lambda n: None,
+}
+
+
+@pytest.mark.parametrize("make", list(NOT_INT_SHAPES.values()), ids=list(NOT_INT_SHAPES))
 @pytest.mark.parametrize("rows", [1, 3])
-def test_v2_json_one_pass_takes_shapes_of_ints_only(shape, rows):
+def test_v2_json_one_pass_takes_shapes_of_ints_only(make, rows):
     """[n] or [n, 1] in JSON ints; anything else goes to the general path, which parses it itself."""
-    if isinstance(shape, list) and shape and shape[0] == 1:
-        shape = [rows, *shape[1:]] if type(shape[0]) is int else shape  # keep the float and bool firsts
     items = body(rows)["inputs"]
-    items[5] = {**items[5], "shape": shape}
+    items[5] = {**items[5], "shape": make(rows)}
+    assert VALIDATOR.v2_json(items) is None
+
+
+def test_v2_json_one_pass_refuses_true_as_a_one_row_shape():
+    """[true] equals [1]: one row's shape must still be an int."""
+    items = body(1)["inputs"]
+    items[5] = {**items[5], "shape": [True]}
     assert VALIDATOR.v2_json(items) is None
 
 
