@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import struct
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -45,6 +46,7 @@ _LENGTH = struct.Struct("<I")
 JSON_HEADERS = [(b"content-type", b"application/json")]
 BINARY_HEADERS = [(b"content-type", b"application/octet-stream")]
 OUTPUT_NAMES = ("churn_probability", "churn")
+Headers = list[tuple[bytes, bytes]]  # a request's, as ASGI and uvicorn's protocol hold them
 
 
 class Answer(NamedTuple):
@@ -54,6 +56,15 @@ class Answer(NamedTuple):
     content: bytes
     scored: Scored
     times: tuple[float, float, float, float]  # perf_counter: started, parsed, scored, encoded
+
+
+class Taken(NamedTuple):
+    """A request :meth:`LeanInfer.take` parsed and validated, for :meth:`LeanInfer.score`."""
+
+    head: Head
+    validate: Callable[[Validator], Batch]  # for ChurnModel.evaluate
+    started: float  # perf_counter
+    parsed: float
 
 
 def install(app: FastAPI, model: ChurnModel | LeanInfer) -> Route:
@@ -85,12 +96,18 @@ class LeanInfer:
         finally:  # scored is scored, whether or not the client stayed to read it
             self.finish(answer)
 
-    def answer(self, headers: list[tuple[bytes, bytes]], body: bytes) -> Answer | None:
+    def answer(self, headers: Headers, body: bytes) -> Answer | None:
         """The 200 answer to a v2 infer request; None: kserve's route answers it; raises its errors.
 
         Synchronous: the ASGI route above and the HTTP protocol of :mod:`serving.lean_http` share it.
         The caller writes the answer, then calls :meth:`finish` with it.
         """
+        taken = self.take(headers, body)
+        return None if taken is None else self.score(taken)
+
+    def take(self, headers: Headers, body: bytes) -> Taken | None:
+        """A request parsed and validated for :meth:`score`; None: kserve's route answers it; raises
+        the errors found before scoring (an unknown output; validation's are raised by :meth:`score`)."""
         started = time.perf_counter()
         head = parse_head(headers, body) if self.model.ready else None
         if head is None:
@@ -115,15 +132,30 @@ class LeanInfer:
             # the general path, or a reload since: validate against the model now loaded
             return current.columns(by_name(inputs if inputs is not None else parse_inputs(head, body)))
 
-        parsed = time.perf_counter()
-        scored = self.model.evaluate(validate, head.request_id)
+        return Taken(head, validate, started, time.perf_counter())
+
+    def score(self, taken: Taken) -> Answer:
+        """The 200 answer of a taken request (:meth:`ChurnModel.evaluate`); raises its errors."""
+        return self.encode(taken, self.model.evaluate(taken.validate, taken.head.request_id))
+
+    def score_many(self, taken: list[Taken]) -> list[Answer | Exception]:
+        """:meth:`score` for requests that arrived together, the valid ones in one ONNX Runtime run
+        (:meth:`ChurnModel.evaluate_many`); raised errors are returned."""
+        scored = self.model.evaluate_many([(t.validate, t.head.request_id) for t in taken])
+        return [
+            s if isinstance(s, Exception) else self.encode(t, s) for t, s in zip(taken, scored, strict=True)
+        ]
+
+    def encode(self, taken: Taken, scored: Scored) -> Answer:
+        """The 200 answer of a scored request, with its stage times."""
         scored_at = time.perf_counter()
-        content, json_length = encode_response(self.model.name, scored, head.outputs)
+        content, json_length = encode_response(self.model.name, scored, taken.head.outputs)
         headers = JSON_HEADERS if json_length is None else [
             *BINARY_HEADERS, (b"inference-header-content-length", str(json_length).encode())
         ]  # fmt: skip
         headers = [*headers, (b"content-length", str(len(content)).encode())]
-        return Answer(headers, content, scored, (started, parsed, scored_at, time.perf_counter()))
+        times = (taken.started, taken.parsed, scored_at, time.perf_counter())
+        return Answer(headers, content, scored, times)
 
     def finish(self, answer: Answer) -> None:
         """Record a written answer: the model's counters and payload log, kserve's stage histograms

@@ -5,13 +5,16 @@ per-request ASGI task and ``RequestResponseCycle``, then starlette's middleware 
 response objects. :class:`LeanHttp` is uvicorn's own httptools protocol (same parser, keep-alive,
 timeouts, pipelining queue, malformed-request 400s, graceful shutdown) with one difference: a
 ``POST /v2/models/{name}/infer`` is answered synchronously in the parser's callbacks through
-:meth:`serving.fast_route.LeanInfer.answer` (the code the ASGI lean route runs: same parsing,
-validation, scoring), written with the status line and headers uvicorn writes, then recorded by
+:meth:`serving.fast_route.LeanInfer.take` and ``score`` (the code the ASGI lean route runs: same
+parsing, validation, scoring), written with the status line and headers uvicorn writes, then recorded by
 :meth:`~serving.fast_route.LeanInfer.finish` (same metrics, payload log) while the client reads it.
 Everything this layer does in the ASGI stack is done here too: the body limit (413), the
 ``{"error": ...}`` answers and their one log line (the app's own exception handlers, kserve's
 and :mod:`serving.http_edge`'s, are called), the request id for log lines, and the per-version
 request latency of :mod:`serving.request_metrics`.
+
+While more than one connection is open, the requests read in one event-loop turn are scored in one
+ONNX Runtime run (:class:`Coalescer`), each parsed, validated, answered and recorded on its own.
 
 Every other request goes through uvicorn's ASGI path to kserve's app untouched, and so does an
 infer request this layer does not take: the model not loaded yet, a compressed body, a body that
@@ -21,14 +24,17 @@ one still being answered (answers stay in order), or a URL with a query string.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.protocols.utils import get_client_addr
 
-from serving.fast_route import LeanInfer
+from serving import metrics
+from serving.fast_route import Answer, LeanInfer, Taken
 from serving.http_edge import REQUEST_ID, too_large
 
 SERVER_ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21")]
@@ -37,7 +43,8 @@ SERVER_ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"cont
 def protocol(route: LeanInfer, max_body_bytes: int) -> type[HttpToolsProtocol]:
     """uvicorn's HTTP protocol class answering ``route``'s model's infer requests (``Config(http=...)``)."""
     path = f"/v2/models/{route.model.name}/infer".encode()
-    return type("LeanHttp", (LeanHttp,), {"route": route, "path": path, "max_body_bytes": max_body_bytes})
+    members = {"route": route, "path": path, "max_body_bytes": max_body_bytes, "coalescer": Coalescer(route)}
+    return type("LeanHttp", (LeanHttp,), members)
 
 
 class Pending(NamedTuple):
@@ -48,17 +55,70 @@ class Pending(NamedTuple):
     chunks: list[bytes]
 
 
+@dataclass(slots=True)
+class Job:
+    """A read infer request waiting for its answer (mutable: a shutdown meanwhile ends keep-alive)."""
+
+    protocol: LeanHttp
+    pending: Pending
+    request_id: str | None  # its x-request-id header
+    taken: Taken | None  # parsed and validated (LeanInfer.take)
+
+
+class Written(NamedTuple):
+    """A written answer, for :meth:`LeanHttp.record`."""
+
+    started: float
+    answered: float  # perf_counter when written
+    status: int
+    answer: Answer | None  # a 200's, to record
+
+
+class Coalescer:
+    """Infer requests read in one event-loop turn, answered together at the start of the next.
+
+    uvloop reads every ready connection in a turn, then runs the callbacks scheduled meanwhile:
+    :meth:`flush` scores every request read in the turn in one ONNX Runtime run
+    (:meth:`LeanInfer.score_many`), writes every answer, then records them. A request that
+    arrives alone waits one turn (an empty poll) for company; a protocol coalesces only while
+    more than one connection is open, so a lone client never waits.
+    """
+
+    def __init__(self, route: LeanInfer):
+        self.route = route
+        self.jobs: list[Job] = []
+        self.sizes = metrics.COALESCED_REQUESTS.labels(route.model.name)
+
+    def add(self, job: Job, loop: asyncio.AbstractEventLoop) -> None:
+        if not self.jobs:
+            loop.call_soon(self.flush)
+        self.jobs.append(job)
+
+    def flush(self) -> None:
+        jobs, self.jobs = self.jobs, []
+        self.sizes.observe(len(jobs))
+        try:
+            outcomes = self.route.score_many([job.taken for job in jobs])
+        except Exception as exc:  # a bug: each request still gets its 500, none waits forever
+            outcomes = [exc] * len(jobs)
+        written = [job.protocol.reply(job, outcome) for job, outcome in zip(jobs, outcomes, strict=True)]
+        for job, done in zip(jobs, written, strict=True):
+            job.protocol.record(done)
+
+
 class LeanHttp(HttpToolsProtocol):
     """uvicorn's httptools protocol that answers one route itself (see the module docstring)."""
 
     route: LeanInfer
     path: bytes
     max_body_bytes: int
+    coalescer: Coalescer
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.pending: Pending | None = None
         self.body_size = 0
+        self.queued: Job | None = None  # read, waiting in the coalescer
 
     def takes(self) -> bool:
         """Whether the request whose headers just arrived is answered here."""
@@ -67,6 +127,7 @@ class LeanHttp(HttpToolsProtocol):
             and self.parser.get_method() == b"POST"
             and self.route.model.ready
             and (self.cycle is None or self.cycle.response_complete)  # nothing in flight on it
+            and self.queued is None
             and not self.pipeline
             and self.limit_concurrency is None
             and not self.parser.should_upgrade()
@@ -102,34 +163,57 @@ class LeanHttp(HttpToolsProtocol):
             return
         self.pending = None
         request_id = next((v.decode("latin-1") for k, v in self.headers if k == b"x-request-id"), None)
-        token = REQUEST_ID.set(request_id)  # for the one log line of a client error
-        answer = None
+        job = Job(self, pending, request_id, None)
+        body = pending.chunks[0] if len(pending.chunks) == 1 else b"".join(pending.chunks)
+        token = REQUEST_ID.set(request_id)  # for the log line of a client error
         try:
             if self.body_size > self.max_body_bytes:
-                status, headers, content = respond(too_large(self.max_body_bytes))
+                outcome = too_large(self.max_body_bytes)
             else:
-                body = pending.chunks[0] if len(pending.chunks) == 1 else b"".join(pending.chunks)
-                try:
-                    answer = self.route.answer(self.headers, body)
-                except Exception as exc:
-                    status, headers, content = self.handled(exc)
-                else:
-                    if answer is None:
-                        self.to_asgi(body)
-                        return
-                    status, headers, content = 200, answer.headers, answer.content
+                outcome = job.taken = self.route.take(self.headers, body)
+                if job.taken is not None and len(self.connections) == 1:
+                    outcome = self.route.score(job.taken)
+        except Exception as exc:
+            outcome = exc
         finally:
             REQUEST_ID.reset(token)
-        self.write(status, headers, content, pending.keep_alive)
-        answered = time.perf_counter()
+        if outcome is None:
+            self.to_asgi(body)
+            return
+        if type(outcome) is Taken:  # other connections are open: score with what arrives this turn
+            self.queued = job
+            self.coalescer.add(job, self.loop)
+            return
+        self.record(self.reply(job, outcome))
+
+    def reply(self, job: Job, outcome) -> Written:
+        """Write the answer to ``job``: an :class:`Answer`, an error, or a starlette ``Response``."""
+        self.queued = None
+        answer = outcome if type(outcome) is Answer else None
         if answer is not None:
+            status, headers, content = 200, answer.headers, answer.content
+        else:
+            token = REQUEST_ID.set(job.request_id)  # for the error's one log line
+            try:
+                status, headers, content = (
+                    self.handled(outcome) if isinstance(outcome, Exception) else respond(outcome)
+                )
+            finally:
+                REQUEST_ID.reset(token)
+        if not self.transport.is_closing():  # a coalesced answer may find its client gone
+            self.write(status, headers, content, job.pending.keep_alive)
+        return Written(job.pending.started, time.perf_counter(), status, answer)
+
+    def record(self, written: Written) -> None:
+        """Count and log a written answer, and its latency up to the write."""
+        if written.answer is not None:
             try:  # after the write: the client reads the answer while this counts and logs it
-                self.route.finish(answer)
+                self.route.finish(written.answer)
             except Exception as failure:  # the answer is out; a raise here would drop the connection
                 self.logger.error("Exception recording an answered request\n", exc_info=failure)
         series = self.route.model.series
         if series is not None:
-            series.answered(answered - pending.started, status)
+            series.answered(written.answered - written.started, written.status)
 
     def to_asgi(self, body: bytes) -> None:
         """Hand a request this layer read but does not answer to uvicorn's ASGI path, body and all."""
@@ -183,10 +267,12 @@ class LeanHttp(HttpToolsProtocol):
         self.on_response_complete()
 
     def shutdown(self) -> None:
-        if self.pending is None:
-            super().shutdown()
-        else:  # answer the request whose body is arriving, then close
+        if self.pending is not None:  # answer the request whose body is arriving, then close
             self.pending = self.pending._replace(keep_alive=False)
+        elif self.queued is not None:  # answer the request in the coalescer, then close
+            self.queued.pending = self.queued.pending._replace(keep_alive=False)
+        else:
+            super().shutdown()
 
 
 def respond(response) -> tuple[int, list[tuple[bytes, bytes]], bytes]:

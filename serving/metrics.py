@@ -45,6 +45,14 @@ REQUEST_SECONDS = Histogram(
     [*VERSION_LABELS, "code"],
     buckets=LATENCY_BUCKETS,
 )
+# Requests the lean HTTP protocol scored together in one ONNX Runtime run (serving.lean_http's
+# Coalescer: requests read in the same event-loop turn while several connections are open).
+COALESCED_REQUESTS = Histogram(
+    "churn_coalesced_requests",
+    "Requests answered together, one ONNX Runtime run for the valid ones (lean HTTP protocol)",
+    ["model_name"],
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
 MODEL_LOAD_SECONDS = Gauge(
     "churn_model_load_seconds", "Seconds the last successful model load took", VERSION_LABELS
 )

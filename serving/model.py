@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -210,10 +210,71 @@ class ChurnModel(Model):
 
     def evaluate(self, validate: Callable[[Validator], Batch], request_id: str | None = None) -> Scored:
         """Validate and score, counting a rejected or failed request; :meth:`record` counts a scored one."""
+        bundle, validator, series = self._loaded()
+        batch = self._validated(validator, series, validate, request_id)
+        try:
+            scores = bundle.score(batch.feeds)
+        except Exception as exc:
+            raise self._failed(series, batch.rows, exc) from exc
+        return self._scored(request_id, batch, scores, bundle, series, time.time())
+
+    def evaluate_many(
+        self, requests: Sequence[tuple[Callable[[Validator], Batch], str | None]]
+    ) -> list[Scored | Exception]:
+        """:meth:`evaluate` for several requests at once: each validated on its own, the valid ones
+        scored in one ONNX Runtime run.
+
+        Per request, what :meth:`evaluate` returns or raises (raised errors are returned), and the
+        same counts. One run for n one-row requests costs about what one does plus n rows
+        (115 µs for 8 rows against 66 µs for 1 in ``benchmarks/README.md``): this is what
+        :mod:`serving.lean_http` calls for requests that arrive together.
+        """
+        try:
+            bundle, validator, series = self._loaded()
+        except ModelNotReady as exc:
+            return [exc] * len(requests)
+        out: list = []  # each request's Batch, then its Scored; or its error
+        for validate, request_id in requests:
+            try:
+                out.append(self._validated(validator, series, validate, request_id))
+            except Exception as exc:  # counted by _validated if a RequestError, as evaluate does
+                out.append(exc)
+        valid = [i for i, b in enumerate(out) if type(b) is Batch]
+        if not valid:
+            return out
+        batches = [out[i] for i in valid]
+        feeds = batches[0].feeds
+        if len(batches) > 1:
+            feeds = {name: np.concatenate([b.feeds[name] for b in batches]) for name in feeds}
+        try:
+            scores = bundle.score(feeds)
+        except Exception as exc:
+            for i in valid:
+                failure = self._failed(series, out[i].rows, exc)
+                failure.__cause__ = exc
+                out[i] = failure
+            return out
+        at, start = time.time(), 0
+        for i, batch in zip(valid, batches, strict=True):
+            end = start + batch.rows
+            out[i] = self._scored(requests[i][1], batch, scores[start:end], bundle, series, at)
+            start = end
+        return out
+
+    def _loaded(self) -> tuple[Bundle, Validator, metrics.VersionSeries]:
         state = self._state
         if state is None:
             raise ModelNotReady(self.name)
-        bundle, validator, series = state
+        return state
+
+    def _validated(
+        self,
+        validator: Validator,
+        series: metrics.VersionSeries,
+        validate: Callable[[Validator], Batch],
+        request_id: str | None,
+    ) -> Batch:
+        """``validate(validator)``, the request id checked; a rejected request is counted and raised."""
         try:
             if request_id is not None and len(request_id) > self.max_request_id_chars:
                 raise RequestTooLarge(
@@ -221,29 +282,39 @@ class ChurnModel(Model):
                     f"request id is {len(request_id)} characters; this server takes at most "
                     f"{self.max_request_id_chars} (--max_request_id_chars)",
                 )
-            batch = validate(validator)
+            return validate(validator)
         except RequestError as exc:
             metrics.VALIDATION_ERRORS.labels(self.name, exc.label).inc()
             series.invalid_requests.inc()
             if request_id is not None and len(request_id) <= self.max_request_id_chars:
                 exc.request_id = request_id  # for the error's log line
             raise
-        try:
-            scores = bundle.score(batch.feeds)
-        except Exception as exc:
-            series.error_requests.inc()
-            series.error_rows.inc(batch.rows)
-            raise InferenceError(f"ONNX Runtime failed: {exc}") from exc
-        churn = scores >= bundle.threshold
+
+    @staticmethod
+    def _failed(series: metrics.VersionSeries, rows: int, exc: Exception) -> InferenceError:
+        """A failed ONNX Runtime run of a request of ``rows`` rows, counted."""
+        series.error_requests.inc()
+        series.error_rows.inc(rows)
+        return InferenceError(f"ONNX Runtime failed: {exc}")
+
+    @staticmethod
+    def _scored(
+        request_id: str | None,
+        batch: Batch,
+        scores: np.ndarray,
+        bundle: Bundle,
+        series: metrics.VersionSeries,
+        at: float,
+    ) -> Scored:
         return Scored(
             request_id or secrets.token_hex(16),  # 128 random bits as uuid4().hex, a quarter of its cost
             batch.rows,
             scores,
-            churn,
+            scores >= bundle.threshold,
             batch,
             bundle,
             series,
-            time.time(),
+            at,
         )
 
     def record(self, scored: Scored) -> None:

@@ -237,6 +237,73 @@ def test_eight_concurrent_clients_no_errors_rss_stable(pair):
     assert rss_mib() - warmed < 16, (warmed, rss_mib())  # a leak of 4 kB a request would show
 
 
+def coalesced(srv) -> tuple[float, float]:
+    """``churn_coalesced_requests``: (runs, requests answered in them)."""
+    text = srv.get("/metrics").text
+    runs = re.search(r'^churn_coalesced_requests_count\{model_name="churn"\} (\S+)$', text, re.M)
+    total = re.search(r'^churn_coalesced_requests_sum\{model_name="churn"\} (\S+)$', text, re.M)
+    return (float(runs.group(1)), float(total.group(1))) if runs else (0.0, 0.0)
+
+
+def test_concurrent_connections_are_scored_together_each_with_its_own_answer(pair, test_rows):
+    """8 connections sending at once: requests read in one event-loop turn share one ONNX Runtime
+    run (``churn_coalesced_requests`` counts runs of more than one), and every answer is what the
+    ASGI server answers to the same request alone: 4xx byte for byte, 200 field for field with
+    P(churn) within 1e-6 (ONNX Runtime's tree ensemble sums a row in a batch in another order than
+    alone: up to one float32 ulp, 6e-8, as any multi-row request)."""
+    rows = test_rows.to_dict("records")
+    bodies = [orjson.dumps(v2_request(FEATURES, [row], f"co-{i}")) for i, row in enumerate(rows)]
+    bodies.append(orjson.dumps(v2_request(FEATURES, rows[:3], "co-three")))
+    bodies.append(orjson.dumps(edit("tenure", data=[-5])(v2_request(FEATURES, rows[:1], "co-range"))))
+    bodies.append(orjson.dumps({**v2_request(FEATURES, rows[:1], "co-out"), "outputs": [{"name": "nope"}]}))
+    alone = []
+    for data in bodies:
+        answer = pair["asgi"].post(PATH, data=data, headers={"content-type": "application/json"})
+        alone.append((answer.status_code, answer.content))
+    assert [status for status, _ in alone] == [200] * 21 + [400, 400]
+    runs, answered = coalesced(pair["http"])
+    failures: list[str] = []
+
+    def same(k: int, status: int, content: bytes) -> bool:
+        if (status, content) == alone[k]:
+            return True
+        if status != 200 or alone[k][0] != 200:
+            return False
+        got, want = orjson.loads(content), orjson.loads(alone[k][1])
+        p_got, p_want = got["outputs"][0].pop("data"), want["outputs"][0].pop("data")
+        return (
+            got == want
+            and len(p_got) == len(p_want)
+            and max(map(abs, map(float.__sub__, p_got, p_want))) <= 1e-6
+        )
+
+    connected = threading.Barrier(8, timeout=30)  # all 8 open before any sends: each may coalesce
+
+    def client(i: int) -> None:
+        try:
+            with connect(pair["http"]) as sock, sock.makefile("rb") as stream:
+                connected.wait()
+                for n in range(40):
+                    k = (i * 7 + n) % len(bodies)
+                    sock.sendall(request_bytes(bodies[k]))
+                    status, _, content = read_response(stream)
+                    if not same(k, status, content):
+                        failures.append(f"{k}: {status} {content!r} != {alone[k][1]!r}")
+        except Exception as exc:  # a thread's exception would otherwise pass unseen
+            failures.append(f"client {i}: {exc!r}")
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    runs_after, answered_after = coalesced(pair["http"])
+    # Requests go through the coalescer while another connection is open (not a last client's
+    # last ones), and some runs scored several.
+    assert answered_after - answered > runs_after - runs > 0
+
+
 COUNTED = re.compile(
     r"^(churn_(requests|rows|positive_predictions|validation_errors|unknown_categories)_total"
     r"|churn_prediction_score_(bucket|count)|churn_request_duration_seconds_count"
