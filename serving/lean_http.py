@@ -101,9 +101,15 @@ class Coalescer:
             outcomes = self.route.score_many([job.taken for job in jobs])
         except Exception as exc:  # a bug: each request still gets its 500, none waits forever
             outcomes = [exc] * len(jobs)
-        written = [job.protocol.reply(job, outcome) for job, outcome in zip(jobs, outcomes, strict=True)]
-        for job, done in zip(jobs, written, strict=True):
-            job.protocol.record(done)
+        written = []
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            try:
+                written.append((job.protocol, job.protocol.reply(job, outcome)))
+            except Exception as failure:  # a raise here would leave the next ones unanswered
+                job.protocol.logger.error("Exception writing a coalesced answer\n", exc_info=failure)
+                job.protocol.transport.close()
+        for protocol, done in written:
+            protocol.record(done)
 
 
 class LeanHttp(HttpToolsProtocol):
