@@ -264,13 +264,17 @@ class LeanHttp(HttpToolsProtocol):
                 '%s - "%s %s HTTP/%s" %d',
                 get_client_addr({"client": self.client}),
                 "POST",
-                self.url.decode("latin-1"),
+                self.path.decode("latin-1"),  # the one path taken (self.url may be a later request's)
                 self.parser.get_http_version(),
                 status,
             )
         if not keep_alive:
             self.transport.close()
-        self.on_response_complete()
+        if self.cycle is None or self.cycle.response_complete:
+            self.on_response_complete()
+        else:  # a coalesced answer, written while the request pipelined behind it is in kserve's app:
+            # that one's completion resumes reading, starts the next or arms the keep-alive timer
+            self.server_state.total_requests += 1
 
     def shutdown(self) -> None:
         if self.pending is not None:  # answer the request whose body is arriving, then close

@@ -67,6 +67,15 @@ def connect(srv) -> socket.socket:
     return socket.create_connection(("127.0.0.1", srv.http_port), timeout=10)
 
 
+def on_eight_threads(client) -> None:
+    """``client(i)`` for i in 0..7, each on its own thread, all at once; returns when all are done."""
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def one_row(request_id: str) -> bytes:
     return orjson.dumps(v2_request(FEATURES, [example_row(FEATURES)], request_id))
 
@@ -92,14 +101,20 @@ def test_answers_carry_a_date_and_no_server_header(pair, server, method, path):
     assert status == 200 and "date" in headers and "server" not in headers, headers
 
 
-def test_pipelined_requests_are_answered_in_order(pair):
-    """Infer, metadata (kserve's app), infer with a bad value, infer: four answers in request order."""
+@pytest.mark.parametrize("coalescing", [False, True], ids=["alone", "coalescing"])
+def test_pipelined_requests_are_answered_in_order(pair, coalescing):
+    """Infer, metadata (kserve's app), infer with a bad value, infer: four answers in request order,
+    also while another connection is open (the first infer then waits in the coalescer while the
+    metadata request runs in kserve's app)."""
     bad = orjson.dumps(edit("tenure", data=[-5])(v2_request(FEATURES, [example_row(FEATURES)], "p-bad")))
     burst = b"".join([
         request_bytes(one_row("p-1")), request_bytes(b"", method="GET", path="/v2/models/churn"),
         request_bytes(bad), request_bytes(one_row("p-2")),
     ])  # fmt: skip
-    with connect(pair["http"]) as sock, sock.makefile("rb") as stream:
+    with connect(pair["http"]) as sock, sock.makefile("rb") as stream, connect(pair["http"]) as other:
+        if not coalescing:
+            other.close()
+            time.sleep(0.2)  # the server has seen it close
         sock.sendall(burst)
         answers = [read_response(stream) for _ in range(4)]
     assert [a[0] for a in answers] == [200, 200, 400, 200]
@@ -220,11 +235,7 @@ def test_eight_concurrent_clients_no_errors_rss_stable(pair):
             except Exception as exc:  # a thread's exception would otherwise pass unseen
                 failures.append(f"client {i}: {exc!r}")
 
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        on_eight_threads(client)
         return failures
 
     for tag in ("warm-1", "warm-2"):
@@ -292,11 +303,7 @@ def test_concurrent_connections_are_scored_together_each_with_its_own_answer(pai
         except Exception as exc:  # a thread's exception would otherwise pass unseen
             failures.append(f"client {i}: {exc!r}")
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    on_eight_threads(client)
     assert failures == []
     runs_after, answered_after = coalesced(pair["http"])
     # Requests go through the coalescer while another connection is open (not a last client's
