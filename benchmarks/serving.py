@@ -361,7 +361,7 @@ def profile_one_request(bundle_dir: Path, one: list[dict], n: int = 3000) -> lis
     """Where one single-row v2 JSON request spends its time inside the server process (µs, median).
 
     The stages are the functions the default server runs for it (serving/lean_http.py calls
-    ``LeanInfer.answer``: parse the head, validate in one pass, score, encode; writes the answer;
+    ``LeanInfer.answer``: decode and validate in one pass, score, encode; writes the answer;
     then ``LeanInfer.finish``: counters, stage histograms, payload log) on a loaded model;
     the last two rows call kserve's whole ASGI app (middleware, routing, then the lean route as
     ``--no-lean_http`` serves it, or kserve's generic one) without the socket.
@@ -381,11 +381,11 @@ def profile_one_request(bundle_dir: Path, one: list[dict], n: int = 3000) -> lis
     raw = orjson.dumps(v2_request(FEATURES, one))
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
     bundle, validator, _ = model._state
-    head = fast_route.parse_head(headers, raw)
-    batch = validator.v2_json(head.doc["inputs"])
-    if batch is None:
+    typed = validator.v2_body(raw)
+    if typed is None:
         raise RuntimeError("the benchmark row does not take the one-pass validation the server uses")
-    scored = model.score(lambda v: v.v2_json(head.doc["inputs"]))
+    head, batch = fast_route.typed_head(typed[0], None), typed[1]
+    scored = model.score(lambda v: v.v2_body(raw)[1])
     route = fast_route.LeanInfer(app, model)
 
     def stage(fn) -> float:
@@ -428,13 +428,11 @@ def profile_one_request(bundle_dir: Path, one: list[dict], n: int = 3000) -> lis
 
     try:
         stages = [
-            ("orjson parse + request head (fast_route.parse_head)",
-             stage(lambda: fast_route.parse_head(headers, raw))),
-            ("one-pass validation -> ONNX feeds (Validator.v2_json, 19 inputs)",
-             stage(lambda: validator.v2_json(head.doc["inputs"]))),
+            ("typed decode + validation -> ONNX feeds (Validator.v2_body, 19 inputs)",
+             stage(lambda: validator.v2_body(raw))),
             ("ONNX Runtime run", stage(lambda: bundle.score(batch.feeds))),
             ("score(): validation + run + metrics + payload log",
-             stage(lambda: model.score(lambda v: v.v2_json(head.doc["inputs"])))),
+             stage(lambda: model.score(lambda v: v.v2_body(raw)[1]))),
             ("response: orjson.dumps (fast_route.encode_response)",
              stage(lambda: fast_route.encode_response("churn", scored, head.outputs))),
             ("LeanInfer.answer: what comes before the answer is written",

@@ -109,15 +109,21 @@ class LeanInfer:
         """A request parsed and validated for :meth:`score`; None: kserve's route answers it; raises
         the errors found before scoring (an unknown output; validation's are raised by :meth:`score`)."""
         started = time.perf_counter()
-        head = parse_head(headers, body) if self.model.ready else None
-        if head is None:
+        scanned = scan_headers(headers) if self.model.ready else None
+        if scanned is None:
             return None
+        json_length, header_id = scanned
         validator = self.model.validator
-        # The usual JSON request is validated in one pass, without building input columns.
-        fast = validator.v2_json(head.doc["inputs"]) if head.json_length is None and validator else None
-        inputs = None if fast is not None else parse_inputs(head, body)
-        if fast is None and inputs is None:
-            return None
+        # The usual JSON request is decoded and validated in one pass, without a dict per input.
+        typed = validator.v2_body(body) if json_length is None and validator is not None else None
+        head = typed_head(typed[0], header_id) if typed is not None else None
+        fast = typed[1] if head is not None else None
+        inputs = None
+        if head is None:
+            head = parse_head(json_length, header_id, body)
+            inputs = None if head is None else parse_inputs(head, body)
+            if inputs is None:
+                return None
         for name, _ in head.outputs:
             if name not in OUTPUT_NAMES:  # kserve's message for the same request
                 error = RequestError(
@@ -130,7 +136,12 @@ class LeanInfer:
             if fast is not None and current is validator:
                 return fast
             # the general path, or a reload since: validate against the model now loaded
-            return current.columns(by_name(inputs if inputs is not None else parse_inputs(head, body)))
+            if inputs is not None:
+                return current.columns(by_name(inputs))
+            again = current.v2_body(body)  # decoded by the former model's types: well-formed JSON
+            if again is not None:
+                return again[1]
+            return current.columns(by_name(parse_inputs(parse_head(None, header_id, body), body)))
 
         return Taken(head, validate, started, time.perf_counter())
 
@@ -239,14 +250,15 @@ def encode_response(
 class Head(NamedTuple):
     """A v2 request's parts outside its inputs: JSON document, JSON length (binary extension), id, outputs."""
 
-    doc: dict
+    doc: dict | None  # None: decoded by Validator.v2_body
     json_length: int | None  # None: a JSON body; else the binary extension's JSON header length
     request_id: Any
     outputs: list[tuple[str, bool]]
 
 
-def parse_head(headers: list[tuple[bytes, bytes]], body: bytes) -> Head | None:
-    """Everything of a well-formed v2 request but its inputs (:func:`parse_inputs`); else None."""
+def scan_headers(headers: Headers) -> tuple[int | None, str | None] | None:
+    """A request's binary-extension JSON length (None: a JSON body; -1: malformed) and ``x-request-id``;
+    None if its body is compressed (kserve's route decompresses it)."""
     json_length = header_id = None
     for key, value in headers:
         if key == b"inference-header-content-length":
@@ -254,7 +266,21 @@ def parse_head(headers: list[tuple[bytes, bytes]], body: bytes) -> Head | None:
         elif key == b"x-request-id":
             header_id = value.decode("latin-1") or None
         elif key == b"content-encoding":
-            return None  # compressed: kserve's route
+            return None
+    return json_length, header_id
+
+
+def typed_head(request, header_id: str | None) -> Head | None:
+    """The head of a request :meth:`Validator.v2_body` decoded; None if its outputs are malformed."""
+    outputs = requested_outputs(request.parameters, request.outputs)
+    return None if outputs is None else Head(None, None, request.id or header_id, outputs)
+
+
+def parse_head(json_length: int | None, header_id: str | None, body: bytes) -> Head | None:
+    """Everything of a well-formed v2 request but its inputs (:func:`parse_inputs`); else None.
+
+    ``json_length`` and ``header_id`` are what :func:`scan_headers` found.
+    """
     if json_length is not None and not 0 < json_length <= len(body):
         return None
     try:
@@ -263,7 +289,7 @@ def parse_head(headers: list[tuple[bytes, bytes]], body: bytes) -> Head | None:
         return None
     if type(doc) is not dict or not doc.keys() <= REQUEST_KEYS or type(doc.get("inputs")) is not list:
         return None
-    outputs = requested_outputs(doc)
+    outputs = requested_outputs(doc.get("parameters"), doc.get("outputs"))
     if outputs is None:
         return None
     request_id = doc.get("id")
@@ -302,13 +328,13 @@ def parse_inputs(head: Head, body: bytes) -> list[tuple[str, Column]] | None:
     return inputs
 
 
-def requested_outputs(doc: dict) -> list[tuple[str, bool]] | None:
+def requested_outputs(parameters: Any, named: Any) -> list[tuple[str, bool]] | None:
     """``[(output name, binary?), ...]`` to answer (every output if none are named); None if malformed.
 
-    The binary flag is the output's ``parameters.binary_data``, else the request's
-    ``parameters.binary_data_output``, else False (JSON).
+    ``parameters`` and ``named`` are the request's ``parameters`` and ``outputs``. The binary flag
+    is the output's ``parameters.binary_data``, else the request's ``parameters.binary_data_output``,
+    else False (JSON).
     """
-    parameters = doc.get("parameters")
     if parameters is None:
         parameters = {}
     elif type(parameters) is not dict:
@@ -316,7 +342,6 @@ def requested_outputs(doc: dict) -> list[tuple[str, bool]] | None:
     default = parameters.get("binary_data_output", False)
     if type(default) is not bool:
         return None
-    named = doc.get("outputs")
     if not named:  # absent or []: every output, as kserve does
         return [(name, default) for name in OUTPUT_NAMES]
     if type(named) is not list:

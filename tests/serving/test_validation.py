@@ -9,6 +9,7 @@ on well-formed requests it must accept (or the server silently loses its fast pa
 from __future__ import annotations
 
 import copy
+import json
 import math
 import re
 
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 from components.schema import FEATURES
 from serving.validation import NUMERIC_DATATYPES, Batch, Column, RequestError, Validator
-from tests.support.v2_requests import BAD, body, spellings
+from tests.support.v2_requests import BAD, body, edit, spellings
 
 MAX_ROWS = 6
 VALIDATOR = Validator(FEATURES, MAX_ROWS)
@@ -210,9 +211,17 @@ def parsed(items: list) -> dict[str, Column]:
     return {i["name"]: Column(i["data"], i["datatype"], i.get("shape")) for i in items}
 
 
+def one_pass(items: list, validator: Validator = VALIDATOR) -> Batch | None:
+    """``Validator.v2_body`` of a JSON body with these ``inputs`` (NaN and Infinity written as
+    Python's json writes them, bytes as text), its batch or None."""
+    raw = json.dumps({"inputs": items}, default=lambda v: v.decode() if isinstance(v, bytes) else repr(v))
+    typed = validator.v2_body(raw.encode())
+    return None if typed is None else typed[1]
+
+
 def one_pass_agrees(items: list) -> Batch | None:
-    """``v2_json`` accepts only what ``columns`` accepts, with the same feeds."""
-    fast = VALIDATOR.v2_json(items)
+    """``v2_body`` accepts only what ``columns`` accepts, with the same feeds."""
+    fast = one_pass(items)
     if fast is not None:
         assert_same_batch(fast, VALIDATOR.columns(parsed(items)))
     return fast
@@ -226,7 +235,7 @@ ROWS = pytest.mark.parametrize("rows", [None, st.just(1)], ids=["any rows", "one
 @ROWS
 @settings(PROPERTY, max_examples=100)
 @given(data=st.data())
-def test_v2_json_one_pass_matches_columns_and_takes_flat_shaped_bodies(rows, data):
+def test_v2_body_one_pass_matches_columns_and_takes_flat_shaped_bodies(rows, data):
     columns = data.draw(valid_columns(rows))
     fast = one_pass_agrees(as_json_items(columns))
     nested = any(isinstance(c.values, list) and isinstance(c.values[0], list) for c in columns.values())
@@ -237,7 +246,7 @@ def test_v2_json_one_pass_matches_columns_and_takes_flat_shaped_bodies(rows, dat
 @ROWS
 @settings(PROPERTY, max_examples=100)
 @given(data=st.data())
-def test_v2_json_one_pass_never_accepts_what_columns_refuses(rows, data):
+def test_v2_body_one_pass_never_accepts_what_columns_refuses(rows, data):
     columns = data.draw(spoiled_columns(rows))
     items = as_json_items(columns)
     for item in items:
@@ -245,15 +254,15 @@ def test_v2_json_one_pass_never_accepts_what_columns_refuses(rows, data):
     try:
         VALIDATOR.columns(parsed(items))
     except RequestError:
-        assert VALIDATOR.v2_json(items) is None
+        assert one_pass(items) is None
         return
     one_pass_agrees(items)
 
 
 @pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
-def test_v2_json_one_pass_leaves_every_bad_body_to_the_general_path(case):
+def test_v2_body_one_pass_leaves_every_bad_body_to_the_general_path(case):
     make, _ = BAD[case]
-    assert Validator(FEATURES, 50).v2_json(make(copy.deepcopy(body()))["inputs"]) is None
+    assert one_pass(make(copy.deepcopy(body()))["inputs"], Validator(FEATURES, 50)) is None
 
 
 def _one_row_refusals():
@@ -264,22 +273,22 @@ def _one_row_refusals():
 
 
 @pytest.mark.parametrize(("name", "value"), list(_one_row_refusals()))
-def test_v2_json_one_row_leaves_every_refused_number_to_the_general_path(name, value):
+def test_v2_body_one_row_leaves_every_refused_number_to_the_general_path(name, value):
     """Every value the general path refuses, as the one row's value: the one pass must say "unsure"."""
     items = [{**i, "data": [value]} if i["name"] == name else i for i in body(1)["inputs"]]
     with pytest.raises(RequestError, match=f"input '{name}'"):
         VALIDATOR.columns(parsed(items))
-    assert VALIDATOR.v2_json(items) is None
+    assert one_pass(items) is None
 
 
 @pytest.mark.parametrize("bound", ["minimum", "maximum"])
-def test_v2_json_one_row_takes_the_bounds_and_whole_ints(bound):
+def test_v2_body_one_row_takes_the_bounds_and_whole_ints(bound):
     items = [
         {**i, "data": [int(getattr(f, bound)) if f.integer else getattr(f, bound)]}
         for i, f in zip(body(1)["inputs"], FEATURES, strict=True)
         if not f.is_categorical
     ] + [i for i, f in zip(body(1)["inputs"], FEATURES, strict=True) if f.is_categorical]
-    assert_same_batch(VALIDATOR.v2_json(items), VALIDATOR.columns(parsed(items)))
+    assert_same_batch(one_pass(items), VALIDATOR.columns(parsed(items)))
 
 
 # Each shape is right but for one thing, for n rows (list equality alone takes 1.0 and True for 1).
@@ -299,26 +308,64 @@ NOT_INT_SHAPES = {
 
 @pytest.mark.parametrize("make", list(NOT_INT_SHAPES.values()), ids=list(NOT_INT_SHAPES))
 @pytest.mark.parametrize("rows", [1, 3])
-def test_v2_json_one_pass_takes_shapes_of_ints_only(make, rows):
+def test_v2_body_one_pass_takes_shapes_of_ints_only(make, rows):
     """[n] or [n, 1] in JSON ints; anything else goes to the general path, which parses it itself."""
     items = body(rows)["inputs"]
     items[5] = {**items[5], "shape": make(rows)}
-    assert VALIDATOR.v2_json(items) is None
+    assert one_pass(items) is None
 
 
-def test_v2_json_one_pass_refuses_true_as_a_one_row_shape():
+def test_v2_body_one_pass_refuses_true_as_a_one_row_shape():
     """[true] equals [1]: one row's shape must still be an int."""
     items = body(1)["inputs"]
     items[5] = {**items[5], "shape": [True]}
-    assert VALIDATOR.v2_json(items) is None
+    assert one_pass(items) is None
 
 
-def test_v2_json_one_pass_takes_the_usual_body():
+def test_v2_body_one_pass_takes_the_usual_body():
     request = body(3)
     assert_same_batch(
-        VALIDATOR.v2_json(request["inputs"]),
+        one_pass(request["inputs"]),
         VALIDATOR.columns(parsed(request["inputs"])),
     )
+
+
+def test_v2_body_returns_the_request_fields_beside_the_batch():
+    request = {**body(2), "id": "r-1", "model_name": "churn", "parameters": {"binary_data_output": True},
+               "outputs": [{"name": "churn"}]}  # fmt: skip
+    decoded, batch = VALIDATOR.v2_body(orjson.dumps(request))
+    assert (decoded.id, decoded.model_name, decoded.parameters, decoded.outputs) == (
+        "r-1", "churn", {"binary_data_output": True}, [{"name": "churn"}]
+    )  # fmt: skip
+    assert_same_batch(batch, VALIDATOR.columns(parsed(request["inputs"])))
+
+
+# What the typed decoder refuses though the general path may take it: each goes to the general path.
+NOT_TYPED = {
+    "an unknown request key": lambda b: {**b, "priority": 1},
+    "an id that is not a string": lambda b: {**b, "id": 5},
+    "an input with parameters": edit("gender", parameters={}),
+    "an input with an unknown key": edit("gender", note=1),
+    "a respelled category": edit("gender", data=["male", "Male"]),
+    "an int for a whole number written 22.5": edit("tenure", data=[22.5, 22]),
+    "inputs not a list": lambda b: {**b, "inputs": {}},
+    "no inputs": lambda b: {**b, "inputs": []},
+    "an input given twice": lambda b: {**b, "inputs": [*b["inputs"], b["inputs"][0]]},
+    "an input given twice, another missing": lambda b: {**b, "inputs": [b["inputs"][0], *b["inputs"][:-1]]},
+    "not JSON": lambda b: b"{",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("make", list(NOT_TYPED.values()), ids=list(NOT_TYPED))
+def test_v2_body_leaves_what_it_does_not_type_to_the_general_path(make):
+    made = make(body(2))
+    assert VALIDATOR.v2_body(made if isinstance(made, bytes) else orjson.dumps(made)) is None
+
+
+def test_v2_body_takes_json_ints_for_numbers_as_their_floats():
+    ints = edit("tenure", data=[22, 3])(edit("MonthlyCharges", data=[70, 5])(body(2)))
+    floats = edit("tenure", data=[22.0, 3.0])(edit("MonthlyCharges", data=[70.0, 5.0])(body(2)))
+    assert_same_batch(VALIDATOR.v2_body(orjson.dumps(ints))[1], VALIDATOR.v2_body(orjson.dumps(floats))[1])
 
 
 @pytest.mark.parametrize(
