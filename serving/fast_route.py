@@ -2,9 +2,10 @@
 
 kserve's generic route parses the body into pydantic models, converts them to ``InferRequest``,
 builds an ``InferResponse``, converts it back to a pydantic model and runs FastAPI's encoder over
-it: ~0.5 ms of a one-row request whose scoring takes ~30 µs. This route reads the raw body with
+it: ~0.5 ms of a one-row request whose scoring takes ~30 µs. This route reads the raw body: the usual
+JSON request decoded and validated in one pass (:meth:`Validator.v2_body`, msgspec), any other with
 orjson (JSON, or the v2 binary tensor extension: ``Inference-Header-Content-Length`` + raw
-little-endian tensors, BYTES as 4-byte-length-prefixed strings), scores through the two halves of
+little-endian tensors, BYTES as 4-byte-length-prefixed strings); it scores through the two halves of
 :meth:`ChurnModel.score` (:meth:`ChurnModel.evaluate` before the answer is sent,
 :meth:`ChurnModel.record` after: same validation, metrics, payload log) and answers pre-encoded JSON
 with the same fields, values and errors as the generic route.
