@@ -110,7 +110,7 @@ class ChurnModel(Model):
                 with local_bundle(self.model_dir, self.settings) as directory:
                     bundle = open_bundle(directory, self.intra_op_threads)
                 validator = Validator(bundle.features, self.max_batch_rows)
-                bundle.score(validator.columns(_warmup_columns(bundle)).feeds)  # first run allocates
+                bundle.score(validator.columns(_warmup_columns(bundle)))  # first run allocates
             except Exception as exc:
                 logger.error("model %r NOT loaded from %s: %s", self.name, self.model_dir, exc)
                 metrics.MODEL_LOAD_FAILURES.labels(self.name).inc()
@@ -213,7 +213,7 @@ class ChurnModel(Model):
         bundle, validator, series = self._loaded()
         batch = self._validated(validator, series, validate, request_id)
         try:
-            scores = bundle.score(batch.feeds)
+            scores = bundle.score(batch)
         except Exception as exc:
             raise self._failed(series, batch.rows, exc) from exc
         return self._scored(request_id, batch, scores, bundle, series, time.time())
@@ -243,11 +243,15 @@ class ChurnModel(Model):
         if not valid:
             return out
         batches = [out[i] for i in valid]
-        feeds = batches[0].feeds
-        if len(batches) > 1:
-            feeds = {name: np.concatenate([b.feeds[name] for b in batches]) for name in feeds}
+        together = batches[0]
+        if len(batches) > 1:  # one batch of all their rows
+            together = together._replace(
+                strings=np.concatenate([b.strings for b in batches], axis=1),
+                floats=np.concatenate([b.floats for b in batches], axis=1),
+                rows=sum(b.rows for b in batches),
+            )
         try:
-            scores = bundle.score(feeds)
+            scores = bundle.score(together)
         except Exception as exc:
             for i in valid:
                 failure = self._failed(series, out[i].rows, exc)
