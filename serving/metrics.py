@@ -155,5 +155,7 @@ class VersionSeries:
     def scored(self, scores: np.ndarray, churn: np.ndarray) -> None:
         self.ok_requests.inc()
         self.ok_rows.inc(len(scores))
-        self.positives.inc(int(np.count_nonzero(churn)))
+        positives = int(np.count_nonzero(churn))
+        if positives:  # inc(0) changes nothing but costs its lock
+            self.positives.inc(positives)
         SCORES.observe(self.labels, scores)

@@ -161,19 +161,18 @@ class Validator:
             request = self._decoder.decode(body)
         except msgspec.DecodeError:  # ValidationError included
             return None
+        inputs = request.inputs
         values: list = [None] * len(self.features)  # each feature's data, categorical features first
-        if len(request.inputs) != len(values):
+        if len(inputs) != len(values):
             return None
-        rows = -1
-        for item in request.inputs:
+        rows = len(inputs[0].data)  # 1 to max_batch_rows: the decoder checked
+        column, flat = [rows, 1], [rows]
+        for item in inputs:
             data = item.data
-            n = len(data)  # 1 to max_batch_rows: the decoder checked
-            if n != rows:
-                if rows >= 0:
-                    return None
-                rows = n
+            if len(data) != rows:
+                return None
             shape = item.shape  # JSON ints: the decoder refused 1.0 and true
-            if shape != [n] and shape != [n, 1]:
+            if shape != column and shape != flat:
                 return None
             values[item.slot] = data
         if None in values:  # a feature given twice, so another one missing
