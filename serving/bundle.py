@@ -32,7 +32,7 @@ PACKED_STRINGS, PACKED_FLOATS = "serving.packed_strings", "serving.packed_floats
 # Up to this many rows a batch is scored by the packed graph: ONNX Runtime's cost per input is
 # much of a tiny run (run + feeds, interleaved: 1 row 49 against 62 µs, 4 rows 0.88x, 8 rows even);
 # beyond, the bundle's own graph is faster (1,000 rows: 9.0 against 9.7 ms, the split copies the
-# strings). benchmarks/README.md, tenth session.
+# strings). benchmarks/README.md, eleventh session.
 PACKED_MAX_ROWS = 4
 
 
