@@ -53,6 +53,7 @@ from components.config import load_settings  # noqa: E402
 from components.schema import FEATURES  # noqa: E402
 from serving.bundle import open_bundle  # noqa: E402
 from serving.examples import v2_binary_request, v2_request  # noqa: E402
+from serving.validation import Column, Validator  # noqa: E402
 from tests.support.model_server import start_model_server  # noqa: E402
 from tests.support.server_process import ServerProcess, free_port, http_ok  # noqa: E402
 
@@ -269,14 +270,12 @@ def start_fastapi(sklearn_path: Path, work: Path) -> tuple[ServerProcess, int]:
 
 # ------------------------------------------------------------------------------------ measure
 def in_process_floor(bundle_dir: Path, one: list[dict], many: list[dict], seconds: float) -> dict:
+    """The server's own scoring call (``Bundle.score``) on validated batches, without a request."""
     bundle = open_bundle(bundle_dir)
+    validator = Validator(bundle.features, len(many))
 
     def feeds(rows):
-        frame = pd.DataFrame(rows)
-        return {
-            f.name: frame[[f.name]].to_numpy(dtype=object if f.is_categorical else np.float32)
-            for f in FEATURES
-        }
+        return validator.columns({f.name: Column([r[f.name] for r in rows], f.v2_datatype) for f in FEATURES})
 
     single, batch = feeds(one), feeds(many)
     for _ in range(200):
@@ -428,9 +427,10 @@ def profile_one_request(bundle_dir: Path, one: list[dict], n: int = 3000) -> lis
 
     try:
         stages = [
-            ("typed decode + validation -> ONNX feeds (Validator.v2_body, 19 inputs)",
+            ("typed decode + validation -> batch (Validator.v2_body, 19 inputs)",
              stage(lambda: validator.v2_body(raw))),
-            ("ONNX Runtime run", stage(lambda: bundle.score(batch.feeds))),
+            ("ONNX Runtime run (Bundle.score: one row, the packed graph)",
+             stage(lambda: bundle.score(batch))),
             ("score(): validation + run + metrics + payload log",
              stage(lambda: model.score(lambda v: v.v2_body(raw)[1]))),
             ("response: orjson.dumps (fast_route.encode_response)",
