@@ -34,11 +34,8 @@ from starlette.routing import Match, Route
 
 from serving.http_edge import read_body, replaying
 from serving.model import ChurnModel, Scored
-from serving.validation import Batch, Column, RequestError, Validator, by_name
+from serving.validation import REQUEST_KEYS, Batch, Column, RequestError, Validator, by_name
 
-REQUEST_KEYS = frozenset(
-    {"id", "model_name", "parameters", "inputs", "outputs"}
-)  # kserve's client: model_name
 BINARY_DTYPES = {
     "FP16": "<f2", "FP32": "<f4", "FP64": "<f8", "INT8": "i1", "INT16": "<i2", "INT32": "<i4",
     "INT64": "<i8", "UINT8": "u1", "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8",
@@ -136,13 +133,10 @@ class LeanInfer:
         def validate(current: Validator) -> Batch:
             if fast is not None and current is validator:
                 return fast
-            # the general path, or a reload since: validate against the model now loaded
-            if inputs is not None:
-                return current.columns(by_name(inputs))
-            again = current.v2_body(body)  # decoded by the former model's types: well-formed JSON
-            if again is not None:
-                return again[1]
-            return current.columns(by_name(parse_inputs(parse_head(None, header_id, body), body)))
+            # the general path, or a reload since: validate against the model now loaded (a body
+            # the former model's types decoded is well-formed JSON: parse_head takes it)
+            parsed = inputs if inputs is not None else parse_inputs(parse_head(None, header_id, body), body)
+            return current.columns(by_name(parsed))
 
         return Taken(head, validate, started, time.perf_counter())
 

@@ -27,6 +27,12 @@ _BYTES = frozenset({"BYTES"})
 # (bool is an int subclass, and numpy would turn "5" or true into 5.0 and 1.0 without a word).
 _NUMBER_TYPES = frozenset({int, float})
 
+# A v2 infer request's keys but ``inputs``, as the typed decoder takes them (kserve's client sends
+# ``model_name``); REQUEST_KEYS is every key the lean route accepts, on either path.
+_REQUEST_FIELDS = [("id", str | None, None), ("model_name", Any, None), ("parameters", dict | None, None),
+                   ("outputs", list | None, None)]  # fmt: skip
+REQUEST_KEYS = frozenset({"inputs", *(name for name, *_ in _REQUEST_FIELDS)})
+
 
 class RequestError(InvalidInput):
     """A 400-class problem with the request. ``reason`` is a short label for the error metric.
@@ -392,11 +398,5 @@ def _typed_request_decoder(features: Sequence[Feature], max_batch_rows: int) -> 
             msgspec.defstruct(f"Input_{slot}", fields, namespace={"slot": slot}, tag_field="name",
                               tag=f.name, forbid_unknown_fields=True)
         )  # fmt: skip
-    request = msgspec.defstruct(
-        "TypedRequest",
-        [("inputs", list[Union[tuple(inputs)]]),  # noqa: UP007 (a union of types made at run time)
-         ("id", str | None, None), ("model_name", Any, None), ("parameters", dict | None, None),
-         ("outputs", list | None, None)],
-        forbid_unknown_fields=True,
-    )  # fmt: skip
-    return msgspec.json.Decoder(request)
+    request = [("inputs", list[Union[tuple(inputs)]]), *_REQUEST_FIELDS]  # noqa: UP007 (types made at run time)
+    return msgspec.json.Decoder(msgspec.defstruct("TypedRequest", request, forbid_unknown_fields=True))

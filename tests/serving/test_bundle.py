@@ -29,7 +29,7 @@ def opened(bundle_dir):
 
 
 def test_the_packed_graph_gives_the_bundle_graphs_probabilities_at_every_batch_size(opened, test_rows):
-    """Every held-out row, in batches of 1 to beyond PACKED_MAX_ROWS: the packed session's
+    """The suite's 20 held-out rows, in batches of 1 to beyond PACKED_MAX_ROWS: the packed session's
     probabilities equal the bundle graph's on the same batch, bit for bit."""
     assert opened.packed is not None
     validator = Validator(opened.features, 100)

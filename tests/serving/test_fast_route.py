@@ -6,11 +6,16 @@ import copy
 import time
 
 import numpy as np
+import orjson
 import pytest
+from fastapi import FastAPI
 
+from components.config import load_settings
 from components.schema import FEATURES
 from serving.examples import example_row, v2_binary_request, v2_request
-from serving.fast_route import from_binary, split_strings
+from serving.fast_route import LeanInfer, from_binary, split_strings
+from serving.model import ChurnModel
+from serving.validation import RequestError
 from tests.support.model_server import start_model_server
 from tests.support.v2_requests import BAD, body, edit, outputs
 
@@ -123,3 +128,26 @@ def test_latency_logging_flag_logs_lean_requests(bundle_dir, tmp_path):
         assert "requestId: lat-1, preprocess_ms:" in srv.log()
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize("form", ["JSON", "binary"])
+def test_a_request_taken_before_a_reload_is_validated_by_the_model_loaded_since(bundle_dir, form):
+    """``take`` validates against the model loaded then; if a reload lands before ``score``, the
+    request is validated again against the new one (its typed decoder, else its general path)."""
+    model = ChurnModel("reloaded", str(bundle_dir), load_settings({}), max_batch_rows=50)
+    assert model.load()
+    route = LeanInfer(FastAPI(), model)
+    if form == "JSON":
+        raw, headers = orjson.dumps(body(3)), []
+    else:
+        raw, named = v2_binary_request(FEATURES, [example_row(FEATURES)] * 3)
+        headers = [(k.lower().encode(), v.encode()) for k, v in named.items()]
+    before = route.take(headers, raw)
+    assert model.load()  # the same bundle again: a new validator
+    assert route.score(before).scored.rows == 3
+    taken = route.take(headers, raw)
+    model.max_batch_rows = 2
+    assert model.load()  # the model loaded now takes 2 rows at most
+    with pytest.raises(RequestError) as error:
+        route.score(taken)
+    assert error.value.label == "batch_too_large"
