@@ -21,19 +21,19 @@ from kserve.logging import logger
 from components import bundle as contract
 from components.bundle import BundleError, BundleMetadata
 from components.schema import Feature
+from serving.packed_graph import PACKED_FLOATS, PACKED_STRINGS, packed_graph
 
 if TYPE_CHECKING:
     from serving.validation import Batch
 
 # Prometheus label value (and payload-log null) for a bundle served straight from a run folder.
 UNREGISTERED = "unregistered"
-# The two inputs of the packed graph (packed_graph): names no bundle graph uses for its own.
-PACKED_STRINGS, PACKED_FLOATS = "serving.packed_strings", "serving.packed_floats"
-# Up to this many rows a batch is scored by the packed graph: ONNX Runtime's cost per input is
-# much of a tiny run (run + feeds, interleaved: 1 row 49 against 62 µs, 4 rows 0.88x, 8 rows even);
-# beyond, the bundle's own graph is faster (1,000 rows: 9.0 against 9.7 ms, the split copies the
-# strings). benchmarks/README.md, eleventh session.
-PACKED_MAX_ROWS = 4
+# Up to this many rows a batch is scored by the packed graph (serving.packed_graph): ONNX Runtime's
+# cost per input and per node is most of a small run (interleaved, transposes included: 0.43x the
+# bundle graph at 1 row, 0.66x at 8, 0.78x at 16, 0.98x at 64); from 256 rows the bundle's own graph
+# is faster (1.05x: the packed one encodes every string column for the union of categories).
+# benchmarks/README.md, twelfth session.
+PACKED_MAX_ROWS = 32
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Bundle:
     probabilities_output: str
     positive_column: int
     threshold: float
-    packed: ort.InferenceSession | None = None  # the same graph behind two inputs (packed_graph)
+    packed: ort.InferenceSession | None = None  # serving.packed_graph's, for small batches
 
     @property
     def content_id(self) -> str:
@@ -112,38 +112,6 @@ class Bundle:
 
 def _c_run(session: ort.InferenceSession) -> Callable:
     return getattr(session, "_sess", session).run
-
-
-def packed_graph(
-    model: onnx.ModelProto, categorical: Sequence[str], numeric: Sequence[str]
-) -> onnx.ModelProto:
-    """``model`` behind two inputs: (N, len(categorical)) strings and (N, len(numeric)) floats.
-
-    Two ``Split`` nodes in front give each of the graph's own inputs its (N, 1) column back (in
-    the order named); every node, initializer and output is the bundle's, untouched.
-    """
-    graph = model.graph
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
-    nodes, initializers = [], list(graph.initializer)
-    for packed_name, names in ((PACKED_STRINGS, categorical), (PACKED_FLOATS, numeric)):
-        if opset >= 13:  # the split sizes became an input in opset 13
-            sizes = onnx.helper.make_tensor(f"{packed_name}.sizes", onnx.TensorProto.INT64, [len(names)],
-                                            [1] * len(names))  # fmt: skip
-            initializers.append(sizes)
-            nodes.append(onnx.helper.make_node("Split", [packed_name, sizes.name], list(names), axis=1))
-        else:
-            nodes.append(
-                onnx.helper.make_node("Split", [packed_name], list(names), axis=1, split=[1] * len(names))
-            )
-    inputs = [
-        onnx.helper.make_tensor_value_info(PACKED_STRINGS, onnx.TensorProto.STRING, [None, len(categorical)]),
-        onnx.helper.make_tensor_value_info(PACKED_FLOATS, onnx.TensorProto.FLOAT, [None, len(numeric)]),
-    ]
-    packed = onnx.helper.make_graph(
-        nodes + list(graph.node), graph.name, inputs, list(graph.output), initializers,
-        value_info=list(graph.value_info),
-    )  # fmt: skip
-    return onnx.helper.make_model(packed, opset_imports=list(model.opset_import), ir_version=model.ir_version)
 
 
 def session_options(intra_op_threads: int = 1) -> ort.SessionOptions:
@@ -212,14 +180,11 @@ def _packed_session(
     a warning: the bundle's own graph then scores every batch) if it cannot be built or differs."""
     categorical = [f for f in features if f.is_categorical]
     numeric = [f for f in features if not f.is_categorical]
-    # Probe rows: every feature at its first category or minimum, its last or maximum, and between.
-    strings = np.array([[f.categories[0], f.categories[-1], f.categories[len(f.categories) // 2]]
-                        for f in categorical], dtype=object)  # fmt: skip
-    floats = np.array(
-        [[f.minimum, f.maximum, (f.minimum + f.maximum) / 2] for f in numeric], dtype=np.float32
-    )
+    strings, floats = probe_rows(categorical, numeric)
     try:
-        model = packed_graph(onnx.load(model_path), [f.name for f in categorical], [f.name for f in numeric])
+        model = packed_graph(
+            onnx.load(model_path), [f.name for f in categorical], [f.name for f in numeric], output
+        )
         packed = ort.InferenceSession(
             model.SerializeToString(),
             sess_options=session_options(threads),
@@ -231,6 +196,8 @@ def _packed_session(
         }
         (own,) = session.run([output], feeds)
         (theirs,) = packed.run([output], {PACKED_STRINGS: strings.T.copy(), PACKED_FLOATS: floats.T.copy()})
+        if theirs.shape != own.shape:
+            raise ValueError(f"probabilities of shape {theirs.shape}, not {own.shape}")
     except Exception as exc:  # onnx and onnxruntime raise their own types
         logger.warning(
             "the bundle's own graph scores every batch: no packed graph for %s: %s", model_path, exc
@@ -241,3 +208,23 @@ def _packed_session(
                        "on the probe rows (max |diff| %g)", float(np.max(np.abs(own - theirs))))  # fmt: skip
         return None
     return packed
+
+
+def probe_rows(categorical: Sequence[Feature], numeric: Sequence[Feature]) -> tuple[np.ndarray, np.ndarray]:
+    """Rows that tell the packed graph from a wrong one: (C, R) strings and (K, R) floats.
+
+    Every category of every feature; each feature given the categories of the next one (a value
+    another column knows, which the packed graph's one encoder sees); an unknown value in every
+    column; numbers from each feature's minimum to its maximum.
+    """
+    longest = max((len(f.categories) for f in categorical), default=1)
+    neighbours = [*categorical[1:], *categorical[:1]]
+    columns = [
+        [*(f.categories[r % len(f.categories)] for r in range(longest)),
+         *(g.categories[r % len(g.categories)] for r in range(longest)), "not a category (serving probe)"]
+        for f, g in zip(categorical, neighbours, strict=True)
+    ]  # fmt: skip
+    rows = 2 * longest + 1
+    strings = np.array(columns, dtype=object).reshape(len(categorical), rows)
+    floats = np.array([np.linspace(f.minimum, f.maximum, rows) for f in numeric], dtype=np.float32)
+    return strings, floats.reshape(len(numeric), rows)

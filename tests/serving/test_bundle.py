@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from components.schema import FEATURES
 from serving import bundle as served
-from serving.bundle import PACKED_FLOATS, PACKED_MAX_ROWS, PACKED_STRINGS, open_bundle
+from serving.bundle import PACKED_MAX_ROWS, open_bundle
+from serving.packed_graph import PACKED_FLOATS, PACKED_STRINGS
 from serving.validation import Batch, Column, Validator
 
 
@@ -29,11 +31,11 @@ def opened(bundle_dir):
 
 
 def test_the_packed_graph_gives_the_bundle_graphs_probabilities_at_every_batch_size(opened, test_rows):
-    """The suite's 20 held-out rows, in batches of 1 to beyond PACKED_MAX_ROWS: the packed session's
-    probabilities equal the bundle graph's on the same batch, bit for bit."""
+    """The suite's 20 held-out rows, in batches of 1 to 6 and all 20 (the packed session takes up to
+    PACKED_MAX_ROWS): its probabilities equal the bundle graph's on the same batch, bit for bit."""
     assert opened.packed is not None
     validator = Validator(opened.features, 100)
-    for n in range(1, PACKED_MAX_ROWS + 3):
+    for n in [*range(1, 7), len(test_rows)]:
         for start in range(0, len(test_rows) - n + 1, n):
             batch = batch_of(validator, test_rows.iloc[start : start + n])
             (packed,) = opened.packed.run(
@@ -54,8 +56,9 @@ def test_score_takes_the_packed_graph_up_to_its_row_limit_only(opened, test_rows
         monkeypatch.setitem(
             opened.__dict__, name, lambda *a, _run=run, _name=name: calls.append(_name) or _run(*a)
         )
-    for n in (1, PACKED_MAX_ROWS, PACKED_MAX_ROWS + 1, len(test_rows)):
-        opened.score(batch_of(validator, test_rows.head(n)))
+    many = pd.concat([test_rows] * (PACKED_MAX_ROWS // len(test_rows) + 2), ignore_index=True)
+    for n in (1, PACKED_MAX_ROWS, PACKED_MAX_ROWS + 1, len(many)):
+        opened.score(batch_of(validator, many.head(n)))
     assert calls == ["_packed_run", "_packed_run", "_run", "_run"]
 
 
@@ -77,7 +80,9 @@ def test_a_packed_graph_that_cannot_be_built_leaves_the_bundle_graph_scoring(
 def test_a_packed_graph_that_scores_otherwise_is_not_used(bundle_dir, monkeypatch, caplog):
     """Columns fed to the wrong inputs (the categorical names reversed): the probe rows differ."""
     real = served.packed_graph
-    monkeypatch.setattr(served, "packed_graph", lambda model, cat, num: real(model, list(reversed(cat)), num))
+    monkeypatch.setattr(
+        served, "packed_graph", lambda model, cat, *rest: real(model, list(reversed(cat)), *rest)
+    )
     with caplog.at_level(logging.WARNING, logger="kserve"):
         opened = open_bundle(bundle_dir)
     assert opened.packed is None

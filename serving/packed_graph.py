@@ -1,0 +1,165 @@
+"""The bundle's graph rebuilt for small batches: two packed inputs, one one-hot encoder, fewer nodes.
+
+On a one-row run ONNX Runtime's cost is mostly per input and per node, not per value: the
+bundle's graph (skl2onnx's) has one input per feature, a ``OneHotEncoder`` per categorical
+feature and the nodes of outputs the server never reads. :func:`packed_graph` gives the same
+computation fewer of each:
+
+- two inputs, an (N, C) string matrix and an (N, K) float matrix, the columns in the order named;
+- a ``Concat`` of columns of one matrix becomes a ``Gather`` of them (an ``Identity`` if it is
+  the whole matrix in order);
+- one-hot encoders of single columns (``zeros=1``: unknown values encode as zeros) feeding one
+  ``Concat`` become one encoder over the whole string matrix, with the union of their categories,
+  and a ``Gather`` of each column's own categories from it: a value another column knows lands in
+  a slot nobody gathers, so it is zeros as before;
+- only the nodes the named output needs are kept;
+- a column still read on its own comes from a ``Split``.
+
+Every value is computed by the same operator on the same numbers (``Gather``, ``Reshape`` and
+``Identity`` copy; one-hot encoding is exact), so the probabilities are the bundle graph's bit for
+bit; :func:`serving.bundle.open_bundle` checks that on probe rows before using it. A graph without
+these patterns is only re-plumbed (inputs, pruning, ``Split``). 1 row: 28 against 53 µs per run
+(benchmarks/README.md, twelfth session).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+# The two inputs of the packed graph: names no bundle graph uses for its own.
+PACKED_STRINGS, PACKED_FLOATS = "serving.packed_strings", "serving.packed_floats"
+ML_DOMAIN = "ai.onnx.ml"
+
+
+def packed_graph(
+    model: onnx.ModelProto, categorical: Sequence[str], numeric: Sequence[str], output: str
+) -> onnx.ModelProto:
+    """``model`` computing ``output`` from (N, len(categorical)) strings and (N, len(numeric)) floats.
+
+    ``categorical`` and ``numeric`` name the graph's own inputs in their matrix's column order.
+    """
+    graph = model.graph
+    columns = {name: (PACKED_STRINGS, i) for i, name in enumerate(categorical)}
+    columns |= {name: (PACKED_FLOATS, i) for i, name in enumerate(numeric)}
+    widths = {PACKED_STRINGS: len(categorical), PACKED_FLOATS: len(numeric)}
+    original = list(graph.node)  # one set of node objects: folding is tracked by their ids
+    producer = {out: node for node in original for out in node.output}
+    readers: dict[str, int] = {}
+    for node in original:
+        for name in node.input:
+            readers[name] = readers.get(name, 0) + 1
+    initializers = list(graph.initializer)
+
+    def constant(name: str, values: list[int]) -> str:
+        initializers.append(numpy_helper.from_array(np.asarray(values, dtype=np.int64), f"serving.{name}"))
+        return initializers[-1].name
+
+    folded: set[int] = set()  # ids of the encoders a replacement took over
+    nodes: list[onnx.NodeProto] = []
+    for k, node in enumerate(original):
+        rebuilt = None
+        if node.op_type == "Concat" and node.domain in ("", "ai.onnx"):
+            rebuilt = _gathered_columns(node, columns, widths, lambda v, k=k: constant(f"columns{k}", v))
+            if rebuilt is None:
+                encoders = [producer.get(name) for name in node.input]
+                rebuilt = _one_encoder(node, encoders, columns, readers, len(categorical),
+                                       lambda name, v, k=k: constant(f"{name}{k}", v))  # fmt: skip
+                if rebuilt is not None:
+                    folded.update(id(e) for e in encoders)
+        nodes += [node] if rebuilt is None else rebuilt
+    # the folded encoders came before their Concat: drop them now, then what the output does not need
+    nodes = _needed([n for n in nodes if id(n) not in folded], output)
+
+    read = {name for node in nodes for name in node.input}
+    split = []
+    for packed, names in ((PACKED_STRINGS, categorical), (PACKED_FLOATS, numeric)):
+        if read.isdisjoint(names):
+            continue
+        if _opset(model) >= 13:  # the split sizes became an input in opset 13
+            sizes = constant(f"{packed.removeprefix('serving.')}.sizes", [1] * len(names))
+            split.append(helper.make_node("Split", [packed, sizes], list(names), axis=1))
+        else:
+            split.append(helper.make_node("Split", [packed], list(names), axis=1, split=[1] * len(names)))
+    nodes = split + nodes
+    read = {name for node in nodes for name in node.input}
+    inputs = [
+        helper.make_tensor_value_info(PACKED_STRINGS, TensorProto.STRING, [None, len(categorical)]),
+        helper.make_tensor_value_info(PACKED_FLOATS, TensorProto.FLOAT, [None, len(numeric)]),
+    ]
+    rebuilt_graph = helper.make_graph(
+        nodes, graph.name, inputs, [o for o in graph.output if o.name == output],
+        [t for t in initializers if t.name in read],
+    )  # fmt: skip
+    return helper.make_model(
+        rebuilt_graph, opset_imports=list(model.opset_import), ir_version=model.ir_version
+    )
+
+
+def _gathered_columns(node, columns, widths, constant) -> list[onnx.NodeProto] | None:
+    """A ``Concat`` (axis 1) of columns of one packed matrix as a ``Gather`` of them; None if not one."""
+    if _axis(node) not in (1, -1) or not node.input or any(name not in columns for name in node.input):
+        return None
+    matrices = {columns[name][0] for name in node.input}
+    if len(matrices) != 1:
+        return None
+    (packed,) = matrices
+    indices = [columns[name][1] for name in node.input]
+    if indices == list(range(widths[packed])):  # the matrix itself (ONNX Runtime drops the Identity)
+        return [helper.make_node("Identity", [packed], list(node.output))]
+    return [helper.make_node("Gather", [packed, constant(indices)], list(node.output), axis=1)]
+
+
+def _one_encoder(node, encoders, columns, readers, width, constant) -> list[onnx.NodeProto] | None:
+    """A ``Concat`` (last axis) of one-hot encoders of single string columns as one encoder of the
+    string matrix and a ``Gather``; None if the pattern does not hold exactly."""
+    if _axis(node) not in (-1, 2) or not encoders:
+        return None
+    categories = []
+    for encoder in encoders:
+        if encoder is None or encoder.op_type != "OneHotEncoder" or encoder.domain != ML_DOMAIN:
+            return None
+        attributes = {a.name: helper.get_attribute_value(a) for a in encoder.attribute}
+        (source,) = encoder.input
+        if (
+            attributes.get("zeros", 1) != 1  # zeros=0 raises on an unknown value: not foldable
+            or "cats_strings" not in attributes
+            or columns.get(source, (None,))[0] != PACKED_STRINGS
+            or readers[encoder.output[0]] != 1  # its encoding is read by this Concat only
+        ):
+            return None
+        categories.append((columns[source][1], list(attributes["cats_strings"])))
+    union = list(dict.fromkeys(c for _, cats in categories for c in cats))
+    slot = {c: i for i, c in enumerate(union)}
+    picked = [column * len(union) + slot[c] for column, cats in categories for c in cats]
+    encoded, flat = f"serving.{node.output[0]}.encoded", f"serving.{node.output[0]}.flat"
+    return [
+        # (N, C) strings -> (N, C, U) one-hot over the union -> (N, 1, C*U) -> each column's own slots,
+        # the (N, 1, total) the per-column encoders' Concat gave
+        helper.make_node(
+            "OneHotEncoder", [PACKED_STRINGS], [encoded], domain=ML_DOMAIN, cats_strings=union, zeros=1
+        ),
+        helper.make_node("Reshape", [encoded, constant("shape", [0, 1, width * len(union)])], [flat]),
+        helper.make_node("Gather", [flat, constant("slots", picked)], list(node.output), axis=2),
+    ]
+
+
+def _needed(nodes: list[onnx.NodeProto], output: str) -> list[onnx.NodeProto]:
+    """The nodes ``output`` depends on, in their order (the graph is topologically sorted)."""
+    wanted, kept = {output}, []
+    for node in reversed(nodes):
+        if not wanted.isdisjoint(node.output):
+            kept.append(node)
+            wanted.update(node.input)
+    return kept[::-1]
+
+
+def _axis(node: onnx.NodeProto) -> int | None:
+    return next((a.i for a in node.attribute if a.name == "axis"), None)
+
+
+def _opset(model: onnx.ModelProto) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
