@@ -494,6 +494,13 @@ def main() -> None:
     parser.add_argument("--feature-store-only", action="store_true",
                         help="only the transformer + predictor on Redis vs full-row rows")  # fmt: skip
     args = parser.parse_args()
+    given = [flag for flag in ("bundle", "rows", "sklearn") if getattr(args, flag) is not None]
+    if given and len(given) < 3:  # one trained run's three files, or none (then one is trained)
+        missing = ", ".join(f"--{f}" for f in ("bundle", "rows", "sklearn") if f not in given)
+        parser.error(f"--bundle, --rows and --sklearn go together (one trained run): {missing} missing")
+    for flag in given:
+        if not getattr(args, flag).exists():
+            parser.error(f"--{flag} {getattr(args, flag)}: no such file or directory")
 
     work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
     if args.bundle is None:

@@ -9,6 +9,7 @@ not how fast.
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from components.schema import FEATURES
 
@@ -35,3 +36,20 @@ def test_the_one_request_profile_times_every_stage(trained_run):
     assert any("Validator.v2_body" in name for name in names)
     assert any("kserve's generic route" in name for name in names)
     assert all(us > 0 for name, us in stages if "event-loop" not in name), stages
+
+
+def test_a_partial_set_of_run_files_is_refused_by_name(monkeypatch, capsys, tmp_path):
+    """--bundle alone used to start the servers and fail minutes later on the missing rows."""
+    from benchmarks import serving
+
+    monkeypatch.setattr("sys.argv", ["serving.py", "--bundle", str(tmp_path)])
+    with pytest.raises(SystemExit) as exit_:
+        serving.main()
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("--rows, --sklearn missing")
+    monkeypatch.setattr(
+        "sys.argv", ["serving.py", "--bundle", str(tmp_path), "--rows", "nope", "--sklearn", "nope"]
+    )
+    with pytest.raises(SystemExit):
+        serving.main()
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("--rows nope: no such file or directory")
