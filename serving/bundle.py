@@ -21,7 +21,7 @@ from kserve.logging import logger
 from components import bundle as contract
 from components.bundle import BundleError, BundleMetadata
 from components.schema import Feature
-from serving.packed_graph import PACKED_FLOATS, PACKED_STRINGS, packed_graph
+from serving.packed_graph import PACKED_FLOATS, PACKED_SCORE, PACKED_STRINGS, packed_graph
 
 if TYPE_CHECKING:
     from serving.validation import Batch
@@ -104,9 +104,9 @@ class Bundle:
                 PACKED_STRINGS: np.ascontiguousarray(batch.strings.T),  # one row: already contiguous
                 PACKED_FLOATS: np.ascontiguousarray(batch.floats.T),
             }
-            (probabilities,) = packed([self.probabilities_output], feeds, None)
-        else:
-            (probabilities,) = self._run([self.probabilities_output], batch.feeds, None)
+            (score,) = packed([PACKED_SCORE], feeds, None)
+            return score[:, 0]
+        (probabilities,) = self._run([self.probabilities_output], batch.feeds, None)
         return probabilities[:, self.positive_column]
 
 
@@ -169,22 +169,28 @@ def open_bundle(directory: str | Path, intra_op_threads: int = 1) -> Bundle:
         probabilities_output=probabilities,
         positive_column=metadata.outputs.positive_column,
         threshold=metadata.threshold,
-        packed=_packed_session(model_path, session, features, probabilities, intra_op_threads),
+        packed=_packed_session(
+            model_path, session, features, (probabilities, metadata.outputs.positive_column), intra_op_threads
+        ),
     )
 
 
 def _packed_session(
-    model_path: Path, session: ort.InferenceSession, features: Sequence[Feature], output: str, threads: int
+    model_path: Path,
+    session: ort.InferenceSession,
+    features: Sequence[Feature],
+    output: tuple[str, int],
+    threads: int,
 ) -> ort.InferenceSession | None:
-    """The packed graph's session, checked to give the bundle graph's very probabilities; None (and
-    a warning: the bundle's own graph then scores every batch) if it cannot be built or differs."""
+    """The packed graph's session, checked to give the bundle graph's very P(churn) (``output``: the
+    probabilities output and its positive column); None (and a warning: the bundle's own graph then
+    scores every batch) if it cannot be built or differs."""
     categorical = [f for f in features if f.is_categorical]
     numeric = [f for f in features if not f.is_categorical]
     strings, floats = probe_rows(categorical, numeric)
     try:
-        model = packed_graph(
-            onnx.load(model_path), [f.name for f in categorical], [f.name for f in numeric], output
-        )
+        names = [f.name for f in categorical], [f.name for f in numeric]
+        model = packed_graph(onnx.load(model_path), *names, *output)
         packed = ort.InferenceSession(
             model.SerializeToString(),
             sess_options=session_options(threads),
@@ -194,8 +200,10 @@ def _packed_session(
             f.name: column.reshape(-1, 1)
             for f, column in zip([*categorical, *numeric], [*strings, *floats], strict=True)
         }
-        (own,) = session.run([output], feeds)
-        (theirs,) = packed.run([output], {PACKED_STRINGS: strings.T.copy(), PACKED_FLOATS: floats.T.copy()})
+        own = session.run([output[0]], feeds)[0][:, output[1] : output[1] + 1]
+        (theirs,) = packed.run(
+            [PACKED_SCORE], {PACKED_STRINGS: strings.T.copy(), PACKED_FLOATS: floats.T.copy()}
+        )
         if theirs.shape != own.shape:
             raise ValueError(f"probabilities of shape {theirs.shape}, not {own.shape}")
     except Exception as exc:  # onnx and onnxruntime raise their own types

@@ -30,15 +30,17 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-# The two inputs of the packed graph: names no bundle graph uses for its own.
+# The packed graph's two inputs and its output: names no bundle graph uses for its own.
 PACKED_STRINGS, PACKED_FLOATS = "serving.packed_strings", "serving.packed_floats"
+PACKED_SCORE = "serving.score"
 ML_DOMAIN = "ai.onnx.ml"
 
 
 def packed_graph(
-    model: onnx.ModelProto, categorical: Sequence[str], numeric: Sequence[str], output: str
+    model: onnx.ModelProto, categorical: Sequence[str], numeric: Sequence[str], output: str, column: int
 ) -> onnx.ModelProto:
-    """``model`` computing ``output`` from (N, len(categorical)) strings and (N, len(numeric)) floats.
+    """``model`` computing column ``column`` of ``output`` as :data:`PACKED_SCORE`, an (N, 1) float
+    tensor, from (N, len(categorical)) strings and (N, len(numeric)) floats.
 
     ``categorical`` and ``numeric`` name the graph's own inputs in their matrix's column order.
     """
@@ -71,8 +73,18 @@ def packed_graph(
                 if rebuilt is not None:
                     folded.update(id(e) for e in encoders)
         nodes += [node] if rebuilt is None else rebuilt
-    # the folded encoders came before their Concat: drop them now, then what the output does not need
-    nodes = _needed([n for n in nodes if id(n) not in folded], output)
+    nodes = _flattened([n for n in nodes if id(n) not in folded])  # encoders came before their Concat
+    nodes = _needed(nodes, output)
+    inputs = [
+        helper.make_tensor_value_info(PACKED_STRINGS, TensorProto.STRING, [None, len(categorical)]),
+        helper.make_tensor_value_info(PACKED_FLOATS, TensorProto.FLOAT, [None, len(numeric)]),
+    ]
+    score = _column_tensor(model, nodes, [*inputs, *graph.input], initializers, output, column)
+    if score is None:  # not found in the graph: cut it out of the output
+        score = f"serving.{output}.column"
+        gather = [output, constant("column", [column])]
+        nodes.append(helper.make_node("Gather", gather, [score], axis=1))
+    nodes = [_renamed(n, score, PACKED_SCORE) for n in _needed(nodes, score)]
 
     read = {name for node in nodes for name in node.input}
     split = []
@@ -86,14 +98,10 @@ def packed_graph(
             split.append(helper.make_node("Split", [packed], list(names), axis=1, split=[1] * len(names)))
     nodes = split + nodes
     read = {name for node in nodes for name in node.input}
-    inputs = [
-        helper.make_tensor_value_info(PACKED_STRINGS, TensorProto.STRING, [None, len(categorical)]),
-        helper.make_tensor_value_info(PACKED_FLOATS, TensorProto.FLOAT, [None, len(numeric)]),
-    ]
+    outputs = [helper.make_tensor_value_info(PACKED_SCORE, TensorProto.FLOAT, [None, 1])]
     rebuilt_graph = helper.make_graph(
-        nodes, graph.name, inputs, [o for o in graph.output if o.name == output],
-        [t for t in initializers if t.name in read],
-    )  # fmt: skip
+        nodes, graph.name, inputs, outputs, [t for t in initializers if t.name in read]
+    )
     return helper.make_model(
         rebuilt_graph, opset_imports=list(model.opset_import), ir_version=model.ir_version
     )
@@ -145,6 +153,64 @@ def _one_encoder(node, encoders, columns, readers, width, constant) -> list[onnx
         helper.make_node("Reshape", [encoded, constant("shape", [0, 1, width * len(union)])], [flat]),
         helper.make_node("Gather", [flat, constant("slots", picked)], list(node.output), axis=2),
     ]
+
+
+def _flattened(nodes: list[onnx.NodeProto]) -> list[onnx.NodeProto]:
+    """A ``Concat`` of a ``Concat`` on the same axis, read by it alone, as one ``Concat``."""
+    producer = {out: node for node in nodes for out in node.output}
+    readers: dict[str, int] = {}
+    for node in nodes:
+        for name in node.input:
+            readers[name] = readers.get(name, 0) + 1
+    out = []
+    for node in nodes:
+        if node.op_type == "Concat":
+            parts = []
+            for name in node.input:
+                inner = producer.get(name)
+                same = inner is not None and inner.op_type == "Concat" and _axis(inner) == _axis(node)
+                parts += list(inner.input) if same and readers[name] == 1 else [name]
+            if parts != list(node.input):
+                node = helper.make_node("Concat", parts, list(node.output), name=node.name, axis=_axis(node))
+        out.append(node)  # an inner Concat left unread is pruned by _needed
+    return out
+
+
+def _column_tensor(
+    model: onnx.ModelProto, nodes: list, inputs: list, initializers: list, output: str, column: int
+) -> str | None:
+    """The tensor that is column ``column`` of ``output``, if ``output`` is (through ``Identity``
+    nodes) a ``Concat`` of (N, 1) tensors, as skl2onnx writes ``probabilities``; else None."""
+    producer = {out: node for node in nodes for out in node.output}
+    node = producer.get(output)
+    while node is not None and node.op_type == "Identity":
+        node = producer.get(node.input[0])
+    if node is None or node.op_type != "Concat" or _axis(node) not in (1, -1) or column >= len(node.input):
+        return None
+    try:
+        probe = helper.make_model(
+            helper.make_graph(nodes, "shapes", inputs, [], initializers),
+            opset_imports=list(model.opset_import), ir_version=model.ir_version,
+        )  # fmt: skip
+        inferred = onnx.shape_inference.infer_shapes(probe).graph.value_info
+    except Exception:  # onnx raises its own types; without shapes the column is cut out instead
+        return None
+    shapes = {v.name: v.type.tensor_type.shape.dim for v in inferred}
+    for name in node.input:
+        dims = shapes.get(name)
+        if dims is None or len(dims) != 2 or not dims[1].HasField("dim_value") or dims[1].dim_value != 1:
+            return None
+    return node.input[column]
+
+
+def _renamed(node: onnx.NodeProto, old: str, new: str) -> onnx.NodeProto:
+    if old not in node.input and old not in node.output:
+        return node
+    renamed = onnx.NodeProto()
+    renamed.CopyFrom(node)
+    renamed.input[:] = [new if name == old else name for name in node.input]
+    renamed.output[:] = [new if name == old else name for name in node.output]
+    return renamed
 
 
 def _needed(nodes: list[onnx.NodeProto], output: str) -> list[onnx.NodeProto]:

@@ -11,7 +11,7 @@ import pytest
 from components.schema import FEATURES
 from serving import bundle as served
 from serving.bundle import PACKED_MAX_ROWS, open_bundle
-from serving.packed_graph import PACKED_FLOATS, PACKED_STRINGS
+from serving.packed_graph import PACKED_FLOATS, PACKED_SCORE, PACKED_STRINGS
 from serving.validation import Batch, Column, Validator
 
 
@@ -39,11 +39,10 @@ def test_the_packed_graph_gives_the_bundle_graphs_probabilities_at_every_batch_s
         for start in range(0, len(test_rows) - n + 1, n):
             batch = batch_of(validator, test_rows.iloc[start : start + n])
             (packed,) = opened.packed.run(
-                [opened.probabilities_output],
-                {PACKED_STRINGS: batch.strings.T.copy(), PACKED_FLOATS: batch.floats.T.copy()},
+                [PACKED_SCORE], {PACKED_STRINGS: batch.strings.T.copy(), PACKED_FLOATS: batch.floats.T.copy()}
             )
             own = own_graph(opened, batch)
-            assert np.array_equal(packed[:, opened.positive_column], own), (n, start)
+            assert np.array_equal(packed[:, 0], own), (n, start)
             assert np.array_equal(opened.score(batch), own), (n, start)
 
 

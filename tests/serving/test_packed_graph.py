@@ -11,7 +11,7 @@ from onnx import TensorProto, helper, numpy_helper
 from components import bundle as contract
 from serving.bundle import open_bundle, probe_rows
 from serving.packed_graph import ML_DOMAIN as ML
-from serving.packed_graph import PACKED_FLOATS, PACKED_STRINGS, packed_graph
+from serving.packed_graph import PACKED_FLOATS, PACKED_SCORE, PACKED_STRINGS, packed_graph
 
 
 def session(model: onnx.ModelProto) -> ort.InferenceSession:
@@ -19,15 +19,16 @@ def session(model: onnx.ModelProto) -> ort.InferenceSession:
     return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
 
 
-def packed_run(model: onnx.ModelProto, output: str, strings: np.ndarray, floats: np.ndarray) -> np.ndarray:
-    """The packed graph's ``output`` for (C, R) strings and (K, R) floats."""
+def packed_run(model: onnx.ModelProto, strings: np.ndarray, floats: np.ndarray) -> np.ndarray:
+    """The packed graph's score, (R, 1), for (C, R) strings and (K, R) floats."""
     feeds = {PACKED_STRINGS: strings.T.copy(), PACKED_FLOATS: floats.T.astype(np.float32)}
-    return session(model).run([output], feeds)[0]
+    return session(model).run([PACKED_SCORE], feeds)[0]
 
 
-def own_run(model: onnx.ModelProto, output: str, names, strings, floats) -> np.ndarray:
+def own_run(model: onnx.ModelProto, output: str, column: int, names, strings, floats) -> np.ndarray:
+    """Column ``column`` of the bundle graph's ``output``, (R, 1), on the same rows."""
     feeds = {n: c.reshape(-1, 1) for n, c in zip(names, [*strings, *floats.astype(np.float32)], strict=True)}
-    return session(model).run([output], feeds)[0]
+    return session(model).run([output], feeds)[0][:, column : column + 1]
 
 
 def ops(model: onnx.ModelProto) -> list[str]:
@@ -41,19 +42,22 @@ def suite_graph(bundle_dir):
     categorical = [f for f in opened.features if f.is_categorical]
     numeric = [f for f in opened.features if not f.is_categorical]
     model = onnx.load(bundle_dir / contract.MODEL_FILE)
-    packed = packed_graph(
-        model, [f.name for f in categorical], [f.name for f in numeric], opened.probabilities_output
-    )
-    return model, packed, categorical, numeric, opened.probabilities_output
+    output = opened.probabilities_output, opened.positive_column
+    packed = packed_graph(model, [f.name for f in categorical], [f.name for f in numeric], *output)
+    return model, packed, categorical, numeric, output
 
 
 def test_the_suite_graph_loses_its_per_feature_encoders_and_unread_outputs(suite_graph):
-    model, packed, categorical, _, output = suite_graph
+    """skl2onnx's probabilities are Concat(1 - p, p): the packed graph ends at p itself."""
+    model, packed, categorical, _, _ = suite_graph
     assert ops(model).count("OneHotEncoder") == len(categorical)
     assert ops(packed).count("OneHotEncoder") == 1
     assert "Split" not in ops(packed)  # every column is gathered, none read alone
-    assert [o.name for o in packed.graph.output] == [output]
-    assert len(packed.graph.node) < len(model.graph.node) - len(categorical)
+    assert [o.name for o in packed.graph.output] == [PACKED_SCORE]
+    producer = {out: node.op_type for node in packed.graph.node for out in node.output}
+    assert producer[PACKED_SCORE] == "Sigmoid"  # not Identity(Concat(Sub(1, p), p)), nor a Gather
+    assert ops(packed).count("Concat") == 1  # the features' two nested Concats are one
+    assert len(packed.graph.node) < len(model.graph.node) - len(categorical) - 4
 
 
 def test_the_suite_graph_scores_every_category_unknown_value_and_batch_size_bit_for_bit(suite_graph):
@@ -68,11 +72,11 @@ def test_the_suite_graph_scores_every_category_unknown_value_and_batch_size_bit_
              for i, f in enumerate(categorical)], dtype=object,
         )  # fmt: skip
         floats = np.array([rng.uniform(f.minimum, f.maximum, rows) for f in numeric])
-        expected = own_run(model, output, names, strings, floats)
-        assert np.array_equal(packed_run(packed, output, strings, floats), expected), rows
+        expected = own_run(model, *output, names, strings, floats)
+        assert np.array_equal(packed_run(packed, strings, floats), expected), rows
     strings, floats = probe_rows(categorical, numeric)
-    expected = own_run(model, output, names, strings, floats)
-    assert np.array_equal(packed_run(packed, output, strings, floats), expected)
+    expected = own_run(model, *output, names, strings, floats)
+    assert np.array_equal(packed_run(packed, strings, floats), expected)
 
 
 def tiny_model(zeros_b: int = 1, opset: int = 17) -> onnx.ModelProto:
@@ -111,24 +115,27 @@ TINY_FLOATS = np.array([[0.5, -1.0, 3.0, 0.0, 2.5, 1.0], [1.5, 2.0, -3.0, 0.25, 
 
 
 @pytest.mark.parametrize("opset", [12, 17])
-def test_a_small_graph_is_folded_and_a_column_read_alone_comes_from_a_split(opset):
-    """b's "p" (a's category, not b's) and "zz" (nobody's) encode as zeros, as b's own encoder did."""
+@pytest.mark.parametrize("column", [0, 1])
+def test_a_small_graph_is_folded_and_a_column_read_alone_comes_from_a_split(opset, column):
+    """b's "p" (a's category, not b's) and "zz" (nobody's) encode as zeros, as b's own encoder did;
+    the softmax's column is cut out of it by a Gather (no Concat of columns to take it from)."""
     model = tiny_model(opset=opset)
-    packed = packed_graph(model, ["a", "b"], ["x", "y"], "probabilities")
+    packed = packed_graph(model, ["a", "b"], ["x", "y"], "probabilities", column)
     assert ops(packed).count("OneHotEncoder") == 1
     assert ops(packed)[0] == "Split" and "ArgMax" not in ops(packed)
-    expected = own_run(model, "probabilities", ["a", "b", "x", "y"], TINY_STRINGS, TINY_FLOATS)
-    assert np.array_equal(packed_run(packed, "probabilities", TINY_STRINGS, TINY_FLOATS), expected)
+    assert ops(packed)[-2:] == ["Softmax", "Gather"]
+    expected = own_run(model, "probabilities", column, ["a", "b", "x", "y"], TINY_STRINGS, TINY_FLOATS)
+    assert np.array_equal(packed_run(packed, TINY_STRINGS, TINY_FLOATS), expected)
 
 
 def test_an_encoder_that_raises_on_unknown_values_is_not_folded():
     """zeros=0: b's encoder refuses "p"; one encoder for both columns would refuse it for a too."""
     model = tiny_model(zeros_b=0)
-    packed = packed_graph(model, ["a", "b"], ["x", "y"], "probabilities")
+    packed = packed_graph(model, ["a", "b"], ["x", "y"], "probabilities", 1)
     assert ops(packed).count("OneHotEncoder") == 2
     known = TINY_STRINGS[:, :2]  # b: q, r only
     floats = TINY_FLOATS[:, :2]
-    expected = own_run(model, "probabilities", ["a", "b", "x", "y"], known, floats)
-    assert np.array_equal(packed_run(packed, "probabilities", known, floats), expected)
+    expected = own_run(model, "probabilities", 1, ["a", "b", "x", "y"], known, floats)
+    assert np.array_equal(packed_run(packed, known, floats), expected)
     with pytest.raises(Exception, match=r"(?i)unknown|not found|category"):
-        packed_run(packed, "probabilities", TINY_STRINGS[:, 2:3], TINY_FLOATS[:, 2:3])
+        packed_run(packed, TINY_STRINGS[:, 2:3], TINY_FLOATS[:, 2:3])
