@@ -53,3 +53,12 @@ def test_a_partial_set_of_run_files_is_refused_by_name(monkeypatch, capsys, tmp_
     with pytest.raises(SystemExit):
         serving.main()
     assert capsys.readouterr().err.strip().splitlines()[-1].endswith("--rows nope: no such file or directory")
+
+
+def test_the_idle_gap_benchmark_times_every_kind_of_gap(trained_run):
+    from benchmarks.serving_idle import measure
+
+    blocks = measure(trained_run.artifacts.bundle, rows(trained_run, 1)[0], rounds=2, requests=5)
+    gaps = [f"after a {gap} ms {kind}" for gap in ("0.2", "1") for kind in ("sleep", "spin")]
+    assert set(blocks) == {"back to back", *gaps}
+    assert all(len(v) == 2 and min(v) > 0 for v in blocks.values()), blocks

@@ -1,7 +1,8 @@
 """``ChurnModel.evaluate_many`` (serving/model.py), in process on the suite's real bundle and ONNX Runtime.
 
 What the lean HTTP protocol's coalescer relies on: requests scored together each get what
-``evaluate`` alone gives them, and each is counted as ``evaluate`` counts it.
+``evaluate`` alone gives them, and each is counted as ``evaluate`` counts it. Also the ids
+generated for requests that bring none.
 """
 
 from __future__ import annotations
@@ -112,3 +113,25 @@ def test_nothing_valid_runs_nothing(model, test_rows):
     out = model.evaluate_many([(validating(rows[:1], tenure=[-5]), "only")])
     assert len(out) == 1 and isinstance(out[0], RequestError)
     assert model.evaluate_many([]) == []
+
+
+def test_generated_request_ids_are_unique_and_a_forked_child_draws_its_own():
+    """32 hex digits, never repeated in a process; after a fork the child's ids share nothing with
+    the parent's (the per-process random half is drawn again)."""
+    import os
+    import re
+
+    from serving.model import new_request_id
+
+    ids = [new_request_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids) and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child reports through the pipe)
+        os.write(write, new_request_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    theirs, ours = os.read(read, 64).decode(), new_request_id()
+    os.close(read)
+    assert re.fullmatch(r"[0-9a-f]{32}", theirs) and theirs[:16] != ours[:16]
