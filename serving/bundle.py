@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 # Prometheus label value (and payload-log null) for a bundle served straight from a run folder.
 UNREGISTERED = "unregistered"
 # Up to this many rows a batch is scored by the packed graph (serving.packed_graph): ONNX Runtime's
-# cost per input and per node is most of a small run (interleaved, transposes included: 0.43x the
-# bundle graph at 1 row, 0.66x at 8, 0.78x at 16, 0.98x at 64); from 256 rows the bundle's own graph
+# cost per input and per node is most of a small run (interleaved, transposes included: 0.42x the
+# bundle graph at 1 row, 0.61x at 8, 0.72x at 16, 0.87x at 32); at 256 rows the bundle's own graph
 # is faster (1.05x: the packed one encodes every string column for the union of categories).
 # benchmarks/README.md, twelfth session.
 PACKED_MAX_ROWS = 32

@@ -195,8 +195,8 @@ def _column_tensor(
         inferred = onnx.shape_inference.infer_shapes(probe).graph.value_info
     except Exception:  # onnx raises its own types; without shapes the column is cut out instead
         return None
-    shapes = {v.name: v.type.tensor_type.shape.dim for v in inferred}
-    for name in node.input:
+    shapes = {v.name: v.type.tensor_type.shape.dim for v in inferred}  # node outputs only
+    for name in node.input:  # a graph input or initializer has none here: no node to end the graph at
         dims = shapes.get(name)
         if dims is None or len(dims) != 2 or not dims[1].HasField("dim_value") or dims[1].dim_value != 1:
             return None

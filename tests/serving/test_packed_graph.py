@@ -139,3 +139,21 @@ def test_an_encoder_that_raises_on_unknown_values_is_not_folded():
     assert np.array_equal(packed_run(packed, known, floats), expected)
     with pytest.raises(Exception, match=r"(?i)unknown|not found|category"):
         packed_run(packed, TINY_STRINGS[:, 2:3], TINY_FLOATS[:, 2:3])
+
+
+def test_a_column_that_is_a_graph_input_is_cut_out_by_a_gather():
+    """probabilities = Concat(1 - y, y) with y an input: no node ends at y, so a Gather takes it."""
+    inputs = [helper.make_tensor_value_info(n, TensorProto.STRING, [None, 1]) for n in ("a", "b")]
+    inputs += [helper.make_tensor_value_info(n, TensorProto.FLOAT, [None, 1]) for n in ("x", "y")]
+    nodes = [
+        helper.make_node("Sub", ["one", "y"], ["q"]),
+        helper.make_node("Concat", ["q", "y"], ["probabilities"], axis=1),
+    ]
+    one = numpy_helper.from_array(np.array([1.0], dtype=np.float32), "one")
+    output = helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 2])
+    graph = helper.make_graph(nodes, "input column", inputs, [output], [one])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    packed = packed_graph(model, ["a", "b"], ["x", "y"], "probabilities", 1)
+    assert ops(packed)[-1] == "Gather"
+    expected = own_run(model, "probabilities", 1, ["a", "b", "x", "y"], TINY_STRINGS, TINY_FLOATS)
+    assert np.array_equal(packed_run(packed, TINY_STRINGS, TINY_FLOATS), expected)
