@@ -3,7 +3,7 @@
     python benchmarks/serving_idle.py [--bundle DIR --rows PARQUET] [--rounds 8] [--requests 300]
 
 With one client, a server waits idle between requests (the client reads the answer and sends the
-next one). On these VMs a one-row request then costs about twice its back-to-back time, and the
+next one). On these VMs a one-row request then costs up to twice its back-to-back time, and the
 server's CPU per request (what ``benchmarks/serving.py`` reads from /proc) counts that. This runs
 the route the server runs for it (``LeanInfer.answer`` + ``finish`` on a loaded model, no socket)
 ``--requests`` times per block, each request after a gap of one kind: none (back to back), a
