@@ -202,6 +202,7 @@ def main(argv: list[str] | None = None) -> None:
         enable_grpc=args.enable_grpc,
         enable_latency_logging=args.enable_latency_logging,
         event_loop=args.event_loop,
+        timeout_keep_alive=args.timeout_keep_alive,
     )
     if not args.enable_latency_logging:
         for name in ("kserve.trace", "uvicorn.access"):

@@ -29,9 +29,9 @@ import numpy as np
 import orjson
 from fastapi import FastAPI
 from kserve.logging import trace_logger
-from kserve.metrics import POST_HIST_TIME, PRE_HIST_TIME, PREDICT_HIST_TIME
 from starlette.routing import Match, Route
 
+from serving import metrics
 from serving.http_edge import read_body, replaying
 from serving.model import ChurnModel, Scored
 from serving.validation import REQUEST_KEYS, Batch, Column, RequestError, Validator, by_name
@@ -78,9 +78,7 @@ class LeanInfer:
 
     def __init__(self, app: FastAPI, model: ChurnModel):
         self.app, self.model = app, model
-        self.pre, self.predict, self.post = (
-            h.labels(model_name=model.name) for h in (PRE_HIST_TIME, PREDICT_HIST_TIME, POST_HIST_TIME)
-        )
+        self.stages = metrics.stage_times(model.name)  # kserve's three stage histograms
 
     async def __call__(self, scope: dict, receive, send) -> None:
         body = await read_body(receive)
@@ -171,9 +169,7 @@ class LeanInfer:
         """
         self.model.record(answer.scored)
         started, parsed, scored_at, done = answer.times
-        self.pre.observe(parsed - started)
-        self.predict.observe(scored_at - parsed)
-        self.post.observe(done - scored_at)
+        self.stages.observe(parsed - started, scored_at - parsed, done - scored_at)
         if self.model.enable_latency_logging:
             trace_logger.info(
                 f"requestId: {answer.scored.request_id}, preprocess_ms: {(parsed - started) * 1000}, "

@@ -140,7 +140,7 @@ class ChurnModel(Model):
                 return False
             seconds = time.perf_counter() - started
             labels = (self.name, bundle.content_id, bundle.registry_label)
-            self._state = (bundle, validator, metrics.VersionSeries(labels))
+            self._state = (bundle, validator, metrics.version_series(labels))
             meta = bundle.metadata
             metrics.MODEL_INFO.clear()
             metrics.MODEL_INFO.labels(
@@ -312,7 +312,7 @@ class ChurnModel(Model):
             return validate(validator)
         except RequestError as exc:
             metrics.VALIDATION_ERRORS.labels(self.name, exc.label).inc()
-            series.invalid_requests.inc()
+            series.rejected()
             if request_id is not None and len(request_id) <= self.max_request_id_chars:
                 exc.request_id = request_id  # for the error's log line
             raise
@@ -320,8 +320,7 @@ class ChurnModel(Model):
     @staticmethod
     def _failed(series: metrics.VersionSeries, rows: int, exc: Exception) -> InferenceError:
         """A failed ONNX Runtime run of a request of ``rows`` rows, counted."""
-        series.error_requests.inc()
-        series.error_rows.inc(rows)
+        series.failed(rows)
         return InferenceError(f"ONNX Runtime failed: {exc}")
 
     @staticmethod

@@ -90,6 +90,27 @@ def test_keep_alive_connection_answers_request_after_request(pair):
             assert orjson.loads(content)["id"] == f"ka-{i}"
 
 
+def test_keep_alive_timeout_closes_only_a_connection_idle_for_all_of_it(bundle_dir, tmp_path):
+    """``--timeout-keep-alive 1``: answers 0.6 s apart (the infer route and kserve's) keep the connection
+    past the first timeout; it closes once idle for the whole second, not before."""
+    srv = start_model_server(bundle_dir, tmp_path / "server.log", extra_args=["--timeout-keep-alive", "1"])
+    try:
+        with connect(srv) as sock, sock.makefile("rb") as stream:
+            for i, (method, path) in enumerate([("POST", PATH), ("GET", "/v2/models/churn"), ("POST", PATH)]):
+                if i:
+                    time.sleep(0.6)
+                sock.sendall(
+                    request_bytes(one_row(f"idle-{i}") if method == "POST" else b"", method=method, path=path)
+                )
+                assert read_response(stream)[0] == 200
+            answered = time.monotonic()
+            assert stream.read(1) == b""  # the server closed it
+            idle = time.monotonic() - answered
+        assert 0.9 <= idle < 3, f"closed after {idle:.2f} s idle"
+    finally:
+        srv.stop()
+
+
 @pytest.mark.parametrize("server", ["http", "asgi"])
 @pytest.mark.parametrize(("method", "path"), [("POST", PATH), ("GET", "/v2/models/churn")])
 def test_answers_carry_a_date_and_no_server_header(pair, server, method, path):
