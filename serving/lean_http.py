@@ -147,6 +147,20 @@ class LeanHttp(HttpToolsProtocol):
         if self.keep_alive_timer is None:
             self.keep_alive_timer = self.loop.call_later(self.timeout_keep_alive, self.keep_alive_due)
 
+    def on_message_begin(self) -> None:
+        # uvicorn builds the request's ASGI scope here (~1 µs): only a request handed to the ASGI
+        # path uses it, so it is built then (asgi_scope).
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
+
+    def asgi_scope(self) -> None:
+        """Build uvicorn's scope of the request whose headers are in, as its ``on_message_begin`` would."""
+        url, headers, expect_100_continue = self.url, self.headers, self.expect_100_continue
+        super().on_message_begin()
+        self.url, self.expect_100_continue = url, expect_100_continue
+        self.headers += headers  # the list the scope holds
+
     def _unset_keepalive_if_required(self) -> None:
         self.idle_since = None  # data arrived: busy until the next answer completes
 
@@ -185,6 +199,7 @@ class LeanHttp(HttpToolsProtocol):
         # An answer written here marks the connection idle; a request pipelined after it is live.
         self._unset_keepalive_if_required()
         if not self.takes():
+            self.asgi_scope()
             super().on_headers_complete()
             return
         keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
@@ -264,6 +279,7 @@ class LeanHttp(HttpToolsProtocol):
 
     def to_asgi(self, body: bytes) -> None:
         """Hand a request this layer read but does not answer to uvicorn's ASGI path, body and all."""
+        self.asgi_scope()
         super().on_headers_complete()  # builds the scope and cycle, starts the ASGI task
         self.cycle.body += body
         self.cycle.more_body = False
