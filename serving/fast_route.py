@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -44,6 +44,8 @@ _LENGTH = struct.Struct("<I")
 JSON_HEADERS = [(b"content-type", b"application/json")]
 BINARY_HEADERS = [(b"content-type", b"application/octet-stream")]
 OUTPUT_NAMES = ("churn_probability", "churn")
+# A request naming no outputs gets every output, JSON or all binary: shared, never mutated.
+EVERY_OUTPUT = {flag: tuple((name, flag) for name in OUTPUT_NAMES) for flag in (False, True)}
 Headers = list[tuple[bytes, bytes]]  # a request's, as ASGI and uvicorn's protocol hold them
 
 
@@ -191,7 +193,7 @@ class LeanInfer:
 
 
 def encode_response(
-    model_name: str, scored: Scored, outputs: list[tuple[str, bool]]
+    model_name: str, scored: Scored, outputs: Sequence[tuple[str, bool]]
 ) -> tuple[bytes, int | None]:
     """The v2 response and, if any output is binary, the length of its JSON header.
 
@@ -203,7 +205,7 @@ def encode_response(
         "churn_probability": ("FP32", scored.scores, "<f4"),
         "churn": ("BOOL", scored.churn, "?"),
     }
-    if not any(binary for _, binary in outputs):
+    if outputs is EVERY_OUTPUT[False] or not any(binary for _, binary in outputs):
         return orjson.dumps(
             {
                 "model_name": model_name,
@@ -244,7 +246,7 @@ class Head(NamedTuple):
     doc: dict | None  # None: decoded by Validator.v2_body
     json_length: int | None  # None: a JSON body; else the binary extension's JSON header length
     request_id: Any
-    outputs: list[tuple[str, bool]]
+    outputs: Sequence[tuple[str, bool]]
 
 
 def scan_headers(headers: Headers) -> tuple[int | None, str | None] | None:
@@ -319,7 +321,7 @@ def parse_inputs(head: Head, body: bytes) -> list[tuple[str, Column]] | None:
     return inputs
 
 
-def requested_outputs(parameters: Any, named: Any) -> list[tuple[str, bool]] | None:
+def requested_outputs(parameters: Any, named: Any) -> Sequence[tuple[str, bool]] | None:
     """``[(output name, binary?), ...]`` to answer (every output if none are named); None if malformed.
 
     ``parameters`` and ``named`` are the request's ``parameters`` and ``outputs``. The binary flag
@@ -334,7 +336,7 @@ def requested_outputs(parameters: Any, named: Any) -> list[tuple[str, bool]] | N
     if type(default) is not bool:
         return None
     if not named:  # absent or []: every output, as kserve does
-        return [(name, default) for name in OUTPUT_NAMES]
+        return EVERY_OUTPUT[default]
     if type(named) is not list:
         return None
     out = []

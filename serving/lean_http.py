@@ -192,8 +192,7 @@ class LeanHttp(HttpToolsProtocol):
             and not self.pipeline
             and self.limit_concurrency is None
             and not self.parser.should_upgrade()
-            and not any(name == b"content-encoding" for name, _ in self.headers)
-        )
+        )  # a compressed body is read here, then handed on: LeanInfer.take leaves it to kserve
 
     def on_headers_complete(self) -> None:
         # An answer written here marks the connection idle; a request pipelined after it is live.
@@ -224,7 +223,11 @@ class LeanHttp(HttpToolsProtocol):
             super().on_message_complete()
             return
         self.pending = None
-        request_id = next((v.decode("latin-1") for k, v in self.headers if k == b"x-request-id"), None)
+        request_id = None
+        for name, value in self.headers:
+            if name == b"x-request-id":
+                request_id = value.decode("latin-1")
+                break
         job = Job(self, pending, request_id, None)
         body = pending.chunks[0] if len(pending.chunks) == 1 else b"".join(pending.chunks)
         token = REQUEST_ID.set(request_id)  # for the log line of a client error
