@@ -13,9 +13,10 @@ with the same fields, values and errors as the generic route.
 Requested ``outputs`` and binary outputs (``binary_data_output`` for all outputs, ``binary_data``
 per output, the per-output flag winning) are answered here too, binary ones in the binary tensor
 extension (``Inference-Header-Content-Length`` + the raw tensors: FP32 little-endian, BOOL one
-byte each). What it does not handle goes to kserve's own route untouched: a model still loading,
-compressed bodies, and bodies that are not a well-formed v2 request (so kserve's messages stay the
-answer for those). :mod:`serving.http_edge` in front has read the body (within its limit) already.
+byte each). What it does not handle goes to kserve's own route untouched: a model still loading and
+bodies that are not a well-formed v2 request (so kserve's messages stay the answer for those).
+:mod:`serving.http_edge` in front has read the body (within its limit) already, and refused a
+compressed one (415).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from kserve.logging import trace_logger
 from starlette.routing import Match, Route
 
 from serving import metrics
-from serving.http_edge import read_body, replaying
+from serving.http_edge import compressed, read_body, replaying
 from serving.model import ChurnModel, Scored
 from serving.validation import REQUEST_KEYS, Batch, Column, RequestError, Validator, by_name
 
@@ -251,14 +252,14 @@ class Head(NamedTuple):
 
 def scan_headers(headers: Headers) -> tuple[int | None, str | None] | None:
     """A request's binary-extension JSON length (None: a JSON body; -1: malformed) and ``x-request-id``;
-    None if its body is compressed (kserve's route decompresses it)."""
+    None if its body is compressed (:mod:`serving.http_edge` answers it: 415)."""
     json_length = header_id = None
     for key, value in headers:
         if key == b"inference-header-content-length":
             json_length = int(value) if value.isdigit() else -1
         elif key == b"x-request-id":
             header_id = value.decode("latin-1") or None
-        elif key == b"content-encoding":
+        elif key == b"content-encoding" and compressed(value):
             return None
     return json_length, header_id
 

@@ -1,7 +1,8 @@
 """The HTTP edge in front of kserve's routes: body limit, JSON bodies, one answer and one log line per 4xx.
 
 - :class:`BodyGuard` (ASGI middleware) reads every POST body up to ``--max_body_bytes`` (413
-  beyond), and marks a v2 ``/infer`` body without ``Inference-Header-Content-Length`` as JSON
+  beyond), refuses a compressed one (415: kserve does not decompress, it would read the compressed
+  bytes as JSON), and marks a v2 ``/infer`` body without ``Inference-Header-Content-Length`` as JSON
   whatever its ``Content-Type`` says: kserve's generic route takes any non-JSON content type as
   the binary extension and answers 400 "header is missing" (v2 client libraries send no
   Content-Type; ``curl -d`` sends a form type).
@@ -65,6 +66,17 @@ def too_large(max_body_bytes: int) -> Response:
     return error_response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, message)
 
 
+def compressed(content_encoding: bytes) -> bool:
+    """Whether a ``Content-Encoding`` header's value says the body is compressed."""
+    return content_encoding.strip().lower() not in (b"", b"identity")
+
+
+def not_decompressed(encoding: str) -> Response:
+    """The 415 answer to a compressed body (logged as one line): no route here decompresses."""
+    message = f"Content-Encoding {encoding!r} is not supported: send the body uncompressed"
+    return error_response(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, message)
+
+
 class BodyGuard:
     """Reads POST bodies up to a limit, then hands them on (413 past it); marks v2 JSON bodies as JSON."""
 
@@ -75,16 +87,21 @@ class BodyGuard:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        headers, binary, request_id = scope["headers"], False, None
+        headers, binary, request_id, encoding = scope["headers"], False, None, None
         for key, value in headers:
             if key == b"inference-header-content-length":
                 binary = True
             elif key == b"x-request-id":
                 request_id = value.decode("latin-1")
+            elif key == b"content-encoding" and compressed(value):
+                encoding = value.decode("latin-1")
         REQUEST_ID.set(request_id)
         body = await read_body(receive, self.max_body_bytes)
         if body is None:
             await too_large(self.max_body_bytes)(scope, receive, send)
+            return
+        if encoding is not None:  # kserve would read the compressed bytes as the body itself
+            await not_decompressed(encoding)(scope, receive, send)
             return
         if not binary and scope["path"].endswith("/infer"):
             scope = {

@@ -19,8 +19,9 @@ While more than one connection is open, the requests read in one event-loop turn
 ONNX Runtime run (:class:`Coalescer`), each parsed, validated, answered and recorded on its own.
 
 Every other request goes through uvicorn's ASGI path to kserve's app untouched, and so does an
-infer request this layer does not take: the model not loaded yet, a compressed body, a body that
-is not a well-formed v2 request (kserve's messages stay the answer), a request pipelined behind
+infer request this layer does not take: the model not loaded yet, a compressed body (refused there
+with a 415, :mod:`serving.http_edge`), a body that is not a well-formed v2 request (kserve's
+messages stay the answer), a request pipelined behind
 one still being answered (answers stay in order), or a URL with a query string.
 """
 
@@ -192,7 +193,7 @@ class LeanHttp(HttpToolsProtocol):
             and not self.pipeline
             and self.limit_concurrency is None
             and not self.parser.should_upgrade()
-        )  # a compressed body is read here, then handed on: LeanInfer.take leaves it to kserve
+        )  # a compressed body is read here, then handed on (LeanInfer.take leaves it to the ASGI app)
 
     def on_headers_complete(self) -> None:
         # An answer written here marks the connection idle; a request pipelined after it is live.

@@ -3,6 +3,7 @@ shape ``{"error": "..."}`` for all, and one log line per client error (no traceb
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 
@@ -57,6 +58,16 @@ def test_binary_body_over_the_limit_is_413(limited):
     payload, headers = v2_binary_request(FEATURES, [example_row(FEATURES)] * 600)
     assert len(payload) > MAX_BODY
     assert_client_error(post(limited, payload, headers), 413)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br"])
+def test_compressed_body_is_a_415_naming_the_encoding(limited, encoding):
+    """Neither route decompresses: a compressed body is refused by name, not misread as bad JSON."""
+    compressed = gzip.compress(json.dumps(body(1)).encode())
+    headers = {"Content-Type": "application/json", "Content-Encoding": encoding}
+    assert_client_error(post(limited, compressed, headers), 415, "Content-Encoding", encoding, "uncompressed")
+    plain = post(limited, json.dumps(body(1)).encode(), {"Content-Encoding": "identity"})
+    assert plain.status_code == 200, plain.text
 
 
 @pytest.mark.parametrize("where", ["body", "header"])
