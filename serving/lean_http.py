@@ -15,7 +15,7 @@ Everything this layer does in the ASGI stack is done here too: the body limit (4
 and :mod:`serving.http_edge`'s, are called), the request id for log lines, and the per-version
 request latency of :mod:`serving.request_metrics`.
 
-While more than one connection is open, the requests read in one event-loop turn are scored in one
+While other connections are sending too, the requests read in one event-loop turn are scored in one
 ONNX Runtime run (:class:`Coalescer`), each parsed, validated, answered and recorded on its own.
 
 Every other request goes through uvicorn's ASGI path to kserve's app untouched, and so does an
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -40,6 +41,9 @@ from serving import metrics
 from serving.fast_route import Answer, LeanInfer, Taken
 from serving.http_edge import REQUEST_ID, too_large
 
+# How recently another connection must have sent a request for one to wait for company: eight
+# closed-loop clients here send within ~0.2 ms of each other; one client's own pace does not count.
+ACTIVE_SECONDS = 0.002
 SERVER_ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21")]
 
 
@@ -83,14 +87,29 @@ class Coalescer:
     uvloop reads every ready connection in a turn, then runs the callbacks scheduled meanwhile:
     :meth:`flush` scores every request read in the turn in one ONNX Runtime run
     (:meth:`LeanInfer.score_many`), writes every answer, then records them. A request that
-    arrives alone waits one turn (an empty poll) for company; a protocol coalesces only while
-    more than one connection is open, so a lone client never waits.
+    arrives alone waits one turn (an empty poll) for company, so a request waits only when
+    company is likely (:meth:`worth_waiting`): another connection sent one within
+    :data:`ACTIVE_SECONDS`. An open connection alone is not company: a proxy in front (Knative's
+    queue-proxy) keeps idle ones open, and with one of those a lone client's every request waited
+    (+12% CPU and +17% p50 per request, measured with one idle connection open).
     """
 
     def __init__(self, route: LeanInfer):
         self.route = route
         self.jobs: list[Job] = []
         self.sizes = metrics.COALESCED_REQUESTS.labels(route.model.name)
+        # The connections of the last two requests from different connections, and when they came
+        self.latest: tuple[object, float] = (None, -math.inf)
+        self.before: tuple[object, float] = (None, -math.inf)
+
+    def worth_waiting(self, connection: object, arrived: float) -> bool:
+        """Whether a request that ``connection`` sent at ``arrived`` (perf_counter) waits for company:
+        requests are already waiting, or another connection sent one within :data:`ACTIVE_SECONDS`."""
+        if self.latest[0] is not connection:
+            self.before, self.latest = self.latest, (connection, arrived)
+        else:
+            self.latest = (connection, arrived)
+        return bool(self.jobs) or arrived - self.before[1] < ACTIVE_SECONDS
 
     def add(self, job: Job, loop: asyncio.AbstractEventLoop) -> None:
         if not self.jobs:
@@ -237,7 +256,7 @@ class LeanHttp(HttpToolsProtocol):
                 outcome = too_large(self.max_body_bytes)
             else:
                 outcome = job.taken = self.route.take(self.headers, body)
-                if job.taken is not None and len(self.connections) == 1:
+                if job.taken is not None and not self.coalescer.worth_waiting(self, pending.started):
                     outcome = self.route.score(job.taken)
         except Exception as exc:
             outcome = exc
@@ -246,7 +265,7 @@ class LeanHttp(HttpToolsProtocol):
         if outcome is None:
             self.to_asgi(body)
             return
-        if type(outcome) is Taken:  # other connections are open: score with what arrives this turn
+        if type(outcome) is Taken:  # others are sending too: score with what arrives this turn
             self.queued = job
             self.coalescer.add(job, self.loop)
             return

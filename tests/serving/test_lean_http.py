@@ -125,17 +125,19 @@ def test_answers_carry_a_date_and_no_server_header(pair, server, method, path):
 @pytest.mark.parametrize("coalescing", [False, True], ids=["alone", "coalescing"])
 def test_pipelined_requests_are_answered_in_order(pair, coalescing):
     """Infer, metadata (kserve's app), infer with a bad value, infer: four answers in request order,
-    also while another connection is open (the first infer then waits in the coalescer while the
+    also while another connection is sending (the first infer then waits in the coalescer while the
     metadata request runs in kserve's app)."""
     bad = orjson.dumps(edit("tenure", data=[-5])(v2_request(FEATURES, [example_row(FEATURES)], "p-bad")))
     burst = b"".join([
         request_bytes(one_row("p-1")), request_bytes(b"", method="GET", path="/v2/models/churn"),
         request_bytes(bad), request_bytes(one_row("p-2")),
     ])  # fmt: skip
+    runs = coalesced(pair["http"])[0]
     with connect(pair["http"]) as sock, sock.makefile("rb") as stream, connect(pair["http"]) as other:
-        if not coalescing:
-            other.close()
-            time.sleep(0.2)  # the server has seen it close
+        if coalescing:  # company: the other connection's request, just answered
+            with other.makefile("rb") as other_stream:
+                other.sendall(request_bytes(one_row("p-other")))
+                assert read_response(other_stream)[0] == 200
         sock.sendall(burst)
         answers = [read_response(stream) for _ in range(4)]
     assert [a[0] for a in answers] == [200, 200, 400, 200]
@@ -143,6 +145,22 @@ def test_pipelined_requests_are_answered_in_order(pair, coalescing):
     assert orjson.loads(answers[1][2])["name"] == "churn"
     assert "tenure" in orjson.loads(answers[2][2])["error"]
     assert orjson.loads(answers[3][2])["id"] == "p-2"
+    assert (coalesced(pair["http"])[0] > runs) == coalescing
+
+
+def test_idle_connections_do_not_keep_a_lone_client_waiting(pair):
+    """A proxy keeps idle connections open: a lone client's requests are still answered at once,
+    not held for company that does not come (no coalesced runs)."""
+    with connect(pair["http"]) as idle, idle.makefile("rb") as idle_stream:
+        idle.sendall(request_bytes(one_row("used-once")))
+        assert read_response(idle_stream)[0] == 200
+        time.sleep(0.05)  # idle since
+        before = coalesced(pair["http"])
+        with connect(pair["http"]) as sock, sock.makefile("rb") as stream:
+            for i in range(20):
+                sock.sendall(request_bytes(one_row(f"lone-{i}")))
+                assert read_response(stream)[0] == 200
+        assert coalesced(pair["http"]) == before
 
 
 def test_chunked_body_scores_like_a_sized_one(pair):
