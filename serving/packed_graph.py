@@ -53,11 +53,7 @@ def packed_graph(
     columns |= {name: (PACKED_FLOATS, i) for i, name in enumerate(numeric)}
     widths = {PACKED_STRINGS: len(categorical), PACKED_FLOATS: len(numeric)}
     original = list(graph.node)  # one set of node objects: folding is tracked by their ids
-    producer = {out: node for node in original for out in node.output}
-    readers: dict[str, int] = {}
-    for node in original:
-        for name in node.input:
-            readers[name] = readers.get(name, 0) + 1
+    producer, readers = _wiring(original)
     initializers = list(graph.initializer)
 
     def constant(name: str, values: list[int]) -> str:
@@ -78,7 +74,7 @@ def packed_graph(
                     folded.update(id(e) for e in encoders)
         nodes += [node] if rebuilt is None else rebuilt
     nodes = _flattened([n for n in nodes if id(n) not in folded])  # encoders came before their Concat
-    nodes = _needed(nodes, output)
+    nodes = _needed(nodes, output)  # what shape inference sees next: P(churn)'s nodes, not the label's
     inputs = [
         helper.make_tensor_value_info(PACKED_STRINGS, TensorProto.STRING, [None, len(categorical)]),
         helper.make_tensor_value_info(PACKED_FLOATS, TensorProto.FLOAT, [None, len(numeric)]),
@@ -161,11 +157,7 @@ def _one_encoder(node, encoders, columns, readers, width, constant) -> list[onnx
 
 def _flattened(nodes: list[onnx.NodeProto]) -> list[onnx.NodeProto]:
     """A ``Concat`` of a ``Concat`` on the same axis, read by it alone, as one ``Concat``."""
-    producer = {out: node for node in nodes for out in node.output}
-    readers: dict[str, int] = {}
-    for node in nodes:
-        for name in node.input:
-            readers[name] = readers.get(name, 0) + 1
+    producer, readers = _wiring(nodes)
     out = []
     for node in nodes:
         if node.op_type == "Concat":
@@ -185,7 +177,7 @@ def _column_tensor(
 ) -> str | None:
     """The tensor that is column ``column`` of ``output``, if ``output`` is (through ``Identity``
     nodes) a ``Concat`` of (N, 1) tensors, as skl2onnx writes ``probabilities``; else None."""
-    producer = {out: node for node in nodes for out in node.output}
+    producer, _ = _wiring(nodes)
     node = producer.get(output)
     while node is not None and node.op_type == "Identity":
         node = producer.get(node.input[0])
@@ -205,6 +197,16 @@ def _column_tensor(
         if dims is None or len(dims) != 2 or not dims[1].HasField("dim_value") or dims[1].dim_value != 1:
             return None
     return node.input[column]
+
+
+def _wiring(nodes: list[onnx.NodeProto]) -> tuple[dict[str, onnx.NodeProto], dict[str, int]]:
+    """Each tensor's producing node, and how many node inputs read each tensor."""
+    producer = {out: node for node in nodes for out in node.output}
+    readers: dict[str, int] = {}
+    for node in nodes:
+        for name in node.input:
+            readers[name] = readers.get(name, 0) + 1
+    return producer, readers
 
 
 def _renamed(node: onnx.NodeProto, old: str, new: str) -> onnx.NodeProto:
