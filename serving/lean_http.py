@@ -153,7 +153,8 @@ class LeanHttp(HttpToolsProtocol):
     # uvicorn arms a keep-alive timer after every answer and cancels it on the next request's
     # first bytes: a timer made and dropped per request (~3 µs of a one-row request). Here one
     # timer stays armed while the connection is open; when it fires it closes the connection if
-    # it has been idle for the whole timeout, and otherwise waits for the rest of it.
+    # it has been idle for the whole timeout, waits for the rest of it if it answered since, and
+    # lapses while a request is in progress (that request's answer arms it again).
     def on_response_complete(self) -> None:
         self.server_state.total_requests += 1
         if self.transport.is_closing():
