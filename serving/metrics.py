@@ -31,7 +31,7 @@ UNKNOWN_CATEGORIES = Counter(
     [*VERSION_LABELS, "feature"],
 )  # fmt: skip
 # Requests the lean HTTP protocol scored together in one ONNX Runtime run (serving.lean_http's
-# Coalescer: requests read in the same event-loop turn while several connections are open).
+# Coalescer: requests read in the same event-loop turn while other connections are sending).
 COALESCED_REQUESTS = Histogram(
     "churn_coalesced_requests",
     "Requests answered together, one ONNX Runtime run for the valid ones (lean HTTP protocol)",
@@ -157,12 +157,12 @@ class VersionSeries:
 
 
 _SERIES: dict[tuple[str, str, str], VersionSeries] = {}
-_SERIES_LOCK = threading.Lock()
+_LOCK = threading.Lock()  # makes the per-version series and the stage collector once
 
 
 def version_series(labels: tuple[str, str, str]) -> VersionSeries:
     """The series of the version ``labels`` names, made on its first load."""
-    with _SERIES_LOCK:
+    with _LOCK:
         if labels not in _SERIES:
             _SERIES[labels] = VersionSeries(labels)
         return _SERIES[labels]
@@ -207,7 +207,7 @@ class VersionCollector:
             "Predicted churn probability per scored row",
             labels=list(VERSION_LABELS),
         )
-        with _SERIES_LOCK:
+        with _LOCK:
             every = list(_SERIES.values())
         for series in every:
             now, labels, created = series.snapshot(), list(series.labels), series.created
@@ -316,7 +316,7 @@ _STAGES: list[StageTimes] = []
 
 def stage_times(model_name: str) -> ModelStages:
     """Where the lean route counts ``model_name``'s stage times (the collector installed on first use)."""
-    with _SERIES_LOCK:
+    with _LOCK:
         if not _STAGES:
             _STAGES.append(StageTimes((PRE_HIST_TIME, PREDICT_HIST_TIME, POST_HIST_TIME)))
     return _STAGES[0].model(model_name)

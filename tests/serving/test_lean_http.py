@@ -345,7 +345,7 @@ def test_concurrent_connections_are_scored_together_each_with_its_own_answer(pai
     on_eight_threads(client)
     assert failures == []
     runs_after, answered_after = coalesced(pair["http"])
-    # Requests go through the coalescer while another connection is open (not a last client's
+    # Requests go through the coalescer while other connections are sending (not a last client's
     # last ones), and some runs scored several.
     assert answered_after - answered > runs_after - runs > 0
 
